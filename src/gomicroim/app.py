@@ -1,0 +1,86 @@
+"""Composition root: builds the Litestar app for the configured settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+
+from gomicroim import __version__
+from gomicroim.config import Settings
+from gomicroim.container import Container
+from gomicroim.http.auth import current_principal
+from gomicroim.http.errors import EXCEPTION_HANDLERS
+from gomicroim.http.observability import observability_middleware
+from gomicroim.http.ops import OpsController
+from gomicroim.infra import database
+from gomicroim.infra.secrets import jwt_secret
+
+log = logging.getLogger("gomicroim.app")
+
+
+def build_container(settings: Settings) -> Container:
+    """The wired container for ``settings``."""
+    container = Container(settings=settings, jwt_secret=jwt_secret(settings))
+    container.check_dependencies()
+    return container
+
+
+def _value(provider: Callable[[], Any]) -> Provide:
+    # Services are singletons: hand Litestar the instance without a thread hop per request.
+    return Provide(lambda: provider(), use_cache=True, sync_to_thread=False)
+
+
+def create_app(settings: Settings, container: Container | None = None) -> Litestar:
+    """Build the app; nothing touches the database until the app starts."""
+    container = container or build_container(settings)
+
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with database.database(settings):
+            await container.identity.service().start()
+            log.info(
+                "gomicroim started",
+                extra={"node_id": settings.server.node_id, "version": __version__},
+            )
+            yield
+        log.info("gomicroim stopped")
+
+    controllers: list[Any] = [OpsController]
+    for module in (container.identity, container.groups, container.chat):
+        controllers.extend(module.controllers())
+
+    return Litestar(
+        route_handlers=controllers,
+        dependencies={
+            "identity": _value(container.identity.service),
+            "groups": _value(container.groups.service),
+            "chat": _value(container.chat.service),
+            "metrics": _value(container.metrics),
+            "rate_limiter": _value(container.rate_limiter),
+            "principal": Provide(current_principal),
+            "readiness_checks": _value(lambda: {"database": database.ping}),
+            "settings": _value(lambda: settings),
+        },
+        lifespan=[lifespan],
+        exception_handlers=EXCEPTION_HANDLERS,
+        middleware=[
+            observability_middleware(container.metrics(), access_log=settings.log.access_log)
+        ],
+        request_max_body_size=settings.server.max_request_bytes,
+        openapi_config=OpenAPIConfig(
+            title="gomicroim",
+            version=__version__,
+            description="Instant-messaging server API. Errors: {error: {code, message, field?}}.",
+            path="/schema",
+            render_plugins=[ScalarRenderPlugin()],
+        ),
+        debug=False,
+        logging_config=None,
+    )

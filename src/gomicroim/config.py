@@ -1,0 +1,185 @@
+"""Typed settings: built-in defaults, a TOML file, then ``GOMICROIM__SECTION__KEY`` overrides."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import msgspec
+
+ENV_PREFIX = "GOMICROIM__"
+
+Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Seconds = Annotated[float, msgspec.Meta(gt=0)]
+
+
+class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Where the HTTP/WebSocket listener binds and who this node is."""
+
+    host: str = "127.0.0.1"
+    port: Port = 8080
+    node_id: str = "node-1"
+    roles: list[Literal["api", "gateway", "fanout"]] = msgspec.field(
+        default_factory=lambda: ["api", "gateway", "fanout"]
+    )
+    max_request_bytes: PositiveInt = 1_048_576
+
+
+class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Relational storage. ``database_url`` empty means SQLite under ``data_dir``."""
+
+    data_dir: str = "./data"
+    database_url: str = ""
+    pool_min_size: PositiveInt = 1
+    pool_max_size: PositiveInt = 10
+    migrate_on_start: bool = True
+
+
+class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Token lifetimes and signing. An empty secret is generated once and kept in ``data_dir``."""
+
+    jwt_secret: str = ""
+    access_ttl_s: PositiveInt = 3600
+    refresh_ttl_s: PositiveInt = 30 * 24 * 3600
+    password_time_cost: PositiveInt = 2
+    password_memory_kib: Annotated[int, msgspec.Meta(ge=8192)] = 19456
+
+
+class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Group limits."""
+
+    max_members: PositiveInt = 2000
+    max_name_chars: PositiveInt = 64
+
+
+class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Message limits."""
+
+    max_body_bytes: PositiveInt = 65536
+    max_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
+    default_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+
+
+class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Per-user request rate limits (token bucket). 0 disables a limit."""
+
+    requests_per_second: Annotated[float, msgspec.Meta(ge=0)] = 50.0
+    burst: PositiveInt = 100
+
+
+class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Logging: ``json`` writes one JSON object per line, ``text`` is for humans."""
+
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    format: Literal["json", "text"] = "json"
+    access_log: bool = True
+
+
+class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """All settings of one gomicroim process."""
+
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
+    groups: GroupSettings = msgspec.field(default_factory=GroupSettings)
+    chat: ChatSettings = msgspec.field(default_factory=ChatSettings)
+    limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+    @property
+    def data_path(self) -> Path:
+        """The data directory as a path."""
+        return Path(self.storage.data_dir)
+
+    @property
+    def embedded(self) -> bool:
+        """True when running on SQLite with in-process adapters."""
+        return not self.storage.database_url or self.storage.database_url.startswith("sqlite")
+
+
+class ConfigError(Exception):
+    """A settings source is unreadable or a value is not allowed."""
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Settings:
+    """Build settings from defaults, an optional TOML file, the environment and overrides.
+
+    Args:
+        path: a TOML file; ``None`` uses only built-in defaults.
+        env: environment to read ``GOMICROIM__SECTION__KEY`` values from (default ``os.environ``).
+        overrides: nested mapping applied last, e.g. ``{"server": {"port": 0}}``.
+
+    Raises:
+        ConfigError: naming the file or the key and what it allows.
+    """
+    raw: dict[str, Any] = {}
+    if path is not None:
+        raw = _read_toml(Path(path))
+    _merge(raw, _env_overrides(os.environ if env is None else env))
+    if overrides:
+        _merge(raw, dict(overrides))
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"invalid setting: {_explain(exc)}") from exc
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise ConfigError(f"config file {path} does not exist; pass an existing --config") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+
+
+def _env_overrides(env: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX):
+            continue
+        keys = [part.lower() for part in name[len(ENV_PREFIX) :].split("__") if part]
+        if len(keys) < 2:
+            continue
+        node = out
+        for key in keys[:-1]:
+            node = node.setdefault(key, {})
+        node[keys[-1]] = _env_value(value)
+    return out
+
+
+def _env_value(value: str) -> Any:
+    # Lists are written as JSON arrays (`["api","gateway"]`); scalars convert leniently later.
+    if value.lstrip().startswith("["):
+        try:
+            return msgspec.json.decode(value)
+        except msgspec.DecodeError as exc:
+            raise ConfigError(f"environment value {value!r} is not a JSON array: {exc}") from exc
+    return value
+
+
+def _merge(into: dict[str, Any], extra: dict[str, Any]) -> None:
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    # msgspec says "... - at `$.server.port`"; turn the path into the TOML key people write.
+    text = str(exc)
+    message, sep, where = text.rpartition(" - at ")
+    if not sep:
+        return text
+    key = where.strip("`").removeprefix("$.").removeprefix("$")
+    return f"{key}: {message}" if key else message

@@ -1,0 +1,1 @@
+"""Engine lifecycles (database, Redis, Kafka) and the in-process bus."""

@@ -1,0 +1,114 @@
+"""Tortoise ORM lifecycle: connection config per module, migrations, readiness."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from tortoise.connection import get_connection
+from tortoise.context import TortoiseContext
+from tortoise.exceptions import DBConnectionError, OperationalError
+from tortoise.migrations.executor import MigrationExecutor
+
+from gomicroim.config import Settings
+from gomicroim.errors import Unavailable
+from gomicroim.infra.migrations import register_package
+
+log = logging.getLogger("gomicroim.database")
+
+#: Each module that owns tables is one tortoise app, with its own migrations package.
+MODULE_APPS = ("identity", "groups", "chat")
+
+
+def database_url(settings: Settings) -> str:
+    """The database URL in force: the configured one or SQLite under ``data_dir``."""
+    if settings.storage.database_url:
+        return settings.storage.database_url
+    path = (settings.data_path / "gomicroim.sqlite3").resolve()
+    # synchronous=FULL: a reply to a send means the message survived a power cut, not only a crash.
+    return f"sqlite://{path}?journal_mode=WAL&synchronous=FULL&busy_timeout=5000"
+
+
+def tortoise_config(settings: Settings) -> dict[str, Any]:
+    """The tortoise config dict: one connection, one app per storage-owning module."""
+    url = database_url(settings)
+    connection: str | dict[str, Any] = url
+    if url.startswith("mysql"):
+        sep = "&" if "?" in url else "?"
+        connection = (
+            f"{url}{sep}minsize={settings.storage.pool_min_size}"
+            f"&maxsize={settings.storage.pool_max_size}&charset=utf8mb4"
+        )
+    return {
+        "connections": {"default": connection},
+        "apps": _apps_config(),
+        "use_tz": True,
+        "timezone": "UTC",
+    }
+
+
+def _apps_config() -> dict[str, dict[str, Any]]:
+    migrations = register_package()
+    return {
+        name: {
+            "models": [f"gomicroim.modules.{name}.storage"],
+            "migrations": f"{migrations}.{name}",
+            "default_connection": "default",
+        }
+        for name in MODULE_APPS
+    }
+
+
+def describe_url(url: str) -> str:
+    """The URL with any password masked, for logs."""
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+@asynccontextmanager
+async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
+    """Open the database for the life of the app; migrate first when configured to."""
+    if settings.embedded:
+        Path(settings.data_path).mkdir(parents=True, exist_ok=True)
+    # The context is made current here and also the process-wide fallback, because request
+    # tasks are not children of the lifespan task that opens the database.
+    async with TortoiseContext() as ctx:
+        try:
+            await ctx.init(config=tortoise_config(settings), _enable_global_fallback=True)
+            if settings.storage.migrate_on_start:
+                await migrate(ctx)
+        except (DBConnectionError, OperationalError, OSError) as exc:
+            raise Unavailable(
+                f"cannot open database {describe_url(database_url(settings))}: {exc}; "
+                "check storage.database_url and that the server is running"
+            ) from exc
+        log.info("database ready", extra={"url": describe_url(database_url(settings))})
+        yield ctx
+
+
+async def migrate(ctx: TortoiseContext) -> list[str]:
+    """Apply every pending migration on the context's connection; return the names applied."""
+    applied: list[str] = []
+
+    def progress(event: str, app_label: str, name: str) -> None:
+        if event == "apply_done":
+            applied.append(f"{app_label}.{name}")
+            log.info("migration applied", extra={"migration": f"{app_label}.{name}"})
+
+    executor = MigrationExecutor(ctx.connections.get("default"), _apps_config())
+    await executor.migrate(None, progress=progress)
+    return applied
+
+
+async def ping() -> None:
+    """Raise :class:`Unavailable` unless the database answers a trivial query."""
+    try:
+        await get_connection("default").execute_query("SELECT 1")
+    except Exception as exc:
+        raise Unavailable(f"database does not answer: {exc}") from exc

@@ -1,0 +1,67 @@
+"""Structured logging: one JSON object per line with the record's ``extra`` fields."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import Any
+
+import msgspec
+
+from gomicroim.config import LogSettings
+
+# Attributes every LogRecord has; anything else on a record came from ``extra=``.
+_STANDARD = set(logging.makeLogRecord({}).__dict__) | {
+    "message",
+    "asctime",
+    "taskName",
+    "color_message",
+}
+
+
+class JsonFormatter(logging.Formatter):
+    """Formats records as JSON: ``ts``, ``level``, ``logger``, ``msg`` and the extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record."""
+        entry: dict[str, Any] = {
+            "ts": round(record.created * 1000),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD and not key.startswith("_"):
+                entry[key] = value
+        if record.exc_info:
+            entry["exc"] = self.formatException(record.exc_info)
+        return msgspec.json.encode(entry, enc_hook=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines with the extras appended as ``key=value``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Render one record."""
+        extras = " ".join(
+            f"{k}={v}"
+            for k, v in record.__dict__.items()
+            if k not in _STANDARD and not k.startswith("_")
+        )
+        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        if extras:
+            line = f"{line} {extras}"
+        if record.exc_info:
+            line = f"{line}\n{self.formatException(record.exc_info)}"
+        return line
+
+
+def configure_logging(settings: LogSettings) -> None:
+    """Send all logs to stderr in the configured format and level."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(JsonFormatter() if settings.format == "json" else TextFormatter())
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(settings.level)
+    for noisy in ("tortoise", "aiosqlite", "asyncmy", "uvicorn.access"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -1,0 +1,40 @@
+"""Prometheus metrics, one registry per app so several apps can live in one process."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+
+
+class Metrics:
+    """The process's counters and histograms."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.http_requests = Counter(
+            "gomicroim_http_requests_total",
+            "HTTP requests by method, route and status.",
+            ["method", "route", "status"],
+            registry=self.registry,
+        )
+        self.http_latency = Histogram(
+            "gomicroim_http_request_duration_seconds",
+            "HTTP request latency by route.",
+            ["route"],
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            registry=self.registry,
+        )
+        self.messages_sent = Counter(
+            "gomicroim_messages_sent_total",
+            "Messages stored, by session type (idempotent replays are not counted).",
+            ["session_type"],
+            registry=self.registry,
+        )
+        self.messages_deduplicated = Counter(
+            "gomicroim_messages_deduplicated_total",
+            "Sends answered with an already stored message (same client_msg_id).",
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)

@@ -1,0 +1,39 @@
+"""Locates the schema migrations and exposes them as the ``gomicroim_migrations`` package."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import sys
+from pathlib import Path
+
+PACKAGE = "gomicroim_migrations"
+
+
+def migrations_dir() -> Path:
+    """The migrations folder: shipped inside the wheel, or ``migrations/`` of a source checkout."""
+    shipped = Path(__file__).resolve().parents[1] / "_migrations"
+    if shipped.is_dir():
+        return shipped
+    checkout = Path(__file__).resolve().parents[3] / "migrations"
+    if checkout.is_dir():
+        return checkout
+    raise RuntimeError(
+        f"no migrations found at {shipped} or {checkout}; reinstall gomicroim from a full checkout"
+    )
+
+
+def register_package() -> str:
+    """Make ``gomicroim_migrations.<module>`` importable for tortoise's migration loader.
+
+    Migrations live in the top-level ``migrations/`` folder (one package per module, as tortoise
+    writes them) rather than inside ``src/``, so they are mapped in under a fixed name here.
+    """
+    if PACKAGE not in sys.modules:
+        path = migrations_dir()
+        spec = importlib.machinery.ModuleSpec(PACKAGE, None, is_package=True)
+        spec.submodule_search_locations = [str(path)]
+        module = importlib.util.module_from_spec(spec)
+        module.__path__ = [str(path)]
+        sys.modules[PACKAGE] = module
+    return PACKAGE

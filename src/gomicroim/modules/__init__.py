@@ -1,0 +1,1 @@
+"""Bounded contexts; each package owns its storage and exposes only ``contract``."""

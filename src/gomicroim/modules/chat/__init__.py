@@ -1,0 +1,1 @@
+"""Chat: sending, conversations, history (roaming) and read positions."""

@@ -1,0 +1,126 @@
+"""Pure chat rules: conversation ids, who takes part, body limits, read positions. No I/O."""
+
+from __future__ import annotations
+
+
+
+import msgspec
+
+from gomicroim.errors import Forbidden, InvalidInput, TooLarge
+from gomicroim.modules.chat.contract import MessageSend, SessionType
+
+_MAX_ID = 2**53 - 1
+
+
+class ConversationRef(msgspec.Struct, frozen=True):
+    """A parsed conversation id: ``s:{small}:{big}`` or ``g:{group_id}``."""
+
+    session_type: SessionType
+    id: str
+    group_id: int | None = None
+    users: tuple[int, int] | None = None
+
+    def peer_of(self, user_id: int) -> int | None:
+        """In a single chat, the other user."""
+        if self.users is None:
+            return None
+        a, b = self.users
+        return b if user_id == a else a
+
+    def includes(self, user_id: int) -> bool:
+        """Whether ``user_id`` is one of a single chat's two users."""
+        return self.users is not None and user_id in self.users
+
+
+def single_conversation(a: int, b: int) -> ConversationRef:
+    """The conversation between two users; the id does not depend on who sends."""
+    small, big = (a, b) if a < b else (b, a)
+    return ConversationRef("single", f"s:{small}:{big}", users=(small, big))
+
+
+def group_conversation(group_id: int) -> ConversationRef:
+    """The conversation of a group."""
+    return ConversationRef("group", f"g:{group_id}", group_id=group_id)
+
+
+def conversation_for_send(sender_id: int, request: MessageSend) -> ConversationRef:
+    """Where a message goes.
+
+    Raises:
+        InvalidInput: ``cannot_message_self`` for a single chat to oneself.
+    """
+    if request.session_type == "group":
+        return group_conversation(request.to)
+    if request.to == sender_id:
+        raise InvalidInput("cannot send a single-chat message to yourself", code="cannot_message_self")
+    return single_conversation(sender_id, request.to)
+
+
+def parse_conversation_id(value: str) -> ConversationRef:
+    """Parse and validate a conversation id from a URL.
+
+    Raises:
+        InvalidInput: ``invalid_conversation_id``.
+    """
+    parts = value.split(":")
+    kind = parts[0]
+    ids = [_id(p) for p in parts[1:]]
+    if kind == "g" and len(ids) == 1 and ids[0] is not None:
+        return group_conversation(ids[0])
+    if kind == "s" and len(ids) == 2 and ids[0] is not None and ids[1] is not None:
+        if ids[0] < ids[1]:
+            return single_conversation(ids[0], ids[1])
+    raise InvalidInput(
+        f"{value!r} is not a conversation id; expected s:<small_user_id>:<big_user_id> or g:<group_id>",
+        code="invalid_conversation_id",
+        field="conversation_id",
+    )
+
+
+def _id(text: str) -> int | None:
+    if not text.isdigit() or len(text) > 16:
+        return None
+    number = int(text)
+    return number if 1 <= number <= _MAX_ID and str(number) == text else None
+
+
+def check_message(request: MessageSend, max_body_bytes: int) -> None:
+    """Rules on the message itself.
+
+    Raises:
+        InvalidInput: ``msg_type_not_allowed`` for ``system`` (only the server sends those).
+        TooLarge: ``body_too_large`` when the UTF-8 body exceeds ``max_body_bytes``.
+    """
+    if request.msg_type == "system":
+        raise InvalidInput(
+            "msg_type 'system' is reserved for the server", code="msg_type_not_allowed", field="msg_type"
+        )
+    size = len(request.body.encode("utf-8", "surrogatepass"))
+    if size > max_body_bytes:
+        raise TooLarge(
+            f"body is {size} bytes; the limit is {max_body_bytes} (chat.max_body_bytes)",
+            code="body_too_large",
+            field="body",
+        )
+
+
+def require_single_participant(ref: ConversationRef, user_id: int) -> None:
+    """Only the two users of a single chat may read it.
+
+    Raises:
+        Forbidden: ``not_a_participant``.
+    """
+    if ref.session_type == "single" and not ref.includes(user_id):
+        raise Forbidden(
+            f"you are not a participant of conversation {ref.id}", code="not_a_participant"
+        )
+
+
+def next_read_seq(current: int, requested: int, last_seq: int) -> int:
+    """A read position only moves forward and never past the last message."""
+    return max(current, min(requested, last_seq))
+
+
+def unread(last_seq: int, read_seq: int) -> int:
+    """Unread count: never negative."""
+    return max(0, last_seq - read_seq)

@@ -1,0 +1,147 @@
+"""ChatService: implements :class:`ChatFacade`; orchestration only, rules live in ``domain``."""
+
+from __future__ import annotations
+
+import logging
+
+from gomicroim.clock import Clock, now_ms
+from gomicroim.errors import InvalidInput, NotFound
+from gomicroim.modules.chat import domain
+from gomicroim.modules.chat.contract import (
+    ConversationList,
+    ConversationRead,
+    HistoryPage,
+    MessageRead,
+    MessageSend,
+    ReadResult,
+    SendResult,
+)
+from gomicroim.modules.chat.ports import ChatStore, Directory, DuplicateMessage, MessageDraft
+from gomicroim.modules.groups.contract import GroupsFacade
+
+log = logging.getLogger("gomicroim.chat")
+
+
+class ChatService:
+    """Sending, conversation lists, history and read positions."""
+
+    def __init__(
+        self,
+        *,
+        store: ChatStore,
+        users: Directory,
+        groups: GroupsFacade,
+        max_body_bytes: int,
+        clock: Clock = now_ms,
+    ):
+        self._store = store
+        self._users = users
+        self._groups = groups
+        self._max_body_bytes = max_body_bytes
+        self._clock = clock
+
+    async def send(self, sender_id: int, sender_device_id: str, request: MessageSend) -> SendResult:
+        """Store a message; see :meth:`ChatFacade.send`."""
+        domain.check_message(request, self._max_body_bytes)
+        ref = domain.conversation_for_send(sender_id, request)
+        existing = await self._store.find_sent(sender_id, request.client_msg_id)
+        if existing is not None:
+            return SendResult(message=existing, created=False)
+        await self._prepare(ref, sender_id)
+        draft = MessageDraft(
+            conversation_id=ref.id,
+            session_type=ref.session_type,
+            sender_id=sender_id,
+            sender_device_id=sender_device_id,
+            to=request.to,
+            client_msg_id=request.client_msg_id,
+            msg_type=request.msg_type,
+            body=request.body,
+            created_at=self._clock(),
+        )
+        try:
+            message = await self._store.append(draft)
+        except DuplicateMessage:
+            # A concurrent retry of the same send committed first: answer with its message.
+            replay = await self._store.find_sent(sender_id, request.client_msg_id)
+            if replay is None:  # pragma: no cover - the unique key guarantees it exists
+                raise
+            return SendResult(message=replay, created=False)
+        return SendResult(message=message, created=True)
+
+    async def _prepare(self, ref: domain.ConversationRef, sender_id: int) -> None:
+        """Check the sender may post and make sure every recipient has an entry."""
+        now = self._clock()
+        if ref.group_id is not None:
+            version = await self._groups.membership_version(ref.group_id, sender_id)
+            await self._store.ensure_conversation(ref.id, "group", set(), now)
+            if await self._store.member_version(ref.id) != version:
+                members = await self._groups.member_set(ref.group_id)
+                await self._store.sync_members(ref.id, members.version, set(members.user_ids), now)
+            return
+        assert ref.users is not None
+        peer = ref.peer_of(sender_id)
+        if peer is None or not await self._users.existing_user_ids({peer}):
+            raise NotFound(f"user {peer} does not exist", code="user_not_found", field="to")
+        await self._store.ensure_conversation(ref.id, "single", set(ref.users), now)
+
+    async def conversations(self, user_id: int) -> ConversationList:
+        """The conversation list; see :meth:`ChatFacade.conversations`."""
+        items = []
+        total = 0
+        for row in await self._store.entries(user_id):
+            ref = domain.parse_conversation_id(row.conversation_id)
+            count = domain.unread(row.last_seq, row.read_seq)
+            total += count
+            items.append(
+                ConversationRead(
+                    conversation_id=row.conversation_id,
+                    session_type=row.session_type,
+                    peer_id=ref.peer_of(user_id),
+                    group_id=ref.group_id,
+                    last_seq=row.last_seq,
+                    read_seq=min(row.read_seq, row.last_seq),
+                    unread=count,
+                    last_message=row.last_message,
+                    updated_at=row.updated_at,
+                )
+            )
+        return ConversationList(conversations=items, total_unread=total)
+
+    async def history(
+        self,
+        user_id: int,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+    ) -> HistoryPage:
+        """A history page; see :meth:`ChatFacade.history`."""
+        if before_seq is not None and after_seq is not None:
+            raise InvalidInput(
+                "give before_seq or after_seq, not both", code="conflicting_cursors"
+            )
+        ref = await self._readable(user_id, conversation_id)
+        messages, has_more = await self._store.history(
+            ref.id, before_seq=before_seq, after_seq=after_seq, limit=limit
+        )
+        return HistoryPage(conversation_id=ref.id, messages=messages, has_more=has_more)
+
+    async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadResult:
+        """Move the read position; see :meth:`ChatFacade.mark_read`."""
+        ref = await self._readable(user_id, conversation_id)
+        position = await self._store.mark_read(user_id, ref.id, seq)
+        return ReadResult(
+            conversation_id=ref.id,
+            read_seq=position.read_seq,
+            last_seq=position.last_seq,
+            unread=domain.unread(position.last_seq, position.read_seq),
+        )
+
+    async def _readable(self, user_id: int, conversation_id: str) -> domain.ConversationRef:
+        ref = domain.parse_conversation_id(conversation_id)
+        domain.require_single_participant(ref, user_id)
+        if ref.group_id is not None:
+            await self._groups.membership_version(ref.group_id, user_id)
+        return ref

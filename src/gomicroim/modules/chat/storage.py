@@ -1,0 +1,286 @@
+"""Chat storage: tortoise models and the SQL adapter of :class:`ChatStore`."""
+
+from __future__ import annotations
+
+from typing import cast
+
+import msgspec
+from tortoise import fields, models
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, MsgType, SessionType
+from gomicroim.modules.chat.domain import next_read_seq
+from gomicroim.modules.chat.ports import (
+    DuplicateMessage,
+    EntryRow,
+    MessageDraft,
+    ReadPosition,
+)
+
+_encode = msgspec.json.Encoder().encode
+_decode_message = msgspec.json.Decoder(MessageRead).decode
+
+
+class Conversation(models.Model):
+    """Seq counter and last message of one conversation."""
+
+    id = fields.CharField(max_length=64, primary_key=True)
+    session_type = fields.CharField(max_length=8)
+    last_seq = fields.BigIntField(default=0)
+    last_message = fields.TextField(null=True)
+    updated_at = fields.BigIntField()
+    member_version = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "chat_conversation"
+
+
+class Entry(models.Model):
+    """Read position of one user in one conversation."""
+
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.BigIntField()
+    conversation_id = fields.CharField(max_length=64, db_index=True)
+    read_seq = fields.BigIntField(default=0)
+    created_at = fields.BigIntField()
+
+    class Meta:
+        table = "chat_entry"
+        unique_together = (("user_id", "conversation_id"),)
+
+
+class Message(models.Model):
+    """Stored message history, kept forever."""
+
+    id = fields.BigIntField(primary_key=True)
+    conversation_id = fields.CharField(max_length=64)
+    seq = fields.BigIntField()
+    sender_id = fields.BigIntField()
+    to_id = fields.BigIntField()
+    session_type = fields.CharField(max_length=8)
+    client_msg_id = fields.CharField(max_length=64)
+    msg_type = fields.CharField(max_length=16)
+    body = fields.TextField()
+    created_at = fields.BigIntField()
+
+    class Meta:
+        table = "chat_message"
+        unique_together = (("conversation_id", "seq"), ("sender_id", "client_msg_id"))
+
+
+class Outbox(models.Model):
+    """Committed-message events waiting for the relay to the bus."""
+
+    id = fields.BigIntField(primary_key=True)
+    conversation_id = fields.CharField(max_length=64)
+    seq = fields.BigIntField()
+    payload = fields.TextField()
+    created_at = fields.BigIntField()
+    published_at = fields.BigIntField(null=True, db_index=True)
+
+    class Meta:
+        table = "chat_outbox"
+
+
+def _message(row: Message) -> MessageRead:
+    return MessageRead(
+        conversation_id=row.conversation_id,
+        seq=row.seq,
+        sender_id=row.sender_id,
+        to=row.to_id,
+        session_type=cast(SessionType, row.session_type),
+        client_msg_id=row.client_msg_id,
+        msg_type=cast(MsgType, row.msg_type),
+        body=row.body,
+        created_at=row.created_at,
+    )
+
+
+class SqlChatStore:
+    """``ChatStore`` on the relational database.
+
+    Seqs are allocated under the conversation row's lock inside the message's own transaction,
+    so commit order equals seq order: a reader paging with ``after_seq`` can never skip a seq
+    that commits later. That holds across replicas on MySQL (row lock) and in one process on
+    SQLite (one writer).
+    """
+
+    async def ensure_conversation(
+        self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
+    ) -> None:
+        """Create conversation and entries if missing."""
+        if await Conversation.filter(id=conversation_id).exists():
+            return
+        async with in_transaction():
+            await Conversation.bulk_create(
+                [Conversation(id=conversation_id, session_type=session_type, updated_at=now_ms)],
+                ignore_conflicts=True,
+            )
+            if user_ids:
+                await Entry.bulk_create(
+                    [
+                        Entry(user_id=u, conversation_id=conversation_id, created_at=now_ms)
+                        for u in sorted(user_ids)
+                    ],
+                    ignore_conflicts=True,
+                )
+
+    async def member_version(self, conversation_id: str) -> int:
+        """Membership version the entries reflect."""
+        versions = await Conversation.filter(id=conversation_id).values_list(
+            "member_version", flat=True
+        )
+        return int(cast(int, versions[0])) if versions else 0
+
+    async def sync_members(
+        self, conversation_id: str, version: int, user_ids: set[int], now_ms: int
+    ) -> None:
+        """Align entries with the member list; newcomers start with nothing unread."""
+        async with in_transaction():
+            conversation = await Conversation.select_for_update().get(id=conversation_id)
+            if conversation.member_version >= version:
+                return
+            current = set(
+                await Entry.filter(conversation_id=conversation_id).values_list(
+                    "user_id", flat=True
+                )
+            )
+            gone = current - user_ids
+            if gone:
+                await Entry.filter(conversation_id=conversation_id, user_id__in=list(gone)).delete()
+            new = sorted(user_ids - current)
+            if new:
+                await Entry.bulk_create(
+                    [
+                        Entry(
+                            user_id=u,
+                            conversation_id=conversation_id,
+                            read_seq=conversation.last_seq,
+                            created_at=now_ms,
+                        )
+                        for u in new
+                    ],
+                    ignore_conflicts=True,
+                )
+            await Conversation.filter(id=conversation_id).update(member_version=version)
+
+    async def append(self, draft: MessageDraft) -> MessageRead:
+        """Allocate the seq and write message, sender entry, conversation and outbox at once."""
+        try:
+            async with in_transaction():
+                conversation = await Conversation.select_for_update().get(id=draft.conversation_id)
+                message = MessageRead(
+                    conversation_id=draft.conversation_id,
+                    seq=conversation.last_seq + 1,
+                    sender_id=draft.sender_id,
+                    to=draft.to,
+                    session_type=draft.session_type,
+                    client_msg_id=draft.client_msg_id,
+                    msg_type=draft.msg_type,
+                    body=draft.body,
+                    created_at=draft.created_at,
+                )
+                await Message.create(
+                    conversation_id=message.conversation_id,
+                    seq=message.seq,
+                    sender_id=message.sender_id,
+                    to_id=message.to,
+                    session_type=message.session_type,
+                    client_msg_id=message.client_msg_id,
+                    msg_type=message.msg_type,
+                    body=message.body,
+                    created_at=message.created_at,
+                )
+                await Conversation.filter(id=draft.conversation_id).update(
+                    last_seq=message.seq,
+                    last_message=_encode(message).decode(),
+                    updated_at=message.created_at,
+                )
+                await self._advance_sender(draft, message.seq)
+                await Outbox.create(
+                    conversation_id=message.conversation_id,
+                    seq=message.seq,
+                    payload=_encode(
+                        MessageCommitted(message=message, sender_device_id=draft.sender_device_id)
+                    ).decode(),
+                    created_at=message.created_at,
+                )
+        except IntegrityError as exc:
+            raise DuplicateMessage(draft.client_msg_id) from exc
+        return message
+
+    @staticmethod
+    async def _advance_sender(draft: MessageDraft, seq: int) -> None:
+        updated = await Entry.filter(
+            user_id=draft.sender_id, conversation_id=draft.conversation_id
+        ).update(read_seq=seq)
+        if not updated:
+            await Entry.create(
+                user_id=draft.sender_id,
+                conversation_id=draft.conversation_id,
+                read_seq=seq,
+                created_at=draft.created_at,
+            )
+
+    async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:
+        """By sender and client id."""
+        row = await Message.get_or_none(sender_id=sender_id, client_msg_id=client_msg_id)
+        return _message(row) if row else None
+
+    async def history(
+        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> tuple[list[MessageRead], bool]:
+        """A page in ascending seq order."""
+        query = Message.filter(conversation_id=conversation_id)
+        if after_seq is not None:
+            rows = await query.filter(seq__gt=after_seq).order_by("seq").limit(limit + 1)
+            return [_message(r) for r in rows[:limit]], len(rows) > limit
+        if before_seq is not None:
+            query = query.filter(seq__lt=before_seq)
+        rows = await query.order_by("-seq").limit(limit + 1)
+        return [_message(r) for r in reversed(rows[:limit])], len(rows) > limit
+
+    async def entries(self, user_id: int) -> list[EntryRow]:
+        """Entries joined with their conversations, newest activity first."""
+        reads = dict(
+            await Entry.filter(user_id=user_id).values_list("conversation_id", "read_seq")
+        )
+        if not reads:
+            return []
+        conversations = await Conversation.filter(id__in=list(reads)).order_by("-updated_at")
+        return [
+            EntryRow(
+                conversation_id=c.id,
+                session_type=cast(SessionType, c.session_type),
+                last_seq=c.last_seq,
+                read_seq=int(cast(int, reads[c.id])),
+                last_message=_decode_message(c.last_message) if c.last_message else None,
+                updated_at=c.updated_at,
+            )
+            for c in conversations
+        ]
+
+    async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
+        """Forward-only read position."""
+        async with in_transaction():
+            conversation = await Conversation.get_or_none(id=conversation_id)
+            if conversation is None:
+                return ReadPosition(read_seq=0, last_seq=0)
+            last_seq = conversation.last_seq
+            entry = await Entry.select_for_update().get_or_none(
+                user_id=user_id, conversation_id=conversation_id
+            )
+            if entry is None:
+                read_seq = next_read_seq(0, seq, last_seq)
+                await Entry.create(
+                    user_id=user_id,
+                    conversation_id=conversation_id,
+                    read_seq=read_seq,
+                    created_at=conversation.updated_at,
+                )
+                return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+            read_seq = next_read_seq(entry.read_seq, seq, last_seq)
+            if read_seq != entry.read_seq:
+                await Entry.filter(id=entry.id).update(read_seq=read_seq)
+            return ReadPosition(read_seq=read_seq, last_seq=last_seq)

@@ -1,0 +1,1 @@
+"""Groups: groups, their members and roles."""

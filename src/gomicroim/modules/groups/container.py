@@ -1,0 +1,26 @@
+"""Wiring of the groups module."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from gomicroim.config import Settings
+from gomicroim.modules.groups.http import GroupController
+from gomicroim.modules.groups.service import GroupsService
+from gomicroim.modules.groups.storage import SqlGroupStore
+
+
+class GroupsContainer(containers.DeclarativeContainer):
+    """Groups' providers; needs settings and identity's user directory."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    identity = providers.Dependency()
+
+    store = providers.Singleton(SqlGroupStore)
+    service = providers.Singleton(
+        GroupsService,
+        store=store,
+        users=identity,
+        max_members=settings.provided.groups.max_members,
+    )
+    controllers = providers.Object([GroupController])

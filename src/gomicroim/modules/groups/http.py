@@ -1,0 +1,72 @@
+"""HTTP routes of the groups module."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, delete, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from gomicroim.http.body import decode_body
+from gomicroim.modules.groups.contract import (
+    GroupCreate,
+    GroupRead,
+    GroupsFacade,
+    MemberList,
+    MembersAdd,
+)
+from gomicroim.modules.identity.contract import Principal
+
+GroupIdParam = Parameter(ge=1, le=2**53 - 1, description="group id")
+UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+
+
+class GroupController(Controller):
+    """Group creation and membership."""
+
+    path = "/api/v1/groups"
+    tags = ["groups"]
+
+    @post("/", status_code=HTTP_201_CREATED, summary="Create a group; the caller is its owner")
+    async def create(
+        self, request: Request[Any, Any, Any], principal: Principal, groups: GroupsFacade
+    ) -> GroupRead:
+        return await groups.create(principal.user_id, await decode_body(request, GroupCreate))
+
+    @get("/{group_id:int}", summary="A group (members only)")
+    async def get_group(
+        self, principal: Principal, groups: GroupsFacade, group_id: int = GroupIdParam
+    ) -> GroupRead:
+        return await groups.get(group_id, principal.user_id)
+
+    @get("/{group_id:int}/members", summary="The group's members (members only)")
+    async def members(
+        self, principal: Principal, groups: GroupsFacade, group_id: int = GroupIdParam
+    ) -> MemberList:
+        return await groups.members(group_id, principal.user_id)
+
+    @post("/{group_id:int}/members", status_code=200, summary="Add members (owner or admin)")
+    async def add_members(
+        self,
+        request: Request[Any, Any, Any],
+        principal: Principal,
+        groups: GroupsFacade,
+        group_id: int = GroupIdParam,
+    ) -> MemberList:
+        body = await decode_body(request, MembersAdd)
+        return await groups.add_members(group_id, principal.user_id, body.user_ids)
+
+    @delete(
+        "/{group_id:int}/members/{user_id:int}",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Remove a member (owner or admin) or leave (your own id)",
+    )
+    async def remove_member(
+        self,
+        principal: Principal,
+        groups: GroupsFacade,
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> None:
+        await groups.remove_member(group_id, principal.user_id, user_id)

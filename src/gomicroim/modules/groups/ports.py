@@ -1,0 +1,77 @@
+"""What the groups service needs: group storage and a way to check users exist."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import msgspec
+
+from gomicroim.modules.groups.contract import Role
+
+
+class GroupRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored group."""
+
+    id: int
+    name: str
+    owner_id: int
+    member_count: int
+    member_version: int
+    created_at: int
+
+
+class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored membership."""
+
+    group_id: int
+    user_id: int
+    role: Role
+    joined_at: int
+
+
+class GroupFull(Exception):
+    """Raised when adding would pass the member limit; nothing was added."""
+
+
+class GroupStore(Protocol):
+    """Groups and memberships; member count and version change atomically with membership."""
+
+    async def create(
+        self, *, name: str, owner_id: int, member_ids: set[int], now_ms: int
+    ) -> GroupRecord:
+        """Insert a group, its owner and members."""
+        ...
+
+    async def get(self, group_id: int) -> GroupRecord | None:
+        """A group by id."""
+        ...
+
+    async def member(self, group_id: int, user_id: int) -> MemberRecord | None:
+        """One membership."""
+        ...
+
+    async def members(self, group_id: int) -> list[MemberRecord]:
+        """All members, in join order."""
+        ...
+
+    async def add_members(
+        self, group_id: int, user_ids: set[int], *, max_members: int, now_ms: int
+    ) -> GroupRecord:
+        """Add the users not yet members; raise :class:`GroupFull` past ``max_members``."""
+        ...
+
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        """Remove a membership; False if there was none."""
+        ...
+
+    async def member_ids(self, group_id: int) -> tuple[int, set[int]]:
+        """Membership version and member ids."""
+        ...
+
+
+class UserDirectory(Protocol):
+    """Which users exist (identity's facade serves this)."""
+
+    async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
+        """The subset of ``user_ids`` that exist."""
+        ...

@@ -1,0 +1,159 @@
+"""GroupsService: implements :class:`GroupsFacade` over :class:`GroupStore`."""
+
+from __future__ import annotations
+
+import logging
+
+from gomicroim.clock import Clock, now_ms
+from gomicroim.errors import Conflict, Forbidden, NotFound
+from gomicroim.modules.groups.contract import (
+    GroupCreate,
+    GroupRead,
+    MemberList,
+    MemberRead,
+    MemberSet,
+)
+from gomicroim.modules.groups.ports import (
+    GroupFull,
+    GroupRecord,
+    GroupStore,
+    MemberRecord,
+    UserDirectory,
+)
+
+log = logging.getLogger("gomicroim.groups")
+
+
+class GroupsService:
+    """Group lifecycle and membership rules."""
+
+    def __init__(
+        self, *, store: GroupStore, users: UserDirectory, max_members: int, clock: Clock = now_ms
+    ):
+        self._store = store
+        self._users = users
+        self._max_members = max_members
+        self._clock = clock
+
+    async def create(self, owner_id: int, request: GroupCreate) -> GroupRead:
+        """Create a group; see :meth:`GroupsFacade.create`."""
+        member_ids = set(request.member_ids) - {owner_id}
+        if len(member_ids) + 1 > self._max_members:
+            raise self._full()
+        await self._require_users(member_ids)
+        group = await self._store.create(
+            name=request.name, owner_id=owner_id, member_ids=member_ids, now_ms=self._clock()
+        )
+        log.info("group created", extra={"group_id": group.id, "members": group.member_count})
+        return _group_read(group)
+
+    async def get(self, group_id: int, caller_id: int) -> GroupRead:
+        """A group for its members; see :meth:`GroupsFacade.get`."""
+        group = await self._group(group_id)
+        await self._membership(group_id, caller_id)
+        return _group_read(group)
+
+    async def members(self, group_id: int, caller_id: int) -> MemberList:
+        """Members for members; see :meth:`GroupsFacade.members`."""
+        await self._group(group_id)
+        await self._membership(group_id, caller_id)
+        return _member_list(group_id, await self._store.members(group_id))
+
+    async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:
+        """Add members; see :meth:`GroupsFacade.add_members`."""
+        await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        if caller.role == "member":
+            raise Forbidden("only the owner or an admin may add members", code="not_an_admin")
+        wanted = set(user_ids)
+        await self._require_users(wanted)
+        try:
+            await self._store.add_members(
+                group_id, wanted, max_members=self._max_members, now_ms=self._clock()
+            )
+        except GroupFull as exc:
+            raise self._full() from exc
+        return _member_list(group_id, await self._store.members(group_id))
+
+    async def remove_member(self, group_id: int, caller_id: int, user_id: int) -> None:
+        """Remove or leave; see :meth:`GroupsFacade.remove_member`."""
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        target = await self._store.member(group_id, user_id)
+        if target is None:
+            raise NotFound(
+                f"user {user_id} is not a member of group {group_id}", code="member_not_found"
+            )
+        if target.user_id == group.owner_id:
+            raise Conflict(
+                "the owner cannot leave or be removed; delete or hand over the group instead",
+                code="owner_cannot_leave",
+            )
+        if user_id != caller_id and not _may_remove(caller, target):
+            raise Forbidden(
+                "only the owner, or an admin removing a plain member, may remove others",
+                code="not_an_admin",
+            )
+        await self._store.remove_member(group_id, user_id)
+        log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
+
+    async def is_member(self, group_id: int, user_id: int) -> bool:
+        """Membership check; see :meth:`GroupsFacade.is_member`."""
+        return await self._store.member(group_id, user_id) is not None
+
+    async def membership_version(self, group_id: int, user_id: int) -> int:
+        """Version plus membership check; see :meth:`GroupsFacade.membership_version`."""
+        group = await self._group(group_id)
+        await self._membership(group_id, user_id)
+        return group.member_version
+
+    async def member_set(self, group_id: int) -> MemberSet:
+        """Member ids and version; see :meth:`GroupsFacade.member_set`."""
+        await self._group(group_id)
+        version, ids = await self._store.member_ids(group_id)
+        return MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+
+    async def _group(self, group_id: int) -> GroupRecord:
+        group = await self._store.get(group_id)
+        if group is None:
+            raise NotFound(f"group {group_id} does not exist", code="group_not_found")
+        return group
+
+    async def _membership(self, group_id: int, user_id: int) -> MemberRecord:
+        member = await self._store.member(group_id, user_id)
+        if member is None:
+            raise Forbidden(f"you are not a member of group {group_id}", code="not_a_member")
+        return member
+
+    async def _require_users(self, user_ids: set[int]) -> None:
+        missing = user_ids - await self._users.existing_user_ids(user_ids)
+        if missing:
+            listed = ", ".join(str(u) for u in sorted(missing)[:10])
+            raise NotFound(f"no such user: {listed}", code="user_not_found")
+
+    def _full(self) -> Conflict:
+        return Conflict(
+            f"a group may have at most {self._max_members} members (groups.max_members)",
+            code="group_full",
+        )
+
+
+def _may_remove(caller: MemberRecord, target: MemberRecord) -> bool:
+    return caller.role == "owner" or (caller.role == "admin" and target.role == "member")
+
+
+def _group_read(group: GroupRecord) -> GroupRead:
+    return GroupRead(
+        id=group.id,
+        name=group.name,
+        owner_id=group.owner_id,
+        member_count=group.member_count,
+        created_at=group.created_at,
+    )
+
+
+def _member_list(group_id: int, members: list[MemberRecord]) -> MemberList:
+    return MemberList(
+        group_id=group_id,
+        members=[MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at) for m in members],
+    )

@@ -1,0 +1,132 @@
+"""Groups storage: tortoise models and the SQL adapter of :class:`GroupStore`."""
+
+from __future__ import annotations
+
+from typing import cast
+
+from tortoise import fields, models
+from tortoise.expressions import F
+from tortoise.transactions import in_transaction
+
+from gomicroim.modules.groups.contract import Role
+from gomicroim.modules.groups.ports import GroupFull, GroupRecord, MemberRecord
+
+
+class Group(models.Model):
+    """A group. member_version moves on every membership change."""
+
+    id = fields.BigIntField(primary_key=True)
+    name = fields.CharField(max_length=64)
+    owner_id = fields.BigIntField()
+    member_count = fields.IntField(default=0)
+    member_version = fields.BigIntField(default=1)
+    created_at = fields.BigIntField()
+
+    class Meta:
+        table = "groups_group"
+
+
+class Member(models.Model):
+    """Membership of one user in one group."""
+
+    id = fields.BigIntField(primary_key=True)
+    group_id = fields.BigIntField()
+    user_id = fields.BigIntField(db_index=True)
+    role = fields.CharField(max_length=8)
+    joined_at = fields.BigIntField()
+
+    class Meta:
+        table = "groups_member"
+        unique_together = (("group_id", "user_id"),)
+
+
+def _group(row: Group) -> GroupRecord:
+    return GroupRecord(
+        id=row.id,
+        name=row.name,
+        owner_id=row.owner_id,
+        member_count=row.member_count,
+        member_version=row.member_version,
+        created_at=row.created_at,
+    )
+
+
+def _member(row: Member) -> MemberRecord:
+    return MemberRecord(
+        group_id=row.group_id, user_id=row.user_id, role=cast(Role, row.role), joined_at=row.joined_at
+    )
+
+
+class SqlGroupStore:
+    """``GroupStore`` on the relational database."""
+
+    async def create(
+        self, *, name: str, owner_id: int, member_ids: set[int], now_ms: int
+    ) -> GroupRecord:
+        """Insert group, owner and members in one transaction."""
+        async with in_transaction():
+            group = await Group.create(
+                name=name, owner_id=owner_id, member_count=len(member_ids) + 1, created_at=now_ms
+            )
+            rows = [Member(group_id=group.id, user_id=owner_id, role="owner", joined_at=now_ms)]
+            rows += [
+                Member(group_id=group.id, user_id=uid, role="member", joined_at=now_ms)
+                for uid in sorted(member_ids)
+            ]
+            await Member.bulk_create(rows)
+        return _group(group)
+
+    async def get(self, group_id: int) -> GroupRecord | None:
+        """A group by id."""
+        row = await Group.get_or_none(id=group_id)
+        return _group(row) if row else None
+
+    async def member(self, group_id: int, user_id: int) -> MemberRecord | None:
+        """One membership."""
+        row = await Member.get_or_none(group_id=group_id, user_id=user_id)
+        return _member(row) if row else None
+
+    async def members(self, group_id: int) -> list[MemberRecord]:
+        """All members in join order."""
+        return [_member(r) for r in await Member.filter(group_id=group_id).order_by("id")]
+
+    async def add_members(
+        self, group_id: int, user_ids: set[int], *, max_members: int, now_ms: int
+    ) -> GroupRecord:
+        """Add new members under the group row's lock so the limit holds across replicas."""
+        async with in_transaction():
+            group = await Group.select_for_update().get(id=group_id)
+            present = set(
+                await Member.filter(group_id=group_id, user_id__in=list(user_ids)).values_list(
+                    "user_id", flat=True
+                )
+            )
+            new = sorted(user_ids - present)
+            if not new:
+                return _group(group)
+            if group.member_count + len(new) > max_members:
+                raise GroupFull(group_id)
+            await Member.bulk_create(
+                [Member(group_id=group_id, user_id=u, role="member", joined_at=now_ms) for u in new]
+            )
+            await Group.filter(id=group_id).update(
+                member_count=F("member_count") + len(new), member_version=F("member_version") + 1
+            )
+            await group.refresh_from_db()
+        return _group(group)
+
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        """Remove a membership and bump the version."""
+        async with in_transaction():
+            deleted = await Member.filter(group_id=group_id, user_id=user_id).delete()
+            if deleted:
+                await Group.filter(id=group_id).update(
+                    member_count=F("member_count") - 1, member_version=F("member_version") + 1
+                )
+        return bool(deleted)
+
+    async def member_ids(self, group_id: int) -> tuple[int, set[int]]:
+        """Version and member ids."""
+        group = await Group.get(id=group_id)
+        ids = await Member.filter(group_id=group_id).values_list("user_id", flat=True)
+        return group.member_version, {int(cast(int, i)) for i in ids}

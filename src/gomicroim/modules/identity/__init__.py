@@ -1,0 +1,1 @@
+"""Identity: users, devices, passwords, access and refresh tokens."""

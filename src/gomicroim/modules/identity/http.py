@@ -1,0 +1,66 @@
+"""HTTP routes of the identity module: auth and user profiles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, Request, get, post
+from litestar.params import Parameter
+from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
+
+from gomicroim.http.body import decode_body
+from gomicroim.modules.identity.contract import (
+    IdentityFacade,
+    LoginRequest,
+    Principal,
+    RefreshRequest,
+    TokenPair,
+    UserCreate,
+    UserRead,
+)
+
+UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+
+
+class AuthController(Controller):
+    """Registration, login, token rotation and logout."""
+
+    path = "/api/v1/auth"
+    tags = ["auth"]
+
+    @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
+    async def register(self, request: Request[Any, Any, Any], identity: IdentityFacade) -> UserRead:
+        return await identity.register(await decode_body(request, UserCreate))
+
+    @post("/login", status_code=200, summary="Log a device in; returns access and refresh tokens")
+    async def login(self, request: Request[Any, Any, Any], identity: IdentityFacade) -> TokenPair:
+        return await identity.login(await decode_body(request, LoginRequest))
+
+    @post("/refresh", status_code=200, summary="Rotate tokens; the refresh token is single-use")
+    async def refresh(self, request: Request[Any, Any, Any], identity: IdentityFacade) -> TokenPair:
+        body = await decode_body(request, RefreshRequest)
+        return await identity.refresh(body.refresh_token)
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this device's session")
+    async def logout(self, principal: Principal, identity: IdentityFacade) -> None:
+        await identity.logout(principal)
+
+
+class UserController(Controller):
+    """User profiles."""
+
+    path = "/api/v1/users"
+    tags = ["users"]
+
+    @get("/me", summary="The caller's profile")
+    async def me(self, principal: Principal, identity: IdentityFacade) -> UserRead:
+        return await identity.get_user(principal.user_id)
+
+    @get("/{user_id:int}", summary="A user's public profile")
+    async def get_user(
+        self,
+        principal: Principal,
+        identity: IdentityFacade,
+        user_id: int = UserIdParam,
+    ) -> UserRead:
+        return await identity.get_user(user_id)

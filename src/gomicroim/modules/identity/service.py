@@ -1,0 +1,224 @@
+"""IdentityService: implements :class:`IdentityFacade` over the identity ports."""
+
+from __future__ import annotations
+
+import logging
+
+from gomicroim.clock import Clock, now_ms
+from gomicroim.errors import Conflict, NotFound, Unauthenticated
+from gomicroim.modules.identity.contract import (
+    DeviceRead,
+    LoginRequest,
+    Principal,
+    TokenPair,
+    UserCreate,
+    UserRead,
+)
+from gomicroim.modules.identity.domain import (
+    AccessTokens,
+    RefreshToken,
+    normalize_username,
+    same_hash,
+)
+from gomicroim.modules.identity.ports import (
+    DeviceRecord,
+    PasswordHasher,
+    RevocationList,
+    SessionRecord,
+    SessionStore,
+    UsernameTaken,
+    UserRecord,
+    UserStore,
+)
+
+log = logging.getLogger("gomicroim.identity")
+
+_BAD_CREDENTIALS = "username or password is wrong"
+
+
+class IdentityService:
+    """Accounts, device sessions and token rotation."""
+
+    def __init__(
+        self,
+        *,
+        users: UserStore,
+        sessions: SessionStore,
+        revocations: RevocationList,
+        hasher: PasswordHasher,
+        tokens: AccessTokens,
+        refresh_ttl_ms: int,
+        clock: Clock = now_ms,
+    ):
+        self._users = users
+        self._sessions = sessions
+        self._revocations = revocations
+        self._hasher = hasher
+        self._tokens = tokens
+        self._refresh_ttl_ms = refresh_ttl_ms
+        self._clock = clock
+        # A dummy hash to verify against for unknown users, so both paths cost the same.
+        self._dummy_hash: str | None = None
+
+    async def start(self) -> None:
+        """Reload recently ended sessions so a restart does not revive their access tokens."""
+        since = self._clock() - self._tokens.ttl_ms
+        for session_id in await self._sessions.revoked_since(since):
+            await self._revocations.revoke(session_id, since + 2 * self._tokens.ttl_ms)
+        self._dummy_hash = await self._hasher.hash("not-a-real-password")
+
+    async def register(self, request: UserCreate) -> UserRead:
+        """Create an account; see :meth:`IdentityFacade.register`."""
+        username = normalize_username(request.username)
+        password_hash = await self._hasher.hash(request.password)
+        try:
+            user = await self._users.create(
+                username=username,
+                nickname=request.nickname or request.username,
+                password_hash=password_hash,
+                now_ms=self._clock(),
+            )
+        except UsernameTaken as exc:
+            raise Conflict(
+                f"username {username!r} is taken; choose another", code="username_taken"
+            ) from exc
+        log.info("user registered", extra={"user_id": user.id})
+        return _user_read(user)
+
+    async def login(self, request: LoginRequest) -> TokenPair:
+        """Verify the password and open a device session; see :meth:`IdentityFacade.login`."""
+        user = await self._users.by_username(normalize_username(request.username))
+        if user is None:
+            await self._hasher.verify(self._dummy_hash or "", request.password)
+            raise Unauthenticated(_BAD_CREDENTIALS, code="bad_credentials")
+        if not await self._hasher.verify(user.password_hash, request.password):
+            raise Unauthenticated(_BAD_CREDENTIALS, code="bad_credentials")
+        now = self._clock()
+        await self._users.save_device(
+            DeviceRecord(
+                user_id=user.id,
+                device_id=request.device_id,
+                client_type=request.client_type,
+                platform=request.platform,
+                last_login_at=now,
+            )
+        )
+        secret, refresh_hash = RefreshToken.new_secret()
+        session, ended = await self._sessions.open(
+            user_id=user.id,
+            device_id=request.device_id,
+            client_type=request.client_type,
+            refresh_hash=refresh_hash,
+            refresh_expires_at=now + self._refresh_ttl_ms,
+            now_ms=now,
+        )
+        for session_id in ended:
+            await self._revocations.revoke(session_id, now + self._tokens.ttl_ms)
+        log.info("login", extra={"user_id": user.id, "device_id": request.device_id})
+        return self._pair(session, RefreshToken.format(session.id, secret), now)
+
+    async def refresh(self, refresh_token: str) -> TokenPair:
+        """Rotate tokens; see :meth:`IdentityFacade.refresh`."""
+        session_id, presented = RefreshToken.parse(refresh_token)
+        session = await self._sessions.get(session_id)
+        now = self._clock()
+        if session is None or session.revoked_at is not None:
+            raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
+        if session.refresh_expires_at <= now:
+            raise Unauthenticated("refresh token expired; log in again", code="invalid_refresh_token")
+        if not same_hash(session.refresh_hash, presented):
+            await self._end(session.id, now)
+            log.warning("refresh token reused", extra={"user_id": session.user_id})
+            raise Unauthenticated(
+                "refresh token was already used; the session is ended, log in again",
+                code="refresh_token_reused",
+            )
+        secret, new_hash = RefreshToken.new_secret()
+        expires_at = now + self._refresh_ttl_ms
+        swapped = await self._sessions.set_refresh(
+            session.id, expected_hash=presented, new_hash=new_hash, refresh_expires_at=expires_at
+        )
+        if not swapped:
+            # A concurrent refresh won the race with the same token: that is reuse too.
+            await self._end(session.id, now)
+            raise Unauthenticated(
+                "refresh token was already used; the session is ended, log in again",
+                code="refresh_token_reused",
+            )
+        rotated = SessionRecord(
+            id=session.id,
+            user_id=session.user_id,
+            device_id=session.device_id,
+            client_type=session.client_type,
+            refresh_hash=new_hash,
+            refresh_expires_at=expires_at,
+            revoked_at=None,
+        )
+        return self._pair(rotated, RefreshToken.format(session.id, secret), now)
+
+    async def logout(self, principal: Principal) -> None:
+        """End the caller's session; see :meth:`IdentityFacade.logout`."""
+        await self._end(principal.session_id, self._clock())
+        log.info("logout", extra={"user_id": principal.user_id, "device_id": principal.device_id})
+
+    async def authenticate(self, access_token: str) -> Principal:
+        """Verify an access token; see :meth:`IdentityFacade.authenticate`."""
+        principal = self._tokens.verify(access_token)
+        if await self._revocations.is_revoked(principal.session_id):
+            raise Unauthenticated("session has ended; log in again", code="token_revoked")
+        return principal
+
+    async def get_user(self, user_id: int) -> UserRead:
+        """A user's profile; see :meth:`IdentityFacade.get_user`."""
+        user = await self._users.by_id(user_id)
+        if user is None:
+            raise NotFound(f"user {user_id} does not exist", code="user_not_found")
+        return _user_read(user)
+
+    async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
+        """Which of ``user_ids`` exist."""
+        if not user_ids:
+            return set()
+        return await self._users.existing_ids(user_ids)
+
+    async def devices_of(self, user_ids: set[int]) -> dict[int, list[DeviceRead]]:
+        """Devices per user."""
+        out: dict[int, list[DeviceRead]] = {}
+        for device in await self._users.devices_of(user_ids):
+            out.setdefault(device.user_id, []).append(
+                DeviceRead(
+                    user_id=device.user_id,
+                    device_id=device.device_id,
+                    client_type=device.client_type,
+                    platform=device.platform,
+                    last_login_at=device.last_login_at,
+                )
+            )
+        return out
+
+    async def _end(self, session_id: int, now: int) -> None:
+        await self._sessions.revoke(session_id, now)
+        await self._revocations.revoke(session_id, now + self._tokens.ttl_ms)
+
+    def _pair(self, session: SessionRecord, refresh_token: str, now: int) -> TokenPair:
+        principal = Principal(
+            user_id=session.user_id,
+            device_id=session.device_id,
+            session_id=session.id,
+            client_type=session.client_type,
+        )
+        access_token, access_expires_at = self._tokens.issue(principal, now)
+        return TokenPair(
+            user_id=session.user_id,
+            device_id=session.device_id,
+            access_token=access_token,
+            refresh_token=refresh_token,
+            access_expires_at=access_expires_at,
+            refresh_expires_at=session.refresh_expires_at,
+        )
+
+
+def _user_read(user: UserRecord) -> UserRead:
+    return UserRead(
+        id=user.id, username=user.username, nickname=user.nickname, created_at=user.created_at
+    )

@@ -1,0 +1,239 @@
+"""Identity storage: tortoise models and the SQL and in-process adapters of its ports."""
+
+from __future__ import annotations
+
+import time
+from typing import cast
+
+from tortoise import fields, models
+from tortoise.exceptions import IntegrityError
+from tortoise.transactions import in_transaction
+
+from gomicroim.modules.identity.contract import ClientType
+from gomicroim.modules.identity.ports import (
+    DeviceRecord,
+    SessionRecord,
+    UsernameTaken,
+    UserRecord,
+)
+
+
+class User(models.Model):
+    """A registered account."""
+
+    id = fields.BigIntField(primary_key=True)
+    username = fields.CharField(max_length=32, unique=True)
+    nickname = fields.CharField(max_length=64)
+    password_hash = fields.CharField(max_length=255)
+    created_at = fields.BigIntField()
+
+    class Meta:
+        table = "identity_user"
+
+
+class Device(models.Model):
+    """A device of a user, keyed by the client-chosen device id."""
+
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.BigIntField()
+    device_id = fields.CharField(max_length=64)
+    client_type = fields.CharField(max_length=16)
+    platform = fields.CharField(max_length=32, null=True)
+    last_login_at = fields.BigIntField()
+
+    class Meta:
+        table = "identity_device"
+        unique_together = (("user_id", "device_id"),)
+
+
+class Session(models.Model):
+    """One login of one device."""
+
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.BigIntField()
+    device_id = fields.CharField(max_length=64)
+    client_type = fields.CharField(max_length=16)
+    refresh_hash = fields.CharField(max_length=64)
+    refresh_expires_at = fields.BigIntField()
+    created_at = fields.BigIntField()
+    revoked_at = fields.BigIntField(null=True, db_index=True)
+
+    class Meta:
+        table = "identity_session"
+        indexes = (("user_id", "device_id"),)
+
+
+def _user(row: User) -> UserRecord:
+    return UserRecord(
+        id=row.id,
+        username=row.username,
+        nickname=row.nickname,
+        password_hash=row.password_hash,
+        created_at=row.created_at,
+    )
+
+
+def _session(row: Session) -> SessionRecord:
+    return SessionRecord(
+        id=row.id,
+        user_id=row.user_id,
+        device_id=row.device_id,
+        client_type=cast(ClientType, row.client_type),
+        refresh_hash=row.refresh_hash,
+        refresh_expires_at=row.refresh_expires_at,
+        revoked_at=row.revoked_at,
+    )
+
+
+class SqlUserStore:
+    """``UserStore`` on the relational database (SQLite or MySQL)."""
+
+    async def create(
+        self, *, username: str, nickname: str, password_hash: str, now_ms: int
+    ) -> UserRecord:
+        """Insert a user."""
+        try:
+            row = await User.create(
+                username=username,
+                nickname=nickname,
+                password_hash=password_hash,
+                created_at=now_ms,
+            )
+        except IntegrityError as exc:
+            raise UsernameTaken(username) from exc
+        return _user(row)
+
+    async def by_username(self, username: str) -> UserRecord | None:
+        """Find by username."""
+        row = await User.get_or_none(username=username)
+        return _user(row) if row else None
+
+    async def by_id(self, user_id: int) -> UserRecord | None:
+        """Find by id."""
+        row = await User.get_or_none(id=user_id)
+        return _user(row) if row else None
+
+    async def existing_ids(self, user_ids: set[int]) -> set[int]:
+        """Which ids exist."""
+        rows = await User.filter(id__in=list(user_ids)).values_list("id", flat=True)
+        return {int(cast(int, r)) for r in rows}
+
+    async def save_device(self, device: DeviceRecord) -> None:
+        """Upsert a device."""
+        updated = await Device.filter(user_id=device.user_id, device_id=device.device_id).update(
+            client_type=device.client_type,
+            platform=device.platform,
+            last_login_at=device.last_login_at,
+        )
+        if updated:
+            return
+        try:
+            await Device.create(
+                user_id=device.user_id,
+                device_id=device.device_id,
+                client_type=device.client_type,
+                platform=device.platform,
+                last_login_at=device.last_login_at,
+            )
+        except IntegrityError:
+            # Lost a race with a concurrent login of the same device: update instead.
+            await Device.filter(user_id=device.user_id, device_id=device.device_id).update(
+                client_type=device.client_type,
+                platform=device.platform,
+                last_login_at=device.last_login_at,
+            )
+
+    async def devices_of(self, user_ids: set[int]) -> list[DeviceRecord]:
+        """All devices of these users."""
+        rows = await Device.filter(user_id__in=list(user_ids))
+        return [
+            DeviceRecord(
+                user_id=r.user_id,
+                device_id=r.device_id,
+                client_type=cast(ClientType, r.client_type),
+                platform=r.platform,
+                last_login_at=r.last_login_at,
+            )
+            for r in rows
+        ]
+
+
+class SqlSessionStore:
+    """``SessionStore`` on the relational database."""
+
+    async def open(
+        self,
+        *,
+        user_id: int,
+        device_id: str,
+        client_type: ClientType,
+        refresh_hash: str,
+        refresh_expires_at: int,
+        now_ms: int,
+    ) -> tuple[SessionRecord, list[int]]:
+        """Start a session and end the device's previous ones, atomically."""
+        async with in_transaction():
+            active = Session.filter(user_id=user_id, device_id=device_id, revoked_at=None)
+            ended = [int(cast(int, i)) for i in await active.values_list("id", flat=True)]
+            if ended:
+                await Session.filter(id__in=ended).update(revoked_at=now_ms)
+            row = await Session.create(
+                user_id=user_id,
+                device_id=device_id,
+                client_type=client_type,
+                refresh_hash=refresh_hash,
+                refresh_expires_at=refresh_expires_at,
+                created_at=now_ms,
+            )
+        return _session(row), ended
+
+    async def get(self, session_id: int) -> SessionRecord | None:
+        """A session by id."""
+        row = await Session.get_or_none(id=session_id)
+        return _session(row) if row else None
+
+    async def set_refresh(
+        self, session_id: int, *, expected_hash: str, new_hash: str, refresh_expires_at: int
+    ) -> bool:
+        """Compare-and-swap the refresh hash."""
+        updated = await Session.filter(
+            id=session_id, refresh_hash=expected_hash, revoked_at=None
+        ).update(refresh_hash=new_hash, refresh_expires_at=refresh_expires_at)
+        return bool(updated)
+
+    async def revoke(self, session_id: int, now_ms: int) -> bool:
+        """End a session."""
+        updated = await Session.filter(id=session_id, revoked_at=None).update(revoked_at=now_ms)
+        return bool(updated)
+
+    async def revoked_since(self, since_ms: int) -> list[int]:
+        """Sessions ended recently."""
+        rows = await Session.filter(revoked_at__gte=since_ms).values_list("id", flat=True)
+        return [int(cast(int, r)) for r in rows]
+
+
+class MemoryRevocationList:
+    """``RevocationList`` in process memory: the embedded shape, where one process checks tokens."""
+
+    def __init__(self) -> None:
+        self._until: dict[int, int] = {}
+        self._last_sweep = 0.0
+
+    async def revoke(self, session_id: int, until_ms: int) -> None:
+        """Remember the session as ended."""
+        self._until[session_id] = max(until_ms, self._until.get(session_id, 0))
+        self._sweep()
+
+    async def is_revoked(self, session_id: int) -> bool:
+        """Whether the session is ended."""
+        return session_id in self._until
+
+    def _sweep(self) -> None:
+        # Entries are only needed while an access token of the session could still be valid.
+        now = time.time()
+        if now - self._last_sweep < 60:
+            return
+        self._last_sweep = now
+        now_ms = int(now * 1000)
+        for session_id in [s for s, until in self._until.items() if until < now_ms]:
+            del self._until[session_id]
