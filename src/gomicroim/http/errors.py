@@ -44,7 +44,11 @@ _HTTP_CODES = {
 
 
 def error_response(
-    status: int, code: str, message: str, field: str | None = None, headers: dict[str, str] | None = None
+    status: int,
+    code: str,
+    message: str,
+    field: str | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Response[bytes]:
     """Encode the error shape."""
     body = ErrorResponse(error=ErrorBody(code=code, message=message, field=field))

@@ -6,6 +6,7 @@ import logging
 import time
 from typing import Any
 
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gomicroim.infra.metrics import Metrics
@@ -18,9 +19,10 @@ def observability_middleware(metrics: Metrics, *, access_log: bool) -> Any:
 
     def factory(app: ASGIApp) -> ASGIApp:
         async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if scope["type"] != ScopeType.HTTP:
                 await app(scope, receive, send)
                 return
+            method = scope["method"]
             started = time.perf_counter()
             status = 500
 
@@ -35,14 +37,14 @@ def observability_middleware(metrics: Metrics, *, access_log: bool) -> Any:
             finally:
                 elapsed = time.perf_counter() - started
                 route = scope.get("path_template") or "unmatched"
-                metrics.http_requests.labels(scope["method"], route, str(status)).inc()
+                metrics.http_requests.labels(method, route, str(status)).inc()
                 metrics.http_latency.labels(route).observe(elapsed)
                 if access_log:
                     state = scope.get("state") or {}
                     log.info(
                         "request",
                         extra={
-                            "method": scope["method"],
+                            "method": method,
                             "path": scope["path"],
                             "status": status,
                             "ms": round(elapsed * 1000, 2),

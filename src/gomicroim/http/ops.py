@@ -29,10 +29,12 @@ class OpsController(Controller):
 
     @get("/healthz", summary="Liveness: the process answers")
     async def healthz(self) -> Health:
+        """Always ok while the process serves requests."""
         return Health(status="ok")
 
     @get("/readyz", summary="Readiness: every dependency answers")
     async def readyz(self, readiness_checks: dict[str, ReadinessCheck]) -> Response[Health]:
+        """200 when every dependency answers, else 503 naming the failing ones."""
         checks: dict[str, str] = {}
         ready = True
         for name, check in readiness_checks.items():
@@ -49,6 +51,5 @@ class OpsController(Controller):
 
     @get("/metrics", media_type=MediaType.TEXT, summary="Prometheus text exposition")
     async def metrics(self, metrics: Metrics) -> Response[bytes]:
-        return Response(
-            metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
-        )
+        """Counters and histograms in Prometheus text format."""
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -75,7 +76,7 @@ def describe_url(url: str) -> str:
 async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
     """Open the database for the life of the app; migrate first when configured to."""
     if settings.embedded:
-        Path(settings.data_path).mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(Path(settings.data_path).mkdir, parents=True, exist_ok=True)
     # The context is made current here and also the process-wide fallback, because request
     # tasks are not children of the lifespan task that opens the database.
     async with TortoiseContext() as ctx:

@@ -48,7 +48,9 @@ class TextFormatter(logging.Formatter):
             for k, v in record.__dict__.items()
             if k not in _STANDARD and not k.startswith("_")
         )
-        line = f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        line = (
+            f"{self.formatTime(record)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        )
         if extras:
             line = f"{line} {extras}"
         if record.exc_info:

@@ -17,7 +17,9 @@ TORTOISE_ORM: dict[str, object] = {}
 def run(labels: list[str]) -> None:
     """Diff the models against the migrations on disk and write what is missing."""
     scratch = tempfile.mkdtemp(prefix="gomicroim-migrations-")
-    TORTOISE_ORM.update(tortoise_config(load_settings(overrides={"storage": {"data_dir": scratch}})))
+    TORTOISE_ORM.update(
+        tortoise_config(load_settings(overrides={"storage": {"data_dir": scratch}}))
+    )
     sys.argv = ["tortoise", "-c", f"{__name__}.TORTOISE_ORM", "makemigrations", *labels]
     tortoise_main()
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from gomicroim.config import ConfigError, Settings
 
-SECRET_FILE = "jwt_secret"
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
 
 
 def jwt_secret(settings: Settings) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-
-
 import msgspec
 
 from gomicroim.errors import Forbidden, InvalidInput, TooLarge
@@ -52,7 +50,9 @@ def conversation_for_send(sender_id: int, request: MessageSend) -> ConversationR
     if request.session_type == "group":
         return group_conversation(request.to)
     if request.to == sender_id:
-        raise InvalidInput("cannot send a single-chat message to yourself", code="cannot_message_self")
+        raise InvalidInput(
+            "cannot send a single-chat message to yourself", code="cannot_message_self"
+        )
     return single_conversation(sender_id, request.to)
 
 
@@ -67,11 +67,13 @@ def parse_conversation_id(value: str) -> ConversationRef:
     ids = [_id(p) for p in parts[1:]]
     if kind == "g" and len(ids) == 1 and ids[0] is not None:
         return group_conversation(ids[0])
-    if kind == "s" and len(ids) == 2 and ids[0] is not None and ids[1] is not None:
-        if ids[0] < ids[1]:
-            return single_conversation(ids[0], ids[1])
+    if kind == "s" and len(ids) == 2:
+        small, big = ids
+        if small is not None and big is not None and small < big:
+            return single_conversation(small, big)
     raise InvalidInput(
-        f"{value!r} is not a conversation id; expected s:<small_user_id>:<big_user_id> or g:<group_id>",
+        f"{value!r} is not a conversation id;"
+        " expected s:<small_user_id>:<big_user_id> or g:<group_id>",
         code="invalid_conversation_id",
         field="conversation_id",
     )
@@ -93,7 +95,9 @@ def check_message(request: MessageSend, max_body_bytes: int) -> None:
     """
     if request.msg_type == "system":
         raise InvalidInput(
-            "msg_type 'system' is reserved for the server", code="msg_type_not_allowed", field="msg_type"
+            "msg_type 'system' is reserved for the server",
+            code="msg_type_not_allowed",
+            field="msg_type",
         )
     size = len(request.body.encode("utf-8", "surrogatepass"))
     if size > max_body_bytes:

@@ -46,8 +46,10 @@ class DuplicateMessage(Exception):
 
 
 class ChatStore(Protocol):
-    """Conversations, entries, history and the outbox: one store because a send touches all
-    four in one transaction."""
+    """Conversations, entries, history and the outbox.
+
+    One store because a send touches all four in one transaction.
+    """
 
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
@@ -66,9 +68,12 @@ class ChatStore(Protocol):
         ...
 
     async def append(self, draft: MessageDraft) -> MessageRead:
-        """In one transaction: next seq, store the message, move the sender's read position to
-        it, update the conversation and write the outbox record. Raise :class:`DuplicateMessage`
-        if the client id was stored meanwhile."""
+        """Store a message with the conversation's next seq.
+
+        In one transaction: allocate the seq, store the message, move the sender's read position
+        to it, update the conversation and write the outbox record. Raise
+        :class:`DuplicateMessage` if the client id was stored meanwhile.
+        """
         ...
 
     async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:

@@ -11,7 +11,6 @@ from gomicroim.modules.chat.contract import (
     ConversationList,
     ConversationRead,
     HistoryPage,
-    MessageRead,
     MessageSend,
     ReadResult,
     SendResult,
@@ -79,11 +78,10 @@ class ChatService:
                 members = await self._groups.member_set(ref.group_id)
                 await self._store.sync_members(ref.id, members.version, set(members.user_ids), now)
             return
-        assert ref.users is not None
         peer = ref.peer_of(sender_id)
         if peer is None or not await self._users.existing_user_ids({peer}):
             raise NotFound(f"user {peer} does not exist", code="user_not_found", field="to")
-        await self._store.ensure_conversation(ref.id, "single", set(ref.users), now)
+        await self._store.ensure_conversation(ref.id, "single", {sender_id, peer}, now)
 
     async def conversations(self, user_id: int) -> ConversationList:
         """The conversation list; see :meth:`ChatFacade.conversations`."""
@@ -119,9 +117,7 @@ class ChatService:
     ) -> HistoryPage:
         """A history page; see :meth:`ChatFacade.history`."""
         if before_seq is not None and after_seq is not None:
-            raise InvalidInput(
-                "give before_seq or after_seq, not both", code="conflicting_cursors"
-            )
+            raise InvalidInput("give before_seq or after_seq, not both", code="conflicting_cursors")
         ref = await self._readable(user_id, conversation_id)
         messages, has_more = await self._store.history(
             ref.id, before_seq=before_seq, after_seq=after_seq, limit=limit

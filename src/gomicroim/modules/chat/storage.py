@@ -243,9 +243,7 @@ class SqlChatStore:
 
     async def entries(self, user_id: int) -> list[EntryRow]:
         """Entries joined with their conversations, newest activity first."""
-        reads = dict(
-            await Entry.filter(user_id=user_id).values_list("conversation_id", "read_seq")
-        )
+        reads = dict(await Entry.filter(user_id=user_id).values_list("conversation_id", "read_seq"))
         if not reads:
             return []
         conversations = await Conversation.filter(id__in=list(reads)).order_by("-updated_at")

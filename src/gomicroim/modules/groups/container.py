@@ -8,13 +8,14 @@ from gomicroim.config import Settings
 from gomicroim.modules.groups.http import GroupController
 from gomicroim.modules.groups.service import GroupsService
 from gomicroim.modules.groups.storage import SqlGroupStore
+from gomicroim.modules.identity.contract import IdentityFacade
 
 
 class GroupsContainer(containers.DeclarativeContainer):
     """Groups' providers; needs settings and identity's user directory."""
 
     settings = providers.Dependency(instance_of=Settings)
-    identity = providers.Dependency()
+    identity: providers.Dependency[IdentityFacade] = providers.Dependency()
 
     store = providers.Singleton(SqlGroupStore)
     service = providers.Singleton(

@@ -155,5 +155,7 @@ def _group_read(group: GroupRecord) -> GroupRead:
 def _member_list(group_id: int, members: list[MemberRecord]) -> MemberList:
     return MemberList(
         group_id=group_id,
-        members=[MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at) for m in members],
+        members=[
+            MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at) for m in members
+        ],
     )

@@ -53,7 +53,10 @@ def _group(row: Group) -> GroupRecord:
 
 def _member(row: Member) -> MemberRecord:
     return MemberRecord(
-        group_id=row.group_id, user_id=row.user_id, role=cast(Role, row.role), joined_at=row.joined_at
+        group_id=row.group_id,
+        user_id=row.user_id,
+        role=cast(Role, row.role),
+        joined_at=row.joined_at,
     )
 
 

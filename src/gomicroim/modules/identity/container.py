@@ -8,6 +8,7 @@ from gomicroim.config import Settings
 from gomicroim.modules.identity.domain import AccessTokens
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
+from gomicroim.modules.identity.ports import RevocationList
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.identity.storage import SqlSessionStore, SqlUserStore
 
@@ -17,7 +18,7 @@ class IdentityContainer(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
-    revocations = providers.Dependency()
+    revocations: providers.Dependency[RevocationList] = providers.Dependency()
 
     users = providers.Singleton(SqlUserStore)
     sessions = providers.Singleton(SqlSessionStore)

@@ -122,4 +122,3 @@ def hash_secret(secret: str) -> str:
 def same_hash(a: str, b: str) -> bool:
     """Constant-time comparison of two hashes."""
     return hmac.compare_digest(a, b)
-

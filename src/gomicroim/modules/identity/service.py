@@ -125,7 +125,9 @@ class IdentityService:
         if session is None or session.revoked_at is not None:
             raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
         if session.refresh_expires_at <= now:
-            raise Unauthenticated("refresh token expired; log in again", code="invalid_refresh_token")
+            raise Unauthenticated(
+                "refresh token expired; log in again", code="invalid_refresh_token"
+            )
         if not same_hash(session.refresh_hash, presented):
             await self._end(session.id, now)
             log.warning("refresh token reused", extra={"user_id": session.user_id})

@@ -1,0 +1,44 @@
+# The commands the README names; CI (.ci/run) calls `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install serve test lint typecheck unit contract e2e migrations clean
+
+$(BIN)/gomicroim: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+install: $(BIN)/gomicroim          ## create .venv and install gomicroim with test tools
+
+serve: install                     ## start the embedded server on 127.0.0.1:8080 (data in ./data)
+	$(BIN)/gomicroim serve --config config/default.toml
+
+lint: install                      ## ruff lint and format check
+	$(BIN)/ruff check src tests migrations
+	$(BIN)/ruff format --check src tests
+
+typecheck: install                 ## mypy --strict
+	$(BIN)/mypy
+
+unit: install                      ## seconds: pure rules and services with fakes
+	$(BIN)/pytest tests/unit -q
+
+contract: install                  ## every store port against fakes, SQLite and MariaDB
+	scripts/services
+	$(BIN)/pytest tests/contract -q
+
+e2e: install                       ## real server processes over HTTP
+	$(BIN)/pytest tests/e2e -q
+
+test: lint typecheck               ## everything CI runs
+	scripts/services
+	$(BIN)/pytest -q
+
+migrations: install                ## write migrations after changing a module's storage.py
+	scripts/makemigrations
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
