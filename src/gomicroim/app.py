@@ -45,15 +45,33 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with database.database(settings):
             await container.identity.service().start()
+            timeline = container.timeline.service()
+            worker = container.fanout.worker()
+            relay = container.chat.relay()
+            timeline.start()
+            worker.start(container.committed_topic(), container.read_topic())
+            relay.start()
             log.info(
                 "gomicroim started",
                 extra={"node_id": settings.server.node_id, "version": __version__},
             )
-            yield
+            try:
+                yield
+            finally:
+                # Relay first: its flush still needs the worker to take what it publishes.
+                await relay.stop(settings.gateway.shutdown_grace_s)
+                await worker.stop()
+                await timeline.stop()
         log.info("gomicroim stopped")
 
     controllers: list[Any] = [OpsController]
-    for module in (container.identity, container.groups, container.chat):
+    for module in (
+        container.identity,
+        container.groups,
+        container.chat,
+        container.timeline,
+        container.gateway,
+    ):
         controllers.extend(module.controllers())
 
     return Litestar(
@@ -62,6 +80,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             "identity": _value(container.identity.service),
             "groups": _value(container.groups.service),
             "chat": _value(container.chat.service),
+            "timeline": _value(container.timeline.service),
+            "gateway": _value(container.gateway.service),
             "metrics": _value(container.metrics),
             "rate_limiter": _value(container.rate_limiter),
             "principal": Provide(current_principal),

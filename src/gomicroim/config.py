@@ -23,9 +23,6 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     host: str = "127.0.0.1"
     port: Port = 8080
     node_id: str = "node-1"
-    roles: list[Literal["api", "gateway", "fanout"]] = msgspec.field(
-        default_factory=lambda: ["api", "gateway", "fanout"]
-    )
     max_request_bytes: PositiveInt = 1_048_576
 
 
@@ -64,6 +61,41 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
 
 
+class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The write fan-out inbox."""
+
+    retention_days: Annotated[float, msgspec.Meta(gt=0)] = 30
+    prune_interval_s: Seconds = 3600
+    max_sync_page: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    default_sync_page: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+class FanoutSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """How committed messages reach recipients.
+
+    ``client_strategies`` maps a device's client type to a strategy name; ``plugins`` adds
+    strategies by import path (``"package.module:ClassName"``) next to the built-in ``read`` and
+    ``write``.
+    """
+
+    client_strategies: dict[str, str] = msgspec.field(
+        default_factory=lambda: {"app": "write", "desktop": "write", "web": "read"}
+    )
+    write_max_group_size: PositiveInt = 2000
+    plugins: dict[str, str] = msgspec.field(default_factory=dict)
+    relay_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
+    outbox_retention_s: Seconds = 3600
+
+
+class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """WebSocket connections."""
+
+    max_frame_bytes: PositiveInt = 65536
+    idle_timeout_s: Seconds = 120
+    max_pending_bytes: PositiveInt = 1_048_576
+    shutdown_grace_s: Seconds = 5
+
+
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Per-user request rate limits (token bucket). 0 disables a limit."""
 
@@ -87,6 +119,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
     groups: GroupSettings = msgspec.field(default_factory=GroupSettings)
     chat: ChatSettings = msgspec.field(default_factory=ChatSettings)
+    timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
+    fanout: FanoutSettings = msgspec.field(default_factory=FanoutSettings)
+    gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 

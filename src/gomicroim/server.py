@@ -1,35 +1,65 @@
-"""Runs the app on uvicorn with uvloop and httptools."""
+"""Runs the app on uvicorn with uvloop and httptools, closing WebSockets first on shutdown."""
 
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
-from gomicroim.app import create_app
+from gomicroim.app import build_container, create_app
 from gomicroim.config import Settings
+from gomicroim.gateway.frames import CLOSE_GOING_AWAY
+from gomicroim.gateway.service import Gateway
 from gomicroim.infra.logging import configure_logging
 
 log = logging.getLogger("gomicroim.server")
 
 
+class GracefulServer(uvicorn.Server):
+    """On SIGTERM: stop accepting, close every WebSocket with 1001, then uvicorn's shutdown.
+
+    uvicorn alone would close sockets with 1012; clients should see "going away" and
+    reconnect elsewhere, so the gateway closes them itself before uvicorn gets to them.
+    """
+
+    def __init__(self, config: uvicorn.Config, gateway: Gateway, grace_s: float):
+        super().__init__(config)
+        self._gateway = gateway
+        self._grace_s = grace_s
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        """Close listeners and WebSockets, then let uvicorn finish HTTP and the lifespan."""
+        for server in self.servers:
+            server.close()
+        closed = await self._gateway.close_all(
+            CLOSE_GOING_AWAY, "server shutting down", self._grace_s
+        )
+        log.info("websockets closed", extra={"connections": closed})
+        await super().shutdown(sockets)
+
+
 def serve(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
     configure_logging(settings.log)
-    app = create_app(settings)
+    container = build_container(settings)
+    app = create_app(settings, container)
     config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
         http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=settings.gateway.max_frame_bytes,
+        ws_ping_interval=None,
         lifespan="on",
         log_config=None,
         access_log=False,
         server_header=False,
-        timeout_graceful_shutdown=10,
+        timeout_graceful_shutdown=int(settings.gateway.shutdown_grace_s) + 5,
     )
-    server = uvicorn.Server(config)
+    server = GracefulServer(config, container.gateway.service(), settings.gateway.shutdown_grace_s)
     server.run()
     # uvicorn leaves started=False when the lifespan failed (e.g. the database is unreachable).
     return 0 if server.started else 3

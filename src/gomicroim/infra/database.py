@@ -22,7 +22,7 @@ from gomicroim.infra.migrations import register_package
 log = logging.getLogger("gomicroim.database")
 
 #: Each module that owns tables is one tortoise app, with its own migrations package.
-MODULE_APPS = ("identity", "groups", "chat")
+MODULE_APPS = ("identity", "groups", "chat", "timeline")
 
 
 def database_url(settings: Settings) -> str:

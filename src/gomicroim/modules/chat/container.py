@@ -6,25 +6,41 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.modules.chat.http import ConversationController, MessageController
+from gomicroim.modules.chat.ports import CommittedPublisher, ReadEventPublisher
+from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
-from gomicroim.modules.chat.storage import SqlChatStore
+from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 
 
 class ChatContainer(containers.DeclarativeContainer):
-    """Chat's providers; needs settings, identity's directory and the groups facade."""
+    """Chat's providers; the root supplies the other modules and the bus topics."""
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
+    publisher: providers.Dependency[CommittedPublisher] = providers.Dependency()
+    read_events: providers.Dependency[ReadEventPublisher] = providers.Dependency()
 
     store = providers.Singleton(SqlChatStore)
+    outbox = providers.Singleton(SqlOutboxStore)
+    relay = providers.Singleton(
+        OutboxRelay,
+        store=outbox,
+        publisher=publisher,
+        batch_size=settings.provided.fanout.relay_batch_size,
+        retention_ms=providers.Callable(
+            lambda s: int(s.fanout.outbox_retention_s * 1000), settings
+        ),
+    )
     service = providers.Singleton(
         ChatService,
         store=store,
         users=identity,
         groups=groups,
         max_body_bytes=settings.provided.chat.max_body_bytes,
+        on_commit=relay.provided.wake,
+        read_events=read_events,
     )
     controllers = providers.Object([MessageController, ConversationController])

@@ -104,6 +104,16 @@ class MessageCommitted(msgspec.Struct, frozen=True, kw_only=True):
     sender_device_id: str
 
 
+class ReadPositionMoved(msgspec.Struct, frozen=True, kw_only=True):
+    """Event: a user's read position moved forward (a hint for their devices and the peer)."""
+
+    conversation_id: str
+    user_id: int
+    device_id: str
+    seq: int
+    peer_id: int | None
+
+
 @runtime_checkable
 class ChatFacade(Protocol):
     """Sending and reading messages."""
@@ -143,8 +153,13 @@ class ChatFacade(Protocol):
         """
         ...
 
-    async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadResult:
+    async def mark_read(
+        self, user_id: int, conversation_id: str, seq: int, device_id: str = ""
+    ) -> ReadResult:
         """Move the read position forward to ``seq`` (clamped to the last seq; never back).
+
+        The caller's other devices (all but ``device_id``) and, in a single chat, the peer are
+        told with a ``read`` event.
 
         Raises:
             InvalidInput, Forbidden, NotFound: as :meth:`history`.

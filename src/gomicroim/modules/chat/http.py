@@ -91,4 +91,6 @@ class ConversationController(Controller):
         conversation_id: str = ConversationIdParam,
     ) -> ReadResult:
         body = await decode_body(request, ReadRequest)
-        return await chat.mark_read(principal.user_id, conversation_id, body.seq)
+        return await chat.mark_read(
+            principal.user_id, conversation_id, body.seq, principal.device_id
+        )

@@ -6,7 +6,13 @@ from typing import Protocol
 
 import msgspec
 
-from gomicroim.modules.chat.contract import MessageRead, MsgType, SessionType
+from gomicroim.modules.chat.contract import (
+    MessageCommitted,
+    MessageRead,
+    MsgType,
+    ReadPositionMoved,
+    SessionType,
+)
 
 
 class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
@@ -92,6 +98,45 @@ class ChatStore(Protocol):
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Move the read seq forward (clamped to last seq); create the entry if missing."""
+        ...
+
+
+class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A committed-message event not yet relayed."""
+
+    id: int
+    event: MessageCommitted
+
+
+class OutboxStore(Protocol):
+    """The outbox rows the send transaction writes."""
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        """Unpublished records in commit order (ascending id)."""
+        ...
+
+    async def mark_published(self, ids: list[int], now_ms: int) -> None:
+        """Record that these were relayed."""
+        ...
+
+    async def prune(self, published_before_ms: int) -> int:
+        """Delete records relayed before the cutoff; return how many."""
+        ...
+
+
+class CommittedPublisher(Protocol):
+    """The bus topic of committed messages."""
+
+    async def publish(self, items: list[MessageCommitted]) -> None:
+        """Return once the events are durable on the bus (or, in process, handled)."""
+        ...
+
+
+class ReadEventPublisher(Protocol):
+    """Where read-position hints go; losing one is harmless (lists are the truth)."""
+
+    def publish_nowait(self, items: list[ReadPositionMoved]) -> bool:
+        """Queue the events without waiting."""
         ...
 
 

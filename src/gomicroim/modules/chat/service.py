@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import InvalidInput, NotFound
@@ -12,10 +13,17 @@ from gomicroim.modules.chat.contract import (
     ConversationRead,
     HistoryPage,
     MessageSend,
+    ReadPositionMoved,
     ReadResult,
     SendResult,
 )
-from gomicroim.modules.chat.ports import ChatStore, Directory, DuplicateMessage, MessageDraft
+from gomicroim.modules.chat.ports import (
+    ChatStore,
+    Directory,
+    DuplicateMessage,
+    MessageDraft,
+    ReadEventPublisher,
+)
 from gomicroim.modules.groups.contract import GroupsFacade
 
 log = logging.getLogger("gomicroim.chat")
@@ -31,8 +39,12 @@ class ChatService:
         users: Directory,
         groups: GroupsFacade,
         max_body_bytes: int,
+        on_commit: Callable[[], None] = lambda: None,
+        read_events: ReadEventPublisher | None = None,
         clock: Clock = now_ms,
     ):
+        self._on_commit = on_commit
+        self._read_events = read_events
         self._store = store
         self._users = users
         self._groups = groups
@@ -66,6 +78,7 @@ class ChatService:
             if replay is None:  # pragma: no cover - the unique key guarantees it exists
                 raise
             return SendResult(message=replay, created=False)
+        self._on_commit()
         return SendResult(message=message, created=True)
 
     async def _prepare(self, ref: domain.ConversationRef, sender_id: int) -> None:
@@ -124,10 +137,24 @@ class ChatService:
         )
         return HistoryPage(conversation_id=ref.id, messages=messages, has_more=has_more)
 
-    async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadResult:
+    async def mark_read(
+        self, user_id: int, conversation_id: str, seq: int, device_id: str = ""
+    ) -> ReadResult:
         """Move the read position; see :meth:`ChatFacade.mark_read`."""
         ref = await self._readable(user_id, conversation_id)
         position = await self._store.mark_read(user_id, ref.id, seq)
+        if self._read_events is not None:
+            self._read_events.publish_nowait(
+                [
+                    ReadPositionMoved(
+                        conversation_id=ref.id,
+                        user_id=user_id,
+                        device_id=device_id,
+                        seq=position.read_seq,
+                        peer_id=ref.peer_of(user_id),
+                    )
+                ]
+            )
         return ReadResult(
             conversation_id=ref.id,
             read_seq=position.read_seq,

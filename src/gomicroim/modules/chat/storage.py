@@ -15,6 +15,7 @@ from gomicroim.modules.chat.ports import (
     DuplicateMessage,
     EntryRow,
     MessageDraft,
+    OutboxRecord,
     ReadPosition,
 )
 
@@ -282,3 +283,24 @@ class SqlChatStore:
             if read_seq != entry.read_seq:
                 await Entry.filter(id=entry.id).update(read_seq=read_seq)
             return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+
+
+_decode_committed = msgspec.json.Decoder(MessageCommitted).decode
+
+
+class SqlOutboxStore:
+    """``OutboxStore`` on the relational database."""
+
+    async def pending(self, limit: int) -> list[OutboxRecord]:
+        """Unpublished records, oldest first."""
+        rows = await Outbox.filter(published_at=None).order_by("id").limit(limit)
+        return [OutboxRecord(id=r.id, event=_decode_committed(r.payload)) for r in rows]
+
+    async def mark_published(self, ids: list[int], now_ms: int) -> None:
+        """Mark relayed records."""
+        if ids:
+            await Outbox.filter(id__in=ids).update(published_at=now_ms)
+
+    async def prune(self, published_before_ms: int) -> int:
+        """Delete old relayed records."""
+        return int(await Outbox.filter(published_at__lt=published_before_ms).delete())

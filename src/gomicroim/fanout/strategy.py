@@ -1,0 +1,54 @@
+"""Fan-out strategies: what to store for a recipient before pushing to their devices."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+from gomicroim.modules.chat.contract import MessageRead
+from gomicroim.modules.timeline.contract import TimelineFacade
+
+
+@runtime_checkable
+class FanoutStrategy(Protocol):
+    """Decides storage per recipient; every strategy's recipients are pushed to afterwards.
+
+    ``priority`` settles users whose devices ask for different strategies: the highest wins,
+    so a user with an app and a web device gets the app's timeline entries, and both devices
+    get the push.
+    """
+
+    name: str
+    priority: int
+
+    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
+        """Store what the strategy stores; return each user's user seq (None: not stored)."""
+        ...
+
+
+class ReadFanout:
+    """Read fan-out (web clients): nothing per recipient; they read the conversation history."""
+
+    name = "read"
+    priority = 0
+
+    def __init__(self, **_: object) -> None:
+        pass
+
+    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
+        """No storage; pushes carry only the conversation seq."""
+        return dict.fromkeys(user_ids)
+
+
+class WriteFanout:
+    """Write fan-out (app and desktop clients): append to each recipient's timeline."""
+
+    name = "write"
+    priority = 10
+
+    def __init__(self, *, timeline: TimelineFacade, **_: object) -> None:
+        self._timeline = timeline
+
+    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
+        """Append to the timelines; pushes carry the user seq."""
+        seqs = await self._timeline.append(message, user_ids)
+        return {user_id: seqs.get(user_id) for user_id in user_ids}

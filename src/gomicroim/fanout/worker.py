@@ -1,0 +1,155 @@
+"""The fan-out worker: committed messages and read events in, pushes per gateway node out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Protocol, TypeVar
+
+import msgspec
+
+from gomicroim.clock import Clock, now_ms
+from gomicroim.errors import NotFound
+from gomicroim.fanout.selector import StrategySelector
+from gomicroim.fanout.strategy import FanoutStrategy
+from gomicroim.gateway.contract import Push, PushBatch, PushRouter, PushTarget
+from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
+from gomicroim.modules.groups.contract import GroupsFacade
+from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.presence.contract import PresenceFacade
+
+log = logging.getLogger("gomicroim.fanout")
+
+_encode = msgspec.json.Encoder().encode
+
+T = TypeVar("T")
+
+
+class EventSource(Protocol[T]):
+    """A bus topic this worker consumes (in-process queue or a Kafka consumer group)."""
+
+    async def consume(self, handler: Callable[[list[T]], Awaitable[None]]) -> None:
+        """Call ``handler`` with each batch until cancelled."""
+        ...
+
+
+class ReadFrame(msgspec.Struct):
+    """Payload of a ``read`` push."""
+
+    conversation_id: str
+    user_id: int
+    seq: int
+
+
+class FanoutWorker:
+    """Finds recipients, applies each one's strategy, and routes pushes by presence.
+
+    Events are handled one at a time in bus order, so pushes of one conversation reach a device
+    in seq order, and each user's timeline grows in the same order as the pushes carry.
+    """
+
+    def __init__(
+        self,
+        *,
+        identity: IdentityFacade,
+        groups: GroupsFacade,
+        presence: PresenceFacade,
+        selector: StrategySelector,
+        router: PushRouter,
+        clock: Clock = now_ms,
+    ):
+        self._identity = identity
+        self._groups = groups
+        self._presence = presence
+        self._selector = selector
+        self._router = router
+        self._clock = clock
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def handle_committed(self, events: list[MessageCommitted]) -> None:
+        """Fan out a batch of committed messages; raising makes the relay retry them."""
+        per_node: dict[str, list[Push]] = defaultdict(list)
+        for event in events:
+            for node_id, push in await self._fan_out(event):
+                per_node[node_id].append(push)
+        await self._route(per_node)
+
+    async def handle_read(self, events: list[ReadPositionMoved]) -> None:
+        """Tell the reader's other devices, and a single chat's peer, about a read."""
+        per_node: dict[str, list[Push]] = defaultdict(list)
+        for event in events:
+            users = {event.user_id} if event.peer_id is None else {event.user_id, event.peer_id}
+            online = await self._presence.online(users)
+            targets: dict[str, list[PushTarget]] = defaultdict(list)
+            for user_id, connections in online.items():
+                for c in connections:
+                    if user_id == event.user_id and c.device_id == event.device_id:
+                        continue
+                    targets[c.node_id].append(PushTarget(user_id, c.device_id))
+            payload = msgspec.Raw(
+                _encode(ReadFrame(event.conversation_id, event.user_id, event.seq))
+            )
+            for node_id, node_targets in targets.items():
+                per_node[node_id].append(Push(kind="read", payload=payload, targets=node_targets))
+        await self._route(per_node)
+
+    async def _fan_out(self, event: MessageCommitted) -> list[tuple[str, Push]]:
+        message = event.message
+        recipients, group_size = await self._recipients(message)
+        if not recipients:
+            return []
+        devices = await self._identity.devices_of(recipients)
+        chosen: dict[FanoutStrategy, set[int]] = defaultdict(set)
+        for user_id in recipients:
+            chosen[self._selector.choose(devices.get(user_id, []), group_size)].add(user_id)
+        user_seqs: dict[int, int | None] = {}
+        for strategy, users in chosen.items():
+            user_seqs.update(await strategy.deliver(message, users))
+        online = await self._presence.online(recipients)
+        targets: dict[str, list[PushTarget]] = defaultdict(list)
+        for user_id, connections in online.items():
+            for c in connections:
+                if user_id == message.sender_id and c.device_id == event.sender_device_id:
+                    continue
+                targets[c.node_id].append(PushTarget(user_id, c.device_id, user_seqs.get(user_id)))
+        payload = msgspec.Raw(_encode(message))
+        return [
+            (node_id, Push(kind="message", payload=payload, targets=node_targets))
+            for node_id, node_targets in targets.items()
+        ]
+
+    async def _recipients(self, message: MessageRead) -> tuple[set[int], int | None]:
+        if message.session_type == "single":
+            return {message.sender_id, message.to}, None
+        try:
+            members = await self._groups.member_set(message.to)
+        except NotFound:
+            log.warning("group gone; message not fanned out", extra={"group_id": message.to})
+            return set(), None
+        return set(members.user_ids), len(members.user_ids)
+
+    async def _route(self, per_node: dict[str, list[Push]]) -> None:
+        now = self._clock()
+        for node_id, pushes in per_node.items():
+            await self._router.route(PushBatch(node_id=node_id, created_at=now, pushes=pushes))
+
+    def start(
+        self, committed: EventSource[MessageCommitted], reads: EventSource[ReadPositionMoved]
+    ) -> None:
+        """Consume both topics in background tasks."""
+        self._tasks = [
+            asyncio.create_task(committed.consume(self.handle_committed), name="fanout-committed"),
+            asyncio.create_task(reads.consume(self.handle_read), name="fanout-read"),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel the consumers."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []

@@ -1,0 +1,1 @@
+"""WebSocket gateway: connections, frames, delivery of pushes to devices on this node."""

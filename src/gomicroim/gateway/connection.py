@@ -1,0 +1,123 @@
+"""One WebSocket connection: a bounded outbound queue drained by its own writer task."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+from collections import deque
+from typing import Any
+
+from litestar.connection import WebSocket
+from litestar.types import WebSocketSendEvent
+
+from gomicroim.modules.identity.contract import Principal
+
+log = logging.getLogger("gomicroim.gateway")
+
+_ids = itertools.count(1)
+
+
+class Connection:
+    """A device's socket. ``send`` never blocks: frames queue up to ``max_pending_bytes``.
+
+    A client that does not read fast enough is disconnected (close 1013) instead of letting its
+    queue grow without bound; it catches up by pulling after reconnecting.
+    """
+
+    def __init__(
+        self,
+        socket: WebSocket[Any, Any, Any],
+        principal: Principal,
+        *,
+        node_id: str,
+        max_pending_bytes: int,
+    ):
+        self.socket = socket
+        self.principal = principal
+        self.id = f"{node_id}:{next(_ids)}"
+        self.acked_user_seq = 0
+        self._max_pending = max_pending_bytes
+        self._frames: deque[str] = deque()
+        self._pending = 0
+        self._ready = asyncio.Event()
+        self._close: tuple[int, str] | None = None
+        self._closed = asyncio.Event()
+
+    @property
+    def user_id(self) -> int:
+        """The connected user."""
+        return self.principal.user_id
+
+    @property
+    def device_id(self) -> str:
+        """The connected device."""
+        return self.principal.device_id
+
+    @property
+    def closing(self) -> bool:
+        """True once a close was requested; further frames are dropped."""
+        return self._close is not None
+
+    def send(self, frame: str) -> bool:
+        """Queue a frame; False when the connection is closing or just overflowed."""
+        if self._close is not None:
+            return False
+        size = len(frame)
+        if self._pending + size > self._max_pending:
+            log.warning(
+                "slow consumer disconnected",
+                extra={
+                    "user_id": self.user_id,
+                    "device_id": self.device_id,
+                    "pending_bytes": self._pending,
+                },
+            )
+            self.close_soon(1013, "slow consumer: too much unread output")
+            return False
+        self._frames.append(frame)
+        self._pending += size
+        self._ready.set()
+        return True
+
+    def close_soon(self, code: int, reason: str, *, after: str | None = None) -> None:
+        """Ask the writer to send ``after`` (if given), then close with ``code``."""
+        if self._close is not None:
+            return
+        if after is not None:
+            self._frames.append(after)
+        else:
+            # Pending output is dropped: the client pulls what it missed.
+            self._frames.clear()
+            self._pending = 0
+        self._close = (code, reason)
+        self._ready.set()
+
+    async def write_loop(self) -> None:
+        """Send queued frames in order until closed."""
+        send = self.socket.send
+        frame_event: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": None}
+        try:
+            while True:
+                await self._ready.wait()
+                self._ready.clear()
+                while self._frames:
+                    frame = self._frames.popleft()
+                    self._pending -= len(frame)
+                    frame_event["text"] = frame
+                    await send(frame_event)
+                if self._close is not None:
+                    code, reason = self._close
+                    await send({"type": "websocket.close", "code": code, "reason": reason})
+                    return
+        except Exception:
+            log.debug("write failed", extra={"connection": self.id})
+        finally:
+            self._close = self._close or (1006, "gone")
+            self._closed.set()
+
+    async def wait_closed(self, timeout_s: float) -> None:
+        """Wait until the writer has sent the close frame (or given up)."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._closed.wait(), timeout_s)

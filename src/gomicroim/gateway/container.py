@@ -1,0 +1,32 @@
+"""Wiring of this node's WebSocket gateway."""
+
+from __future__ import annotations
+
+from dependency_injector import containers, providers
+
+from gomicroim.config import Settings
+from gomicroim.gateway.http import ws_endpoint
+from gomicroim.gateway.service import Gateway
+from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.presence.contract import PresenceFacade
+from gomicroim.modules.timeline.contract import TimelineFacade
+
+
+class GatewayContainer(containers.DeclarativeContainer):
+    """The gateway needs identity (tokens), presence and timeline (for ``hello``)."""
+
+    settings = providers.Dependency(instance_of=Settings)
+    identity: providers.Dependency[IdentityFacade] = providers.Dependency()
+    presence: providers.Dependency[PresenceFacade] = providers.Dependency()
+    timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
+
+    service = providers.Singleton(
+        Gateway,
+        node_id=settings.provided.server.node_id,
+        identity=identity,
+        presence=presence,
+        timeline=timeline,
+        idle_timeout_s=settings.provided.gateway.idle_timeout_s,
+        max_pending_bytes=settings.provided.gateway.max_pending_bytes,
+    )
+    controllers = providers.Object([ws_endpoint])

@@ -1,0 +1,15 @@
+"""The ``/ws`` route."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import WebSocket, websocket
+
+from gomicroim.gateway.service import Gateway
+
+
+@websocket("/ws")
+async def ws_endpoint(socket: WebSocket[Any, Any, Any], gateway: Gateway) -> None:
+    """WebSocket for pushes; token in ``?token=`` or ``Authorization: Bearer``."""
+    await gateway.serve(socket)

@@ -1,0 +1,1 @@
+"""Presence: which device of which user is connected to which gateway node."""

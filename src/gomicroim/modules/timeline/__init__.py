@@ -1,0 +1,1 @@
+"""Timeline: each user's sync inbox for write fan-out, with a per-user sequence."""

@@ -1,0 +1,52 @@
+"""The timeline module's public face: ``TimelineFacade`` and its wire types."""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import msgspec
+
+from gomicroim.modules.chat.contract import MessageRead
+
+
+class TimelineEntry(msgspec.Struct, kw_only=True):
+    """One message in one user's timeline, at its user seq."""
+
+    user_seq: int
+    message: MessageRead
+
+
+class SyncPage(msgspec.Struct, kw_only=True):
+    """``GET /sync`` answer: entries after the cursor in user-seq order."""
+
+    entries: list[TimelineEntry]
+    latest_seq: int
+    has_more: bool
+
+
+@runtime_checkable
+class TimelineFacade(Protocol):
+    """Per-user inboxes: strictly increasing user seq, idempotent appends, expiry."""
+
+    async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
+        """Append ``message`` to each user's timeline.
+
+        Idempotent per (user, conversation, seq): appending the same message again returns the
+        user seq it already has and adds nothing.
+
+        Returns:
+            The user seq of the message in each user's timeline.
+        """
+        ...
+
+    async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
+        """Entries with user seq greater than ``after``, oldest first, at most ``limit``."""
+        ...
+
+    async def latest_seq(self, user_id: int) -> int:
+        """The user's highest user seq (0 when the timeline is empty)."""
+        ...
+
+    async def prune(self, older_than_ms: int) -> int:
+        """Delete entries created before ``older_than_ms``; return how many went."""
+        ...

@@ -1,0 +1,256 @@
+"""Timeline storage: tortoise models and the SQL adapter of :class:`TimelineStore`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import cast
+
+import msgspec
+from tortoise import fields, models
+from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.transactions import in_transaction
+
+from gomicroim.modules.chat.contract import MessageRead
+from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
+
+log = logging.getLogger("gomicroim.timeline")
+
+_encode = msgspec.json.Encoder().encode
+_decode_message = msgspec.json.Decoder(MessageRead).decode
+
+#: MySQL/MariaDB error numbers after which the whole transaction is simply run again.
+_MYSQL_RETRYABLE = frozenset({1213})  # ER_LOCK_DEADLOCK: the server already rolled back
+
+
+class Cursor(models.Model):
+    """The last user seq handed out in one user timeline. Never lowered, never deleted."""
+
+    user_id = fields.BigIntField(primary_key=True, generated=False)
+    last_seq = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "timeline_cursor"
+
+
+class Entry(models.Model):
+    """One message in one user timeline at its user seq, kept for timeline.retention_days."""
+
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.BigIntField()
+    user_seq = fields.BigIntField()
+    conversation_id = fields.CharField(max_length=64)
+    seq = fields.BigIntField()
+    message = fields.TextField()
+    created_at = fields.BigIntField(db_index=True)
+
+    class Meta:
+        table = "timeline_entry"
+        unique_together = (("user_id", "user_seq"), ("user_id", "conversation_id", "seq"))
+
+
+class _MissingCursors(Exception):
+    """Some users have no cursor row yet; raised inside the append to roll it back."""
+
+    def __init__(self, user_ids: list[int]):
+        super().__init__(f"{len(user_ids)} users have no timeline cursor yet")
+        self.user_ids = user_ids
+
+
+def _retryable(exc: Exception) -> bool:
+    """Whether a failed append transaction may simply run again."""
+    if isinstance(exc, IntegrityError):
+        # A concurrent append of the same message stored (user, conversation, seq) after this
+        # one looked: the retry finds it and answers with its seq.
+        return True
+    cause = exc.args[0] if exc.args else None
+    code = cause.args[0] if isinstance(cause, Exception) and cause.args else None
+    # SQLite: another process holds the write lock (several processes on one file).
+    return code in _MYSQL_RETRYABLE or "database is locked" in str(exc)
+
+
+class _Statements:
+    """The append path's statements, in MySQL's (``%s``) or SQLite's (``?``) parameter style.
+
+    Only placeholders are formatted into them; every value travels as a parameter.
+    """
+
+    def __init__(self, dialect: str):
+        self._mysql = dialect == "mysql"
+        self._mark = "%s" if self._mysql else "?"
+        self.insert_entry = (
+            "INSERT INTO timeline_entry"  # noqa: S608
+            " (user_id, user_seq, conversation_id, seq, message, created_at)"
+            f" VALUES ({self._marks(6)})"
+        )
+
+    def _marks(self, n: int) -> str:
+        return ", ".join([self._mark] * n)
+
+    def held(self, n: int) -> str:
+        """Entries of one message for ``n`` users; params: conversation_id, seq, user ids."""
+        return (
+            "SELECT user_id, user_seq FROM timeline_entry"  # noqa: S608
+            f" WHERE conversation_id = {self._mark} AND seq = {self._mark}"
+            f" AND user_id IN ({self._marks(n)})"
+        )
+
+    def bump(self, n: int) -> str:
+        """Increment ``n`` users' cursors."""
+        return (
+            "UPDATE timeline_cursor SET last_seq = last_seq + 1"  # noqa: S608
+            f" WHERE user_id IN ({self._marks(n)})"
+        )
+
+    def cursors(self, n: int) -> str:
+        """Read ``n`` users' cursors."""
+        return (
+            "SELECT user_id, last_seq FROM timeline_cursor"  # noqa: S608
+            f" WHERE user_id IN ({self._marks(n)})"
+        )
+
+    def create_cursors(self, n: int) -> str:
+        """Create ``n`` users' cursors at 0, leaving existing ones as they are."""
+        rows = ", ".join([f"({self._mark}, 0)"] * n)
+        # MySQL gets a no-op upsert: INSERT IGNORE would fetch and log a warning per duplicate.
+        conflict = (
+            " ON DUPLICATE KEY UPDATE user_id = user_id"
+            if self._mysql
+            else " ON CONFLICT DO NOTHING"
+        )
+        return f"INSERT INTO timeline_cursor (user_id, last_seq) VALUES {rows}{conflict}"  # noqa: S608
+
+
+class SqlTimelineStore:
+    """``TimelineStore`` on the relational database (SQLite or MySQL/MariaDB).
+
+    A user's seqs are allocated under the lock of their cursor row, inside the transaction that
+    inserts the entries, so per user the commit order is the seq order: a reader syncing with
+    ``after`` never skips a seq that commits later. On MySQL the lock is the row lock of
+    ``UPDATE ... SET last_seq = last_seq + 1``, the append's first locking statement, so
+    appends wait for each other rather than deadlock; SQLite has one writer, through
+    tortoise's connection lock. An append costs four statements whatever the number of
+    recipients: find entries already there, bump cursors, read them back, insert entries.
+    """
+
+    def __init__(self, *, prune_batch: int = 1000, max_attempts: int = 8):
+        self._prune_batch = prune_batch
+        self._max_attempts = max_attempts
+
+    async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
+        """Append in one transaction per attempt; see :meth:`TimelineStore.append`."""
+        if not user_ids:
+            return {}
+        payload = _encode(message).decode()
+        users = sorted(user_ids)
+        create: list[int] = []
+        for attempt in range(1, self._max_attempts + 1):
+            try:
+                if create:
+                    await self._create_cursors(create)
+                    create = []
+                return await self._append_once(message, payload, users)
+            except _MissingCursors as missing:
+                create = missing.user_ids
+            except (IntegrityError, OperationalError) as exc:
+                if attempt == self._max_attempts or not _retryable(exc):
+                    raise
+                log.info(
+                    "timeline append retried",
+                    extra={"attempt": attempt, "reason": str(exc)[:200]},
+                )
+                await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311
+        raise OperationalError(
+            f"timeline append for {len(users)} users gave up after {self._max_attempts} attempts"
+        )
+
+    @staticmethod
+    async def _create_cursors(user_ids: list[int]) -> None:
+        # Committed on its own, before the append's transaction runs again: creating cursors in
+        # that transaction would race concurrent first appends into deadlocks on MySQL's gap locks.
+        db = Cursor._meta.db
+        sql = _Statements(db.capabilities.dialect)
+        await db.execute_query(sql.create_cursors(len(user_ids)), user_ids)
+
+    async def _append_once(
+        self, message: MessageRead, payload: str, users: list[int]
+    ) -> dict[int, int]:
+        # Plain SQL: for a 2000-member group, ORM objects and query building cost more than
+        # the database does.
+        async with in_transaction() as db:
+            sql = _Statements(db.capabilities.dialect)
+            held = await db.execute_query_dict(
+                sql.held(len(users)), [message.conversation_id, message.seq, *users]
+            )
+            seqs = {int(r["user_id"]): int(r["user_seq"]) for r in held}
+            fresh = [u for u in users if u not in seqs]
+            if not fresh:
+                return seqs
+            # The increment is the first locking statement, so it takes the cursor rows' locks
+            # in primary-key order whatever plan MySQL picks (a small table gets a full scan that
+            # locks every row it passes): appends queue up instead of deadlocking.
+            await db.execute_query(sql.bump(len(fresh)), fresh)
+            # This read sees the transaction's own, still uncommitted increments.
+            bumped = await db.execute_query_dict(sql.cursors(len(fresh)), fresh)
+            assigned = {int(r["user_id"]): int(r["last_seq"]) for r in bumped}
+            if len(assigned) < len(fresh):
+                raise _MissingCursors([u for u in fresh if u not in assigned])
+            await db.execute_many(
+                sql.insert_entry,
+                [
+                    [
+                        u,
+                        assigned[u],
+                        message.conversation_id,
+                        message.seq,
+                        payload,
+                        message.created_at,
+                    ]
+                    for u in fresh
+                ],
+            )
+        return seqs | assigned
+
+    async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
+        """A page of the user's timeline; see :meth:`TimelineStore.sync`."""
+        latest = await self.latest_seq(user_id)
+        if latest <= after or limit < 1:
+            return SyncPage(entries=[], latest_seq=latest, has_more=latest > after)
+        # Bounded by the cursor read first: every seq up to it is committed, so a page never
+        # ends before a seq that is still being written.
+        rows = (
+            await Entry.filter(user_id=user_id, user_seq__gt=after, user_seq__lte=latest)
+            .order_by("user_seq")
+            .limit(limit + 1)
+            .values_list("user_seq", "message")
+        )
+        entries = [
+            TimelineEntry(user_seq=int(cast(int, seq)), message=_decode_message(cast(str, text)))
+            for seq, text in rows[:limit]
+        ]
+        return SyncPage(entries=entries, latest_seq=latest, has_more=len(rows) > limit)
+
+    async def latest_seq(self, user_id: int) -> int:
+        """The user's cursor."""
+        found = await Cursor.filter(user_id=user_id).values_list("last_seq", flat=True)
+        return int(cast(int, found[0])) if found else 0
+
+    async def prune(self, older_than_ms: int) -> int:
+        """Delete old entries in batches of ``prune_batch``; cursors are left alone."""
+        total = 0
+        while True:
+            # Select then delete by id: SQLite has no DELETE ... LIMIT, and small batches keep
+            # each statement's locks (and SQLite's single writer) short.
+            ids = (
+                await Entry.filter(created_at__lt=older_than_ms)
+                .order_by("created_at")
+                .limit(self._prune_batch)
+                .values_list("id", flat=True)
+            )
+            if not ids:
+                return total
+            total += int(await Entry.filter(id__in=list(ids)).delete())
+            if len(ids) < self._prune_batch:
+                return total
+            await asyncio.sleep(0)

@@ -1,0 +1,187 @@
+"""Contract of groups' ``GroupStore``: count and version move atomically with membership."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from gomicroim.modules.groups.ports import GroupFull, GroupStore
+from gomicroim.modules.groups.storage import SqlGroupStore
+from tests.contract.conftest import Backend
+from tests.fakes import MemoryGroupStore
+
+NOW = 1_700_000_000_000
+OWNER = 10
+
+
+@pytest.fixture
+def groups(backend: Backend) -> GroupStore:
+    return SqlGroupStore() if backend.sql else MemoryGroupStore()
+
+
+async def test_create_stores_the_group_its_owner_and_members(groups: GroupStore) -> None:
+    group = await groups.create(name="Team 🚀", owner_id=OWNER, member_ids={12, 11}, now_ms=NOW)
+
+    assert group.id >= 1
+    assert (group.name, group.owner_id, group.member_count, group.created_at) == (
+        "Team 🚀",
+        OWNER,
+        3,
+        NOW,
+    )
+    assert await groups.get(group.id) == group
+    members = await groups.members(group.id)
+    assert members[0].user_id == OWNER
+    assert {(m.user_id, m.role, m.joined_at) for m in members} == {
+        (OWNER, "owner", NOW),
+        (11, "member", NOW),
+        (12, "member", NOW),
+    }
+    owner = await groups.member(group.id, OWNER)
+    assert owner is not None
+    assert owner.role == "owner"
+
+
+async def test_a_new_group_has_a_positive_membership_version(groups: GroupStore) -> None:
+    # Chat treats version 0 as "entries never synced", so groups must start above it.
+    group = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+
+    assert group.member_version >= 1
+    assert await groups.member_ids(group.id) == (group.member_version, {OWNER})
+
+
+async def test_unknown_group_and_membership_are_none(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+
+    assert await groups.get(group.id + 1000) is None
+    assert await groups.member(group.id, 99) is None
+    assert await groups.member(group.id + 1000, OWNER) is None
+    assert await groups.members(group.id + 1000) == []
+
+
+async def test_add_members_adds_newcomers_and_moves_count_and_version(
+    groups: GroupStore,
+) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+
+    updated = await groups.add_members(group.id, {11, 12, 13}, max_members=10, now_ms=NOW + 5)
+
+    assert updated.member_count == 4
+    assert updated.member_version > group.member_version
+    assert await groups.get(group.id) == updated
+    members = await groups.members(group.id)
+    assert [m.user_id for m in members][:2] == [OWNER, 11]
+    assert {m.user_id: m.joined_at for m in members} == {
+        OWNER: NOW,
+        11: NOW,
+        12: NOW + 5,
+        13: NOW + 5,
+    }
+    assert await groups.member_ids(group.id) == (updated.member_version, {OWNER, 11, 12, 13})
+
+
+async def test_adding_only_present_users_changes_nothing(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+
+    again = await groups.add_members(group.id, {OWNER, 11}, max_members=10, now_ms=NOW + 5)
+
+    assert again == group
+    assert await groups.get(group.id) == group
+
+
+async def test_add_past_the_limit_is_refused_and_adds_nobody(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+
+    with pytest.raises(GroupFull):
+        await groups.add_members(group.id, {12, 13, 14}, max_members=4, now_ms=NOW + 5)
+
+    assert await groups.get(group.id) == group
+    assert await groups.member_ids(group.id) == (group.member_version, {OWNER, 11})
+
+
+async def test_add_up_to_exactly_the_limit_is_allowed(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+
+    updated = await groups.add_members(group.id, {12, 13}, max_members=4, now_ms=NOW)
+
+    assert updated.member_count == 4
+
+
+async def test_concurrent_adds_never_pass_the_limit(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+
+    results = await asyncio.gather(
+        *(groups.add_members(group.id, {100 + i}, max_members=10, now_ms=NOW) for i in range(30)),
+        return_exceptions=True,
+    )
+
+    unexpected = [
+        r for r in results if isinstance(r, BaseException) and not isinstance(r, GroupFull)
+    ]
+    assert unexpected == []
+    assert sum(1 for r in results if isinstance(r, GroupFull)) == 21
+    final = await groups.get(group.id)
+    assert final is not None
+    version, ids = await groups.member_ids(group.id)
+    assert final.member_count == len(ids) == 10
+    assert version == final.member_version == group.member_version + 9
+
+
+async def test_remove_member_drops_the_membership_once(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+
+    assert await groups.remove_member(group.id, 11)
+    after = await groups.get(group.id)
+    assert not await groups.remove_member(group.id, 11)
+
+    assert after is not None
+    assert after.member_count == 2
+    assert after.member_version > group.member_version
+    assert await groups.get(group.id) == after
+    assert await groups.member(group.id, 11) is None
+    assert await groups.member_ids(group.id) == (after.member_version, {OWNER, 12})
+
+
+async def test_a_removed_user_can_be_added_again(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    await groups.remove_member(group.id, 11)
+
+    updated = await groups.add_members(group.id, {11}, max_members=10, now_ms=NOW + 9)
+
+    assert updated.member_count == 2
+    member = await groups.member(group.id, 11)
+    assert member is not None
+    assert (member.role, member.joined_at) == ("member", NOW + 9)
+
+
+async def test_groups_are_independent(groups: GroupStore) -> None:
+    g1 = await groups.create(name="one", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    g2 = await groups.create(name="two", owner_id=11, member_ids={12}, now_ms=NOW)
+
+    await groups.add_members(g1.id, {13}, max_members=10, now_ms=NOW)
+    await groups.remove_member(g2.id, 12)
+
+    assert g1.id != g2.id
+    assert (await groups.member_ids(g1.id))[1] == {OWNER, 11, 13}
+    assert (await groups.member_ids(g2.id))[1] == {11}
+    member = await groups.member(g2.id, 11)
+    assert member is not None
+    assert member.role == "owner"
+
+
+async def test_concurrent_adds_and_removes_keep_the_count_true(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids=set(range(11, 21)), now_ms=NOW)
+
+    await asyncio.gather(
+        *(groups.add_members(group.id, {100 + i}, max_members=100, now_ms=NOW) for i in range(10)),
+        *(groups.remove_member(group.id, 11 + i) for i in range(10)),
+        *(groups.remove_member(group.id, 11 + i) for i in range(5)),
+    )
+
+    final = await groups.get(group.id)
+    version, ids = await groups.member_ids(group.id)
+    assert final is not None
+    assert ids == {OWNER} | set(range(100, 110))
+    assert final.member_count == len(ids) == 11
+    assert version == final.member_version == group.member_version + 20

@@ -1,0 +1,43 @@
+"""Settings the server cannot use make it fail fast with a message an operator can act on."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.server import BASE_ENV, EXECUTABLE
+
+pytestmark = pytest.mark.e2e
+
+
+def serve(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("GOMICROIM__")}
+    environment.update(BASE_ENV, **env)
+    return subprocess.run(  # noqa: S603 - fixed argv, our own executable
+        [str(EXECUTABLE), "serve", "--port", "0", "--data-dir", str(data_dir)],
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+
+
+def test_an_invalid_setting_is_named_and_nothing_starts(tmp_path: Path) -> None:
+    result = serve(tmp_path / "data", GOMICROIM__LIMITS__BURST="0")
+    assert result.returncode == 2
+    assert "limits.burst" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_an_unusable_data_dir_is_named_without_a_traceback(tmp_path: Path) -> None:
+    blocker = tmp_path / "not-a-directory"
+    blocker.write_text("a file where the data directory should be")
+    result = serve(blocker / "data")
+    assert result.returncode != 0
+    assert str(blocker / "data") in result.stderr
+    assert "Traceback" not in result.stderr, result.stderr

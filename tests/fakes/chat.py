@@ -1,0 +1,159 @@
+"""Fake of chat's ``ChatStore``: conversations, entries, history and the outbox in memory."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from gomicroim.modules.chat.contract import (
+    MessageCommitted,
+    MessageRead,
+    ReadPositionMoved,
+    SessionType,
+)
+from gomicroim.modules.chat.domain import next_read_seq
+from gomicroim.modules.chat.ports import DuplicateMessage, EntryRow, MessageDraft, ReadPosition
+from tests.fakes.outbox import MemoryOutboxStore
+
+
+@dataclass
+class _Conversation:
+    session_type: SessionType
+    updated_at: int
+    last_seq: int = 0
+    last_message: MessageRead | None = None
+    member_version: int = 0
+    messages: list[MessageRead] = field(default_factory=list)
+
+
+class MemoryChatStore:
+    """``ChatStore`` in dicts. No method awaits, so each call is atomic on the event loop.
+
+    ``outbox`` holds every :class:`MessageCommitted` written, in commit order. Pass an
+    ``outbox_store`` to have the same records also land there, as the send transaction and the
+    relay share one table in SQL.
+    """
+
+    def __init__(self, outbox_store: MemoryOutboxStore | None = None) -> None:
+        self._outbox_store = outbox_store
+        self._conversations: dict[str, _Conversation] = {}
+        # (user_id, conversation_id) -> read_seq
+        self._reads: dict[tuple[int, str], int] = {}
+        self._sent: dict[tuple[int, str], MessageRead] = {}
+        self.outbox: list[MessageCommitted] = []
+
+    async def ensure_conversation(
+        self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
+    ) -> None:
+        """Create the conversation and these users' entries if it does not exist yet."""
+        if conversation_id in self._conversations:
+            return
+        self._conversations[conversation_id] = _Conversation(session_type, updated_at=now_ms)
+        for user_id in user_ids:
+            self._reads.setdefault((user_id, conversation_id), 0)
+
+    async def member_version(self, conversation_id: str) -> int:
+        """The membership version the entries were synced to (0 if never)."""
+        conversation = self._conversations.get(conversation_id)
+        return 0 if conversation is None else conversation.member_version
+
+    async def sync_members(
+        self, conversation_id: str, version: int, user_ids: set[int], now_ms: int
+    ) -> None:
+        """Make the entries exactly ``user_ids`` unless already synced to ``version`` or later."""
+        conversation = self._conversations[conversation_id]
+        if conversation.member_version >= version:
+            return
+        current = {u for (u, c) in self._reads if c == conversation_id}
+        for user_id in current - user_ids:
+            del self._reads[(user_id, conversation_id)]
+        for user_id in user_ids - current:
+            self._reads[(user_id, conversation_id)] = conversation.last_seq
+        conversation.member_version = version
+
+    async def append(self, draft: MessageDraft) -> MessageRead:
+        """Next seq, message, sender's read position, conversation state and outbox at once."""
+        key = (draft.sender_id, draft.client_msg_id)
+        if key in self._sent:
+            raise DuplicateMessage(draft.client_msg_id)
+        conversation = self._conversations[draft.conversation_id]
+        message = MessageRead(
+            conversation_id=draft.conversation_id,
+            seq=conversation.last_seq + 1,
+            sender_id=draft.sender_id,
+            to=draft.to,
+            session_type=draft.session_type,
+            client_msg_id=draft.client_msg_id,
+            msg_type=draft.msg_type,
+            body=draft.body,
+            created_at=draft.created_at,
+        )
+        conversation.messages.append(message)
+        conversation.last_seq = message.seq
+        conversation.last_message = message
+        conversation.updated_at = message.created_at
+        self._reads[(draft.sender_id, draft.conversation_id)] = message.seq
+        self._sent[key] = message
+        event = MessageCommitted(message=message, sender_device_id=draft.sender_device_id)
+        self.outbox.append(event)
+        if self._outbox_store is not None:
+            self._outbox_store.add(event)
+        return message
+
+    async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:
+        """A message by its sender's client id."""
+        return self._sent.get((sender_id, client_msg_id))
+
+    async def history(
+        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+    ) -> tuple[list[MessageRead], bool]:
+        """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page."""
+        conversation = self._conversations.get(conversation_id)
+        messages = [] if conversation is None else conversation.messages
+        if after_seq is not None:
+            later = [m for m in messages if m.seq > after_seq]
+            return later[:limit], len(later) > limit
+        if before_seq is not None:
+            messages = [m for m in messages if m.seq < before_seq]
+        page = messages[-limit:] if limit > 0 else []
+        return page, len(messages) > limit
+
+    async def entries(self, user_id: int) -> list[EntryRow]:
+        """The user's entries, most recently updated first."""
+        rows = [
+            EntryRow(
+                conversation_id=conversation_id,
+                session_type=conversation.session_type,
+                last_seq=conversation.last_seq,
+                read_seq=read_seq,
+                last_message=conversation.last_message,
+                updated_at=conversation.updated_at,
+            )
+            for (uid, conversation_id), read_seq in self._reads.items()
+            if uid == user_id
+            for conversation in (self._conversations[conversation_id],)
+        ]
+        return sorted(rows, key=lambda r: r.updated_at, reverse=True)
+
+    async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
+        """Move the read seq forward, clamped to the last seq; create the entry if missing."""
+        conversation = self._conversations.get(conversation_id)
+        if conversation is None:
+            return ReadPosition(read_seq=0, last_seq=0)
+        key = (user_id, conversation_id)
+        read_seq = next_read_seq(self._reads.get(key, 0), seq, conversation.last_seq)
+        self._reads[key] = read_seq
+        return ReadPosition(read_seq=read_seq, last_seq=conversation.last_seq)
+
+
+class RecordingReadEvents:
+    """``ReadEventPublisher`` that keeps every event; ``accept=False`` plays a full queue."""
+
+    def __init__(self, *, accept: bool = True) -> None:
+        self.events: list[ReadPositionMoved] = []
+        self.accept = accept
+
+    def publish_nowait(self, items: list[ReadPositionMoved]) -> bool:
+        """Record ``items`` unless told to refuse them."""
+        if self.accept:
+            self.events.extend(items)
+        return self.accept

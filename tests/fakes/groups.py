@@ -1,0 +1,100 @@
+"""Fake of groups' ``GroupStore``."""
+
+from __future__ import annotations
+
+import itertools
+
+import msgspec
+
+from gomicroim.modules.groups.contract import Role
+from gomicroim.modules.groups.ports import GroupFull, GroupRecord, MemberRecord
+
+
+class MemoryGroupStore:
+    """``GroupStore`` in dicts; dict order is join order."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self._groups: dict[int, GroupRecord] = {}
+        self._members: dict[int, dict[int, MemberRecord]] = {}
+
+    async def create(
+        self, *, name: str, owner_id: int, member_ids: set[int], now_ms: int
+    ) -> GroupRecord:
+        """Insert a group, its owner and members."""
+        group_id = next(self._ids)
+        members = {
+            owner_id: MemberRecord(
+                group_id=group_id, user_id=owner_id, role="owner", joined_at=now_ms
+            )
+        }
+        for user_id in sorted(member_ids - {owner_id}):
+            members[user_id] = MemberRecord(
+                group_id=group_id, user_id=user_id, role="member", joined_at=now_ms
+            )
+        group = GroupRecord(
+            id=group_id,
+            name=name,
+            owner_id=owner_id,
+            member_count=len(members),
+            member_version=1,
+            created_at=now_ms,
+        )
+        self._groups[group_id] = group
+        self._members[group_id] = members
+        return group
+
+    async def get(self, group_id: int) -> GroupRecord | None:
+        """A group by id."""
+        return self._groups.get(group_id)
+
+    async def member(self, group_id: int, user_id: int) -> MemberRecord | None:
+        """One membership."""
+        return self._members.get(group_id, {}).get(user_id)
+
+    async def members(self, group_id: int) -> list[MemberRecord]:
+        """All members, in join order."""
+        return list(self._members.get(group_id, {}).values())
+
+    async def add_members(
+        self, group_id: int, user_ids: set[int], *, max_members: int, now_ms: int
+    ) -> GroupRecord:
+        """Add the users not yet members; raise :class:`GroupFull` past ``max_members``."""
+        group = self._groups[group_id]
+        members = self._members[group_id]
+        new = sorted(user_ids - members.keys())
+        if not new:
+            return group
+        if len(members) + len(new) > max_members:
+            raise GroupFull(group_id)
+        for user_id in new:
+            members[user_id] = MemberRecord(
+                group_id=group_id, user_id=user_id, role="member", joined_at=now_ms
+            )
+        return self._bump(group_id)
+
+    async def remove_member(self, group_id: int, user_id: int) -> bool:
+        """Remove a membership; False if there was none."""
+        if self._members.get(group_id, {}).pop(user_id, None) is None:
+            return False
+        self._bump(group_id)
+        return True
+
+    async def member_ids(self, group_id: int) -> tuple[int, set[int]]:
+        """Membership version and member ids."""
+        return self._groups[group_id].member_version, set(self._members[group_id])
+
+    def set_role(self, group_id: int, user_id: int, role: Role) -> None:
+        """Arrange a role for a test; the port has no way to promote members yet."""
+        members = self._members[group_id]
+        members[user_id] = msgspec.structs.replace(members[user_id], role=role)
+
+    def _bump(self, group_id: int) -> GroupRecord:
+        group = self._groups[group_id]
+        group = msgspec.structs.replace(
+            group,
+            member_count=len(self._members[group_id]),
+            member_version=group.member_version + 1,
+        )
+        self._groups[group_id] = group
+        return group

@@ -1,0 +1,70 @@
+"""Frames on the wire: push frames spliced from one encoding, strict client frames."""
+
+from __future__ import annotations
+
+import json
+
+import msgspec
+import pytest
+
+from gomicroim.gateway import frames
+from gomicroim.gateway.connection import Connection
+from gomicroim.modules.identity.contract import Principal
+
+MESSAGE = {"conversation_id": "s:1:2", "seq": 7, "body": 'hi \u00e9 "quoted"'}
+
+
+def test_message_push_frame_carries_the_message_and_user_seq_only_when_given() -> None:
+    payload = json.dumps(MESSAGE)
+    with_seq = json.loads(frames.push_frame("message", payload, 42))
+    without = json.loads(frames.push_frame("message", payload, None))
+    assert with_seq == {"type": "message", "message": MESSAGE, "user_seq": 42}
+    assert without == {"type": "message", "message": MESSAGE}
+
+
+def test_read_push_frame_flattens_the_read_fields() -> None:
+    payload = json.dumps({"conversation_id": "s:1:2", "user_id": 2, "seq": 5})
+    assert json.loads(frames.push_frame("read", payload, None)) == {
+        "type": "read",
+        "conversation_id": "s:1:2",
+        "user_id": 2,
+        "seq": 5,
+    }
+
+
+def test_server_frames_have_their_type() -> None:
+    hello = json.loads(frames.encode(frames.Hello(1, "d", "node-1", 9)))
+    assert hello == {
+        "type": "hello",
+        "user_id": 1,
+        "device_id": "d",
+        "node_id": "node-1",
+        "latest_user_seq": 9,
+    }
+    assert json.loads(frames.PONG) == {"type": "pong"}
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('{"type":"ping"}', frames.Ping()), ('{"type":"ack","user_seq":3}', frames.Ack(3))],
+)
+def test_client_frames_decode(text: str, expected: object) -> None:
+    assert frames.decode_client(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["not json", '{"type":"nope"}', '{"type":"ack","user_seq":"x"}', "[]", '{"type":"ping","x":1}'],
+)
+def test_bad_client_frames_are_rejected(text: str) -> None:
+    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
+        frames.decode_client(text)
+
+
+def test_a_connection_over_its_pending_limit_is_closed_instead_of_buffering() -> None:
+    principal = Principal(user_id=1, device_id="d", session_id=1, client_type="app")
+    connection = Connection(None, principal, node_id="n", max_pending_bytes=100)  # type: ignore[arg-type]
+    assert connection.send("x" * 60)
+    assert not connection.send("y" * 60)
+    assert connection.closing
+    assert not connection.send("z")

@@ -1,0 +1,189 @@
+"""GroupsService over fakes: who may see, add and remove, and the member limit."""
+
+from __future__ import annotations
+
+import pytest
+
+from gomicroim.errors import AppError, Conflict, Forbidden, NotFound
+from gomicroim.modules.groups.contract import GroupCreate
+from gomicroim.modules.groups.service import GroupsService
+from tests.fakes import FakeClock, MemoryGroupStore, StaticDirectory
+
+OWNER, ADMIN, MEMBER, OUTSIDER, NEWCOMER = 1, 2, 3, 4, 5
+MAX = 6
+
+
+@pytest.fixture
+def store() -> MemoryGroupStore:
+    return MemoryGroupStore()
+
+
+@pytest.fixture
+def groups(store: MemoryGroupStore) -> GroupsService:
+    return GroupsService(
+        store=store,
+        users=StaticDirectory(range(1, 21)),
+        max_members=MAX,
+        clock=FakeClock(1_000),
+    )
+
+
+@pytest.fixture
+async def gid(groups: GroupsService, store: MemoryGroupStore) -> int:
+    """A group with an owner, an admin and a plain member."""
+    group = await groups.create(OWNER, GroupCreate(name="team", member_ids=[ADMIN, MEMBER]))
+    store.set_role(group.id, ADMIN, "admin")
+    return group.id
+
+
+async def fails(call: object, kind: type[AppError], code: str) -> None:
+    with pytest.raises(kind) as err:
+        await call  # type: ignore[misc]
+    assert err.value.code == code
+
+
+async def test_the_creator_owns_the_group_and_need_not_list_themselves(
+    groups: GroupsService,
+) -> None:
+    group = await groups.create(OWNER, GroupCreate(name="g", member_ids=[OWNER, 7, 7, 8]))
+
+    assert (group.name, group.owner_id, group.member_count, group.created_at) == (
+        "g",
+        OWNER,
+        3,
+        1_000,
+    )
+    members = await groups.members(group.id, OWNER)
+    assert [(m.user_id, m.role) for m in members.members] == [
+        (OWNER, "owner"),
+        (7, "member"),
+        (8, "member"),
+    ]
+
+
+async def test_a_group_can_be_created_alone(groups: GroupsService) -> None:
+    group = await groups.create(OWNER, GroupCreate(name="me"))
+
+    assert group.member_count == 1
+
+
+async def test_creating_with_an_unknown_user_is_refused(groups: GroupsService) -> None:
+    await fails(
+        groups.create(OWNER, GroupCreate(name="g", member_ids=[7, 999])), NotFound, "user_not_found"
+    )
+
+
+async def test_creating_past_the_limit_is_refused(groups: GroupsService) -> None:
+    await groups.create(OWNER, GroupCreate(name="ok", member_ids=list(range(2, MAX + 1))))
+
+    await fails(
+        groups.create(OWNER, GroupCreate(name="g", member_ids=list(range(2, MAX + 2)))),
+        Conflict,
+        "group_full",
+    )
+
+
+async def test_members_see_the_group_and_outsiders_do_not(groups: GroupsService, gid: int) -> None:
+    for user in (OWNER, ADMIN, MEMBER):
+        assert (await groups.get(gid, user)).member_count == 3
+        assert len((await groups.members(gid, user)).members) == 3
+
+    await fails(groups.get(gid, OUTSIDER), Forbidden, "not_a_member")
+    await fails(groups.members(gid, OUTSIDER), Forbidden, "not_a_member")
+
+
+async def test_an_unknown_group_is_not_found(groups: GroupsService) -> None:
+    await fails(groups.get(404, OWNER), NotFound, "group_not_found")
+    await fails(groups.members(404, OWNER), NotFound, "group_not_found")
+    await fails(groups.add_members(404, OWNER, [7]), NotFound, "group_not_found")
+    await fails(groups.remove_member(404, OWNER, 7), NotFound, "group_not_found")
+    await fails(groups.member_set(404), NotFound, "group_not_found")
+    assert not await groups.is_member(404, OWNER)
+
+
+@pytest.mark.parametrize("adder", [OWNER, ADMIN])
+async def test_owner_and_admins_add_members(groups: GroupsService, gid: int, adder: int) -> None:
+    result = await groups.add_members(gid, adder, [NEWCOMER, MEMBER])
+
+    assert [m.user_id for m in result.members] == [OWNER, ADMIN, MEMBER, NEWCOMER]
+    assert await groups.is_member(gid, NEWCOMER)
+
+
+async def test_plain_members_and_outsiders_cannot_add(groups: GroupsService, gid: int) -> None:
+    await fails(groups.add_members(gid, MEMBER, [NEWCOMER]), Forbidden, "not_an_admin")
+    await fails(groups.add_members(gid, OUTSIDER, [NEWCOMER]), Forbidden, "not_a_member")
+    assert not await groups.is_member(gid, NEWCOMER)
+
+
+async def test_adding_an_unknown_user_adds_nobody(groups: GroupsService, gid: int) -> None:
+    await fails(groups.add_members(gid, OWNER, [NEWCOMER, 999]), NotFound, "user_not_found")
+
+    assert not await groups.is_member(gid, NEWCOMER)
+
+
+async def test_adding_past_the_limit_adds_nobody(groups: GroupsService, gid: int) -> None:
+    await fails(groups.add_members(gid, OWNER, [10, 11, 12, 13]), Conflict, "group_full")
+
+    assert (await groups.get(gid, OWNER)).member_count == 3
+    await groups.add_members(gid, OWNER, [10, 11, 12])
+    assert (await groups.get(gid, OWNER)).member_count == MAX
+
+
+async def test_a_member_may_leave(groups: GroupsService, gid: int) -> None:
+    await groups.remove_member(gid, MEMBER, MEMBER)
+
+    assert not await groups.is_member(gid, MEMBER)
+    await fails(groups.get(gid, MEMBER), Forbidden, "not_a_member")
+
+
+async def test_the_owner_removes_anyone_but_themselves(groups: GroupsService, gid: int) -> None:
+    await groups.remove_member(gid, OWNER, ADMIN)
+    await groups.remove_member(gid, OWNER, MEMBER)
+
+    assert [m.user_id for m in (await groups.members(gid, OWNER)).members] == [OWNER]
+    await fails(groups.remove_member(gid, OWNER, OWNER), Conflict, "owner_cannot_leave")
+
+
+async def test_an_admin_removes_plain_members_only(
+    groups: GroupsService, store: MemoryGroupStore, gid: int
+) -> None:
+    await groups.add_members(gid, OWNER, [NEWCOMER])
+    store.set_role(gid, NEWCOMER, "admin")
+
+    await fails(groups.remove_member(gid, ADMIN, NEWCOMER), Forbidden, "not_an_admin")
+    await fails(groups.remove_member(gid, ADMIN, OWNER), Conflict, "owner_cannot_leave")
+    await groups.remove_member(gid, ADMIN, MEMBER)
+    assert not await groups.is_member(gid, MEMBER)
+
+
+async def test_plain_members_and_outsiders_cannot_remove_others(
+    groups: GroupsService, gid: int
+) -> None:
+    await fails(groups.remove_member(gid, MEMBER, ADMIN), Forbidden, "not_an_admin")
+    await fails(groups.remove_member(gid, OUTSIDER, MEMBER), Forbidden, "not_a_member")
+    assert await groups.is_member(gid, MEMBER)
+
+
+async def test_removing_a_non_member_is_not_found(groups: GroupsService, gid: int) -> None:
+    await fails(groups.remove_member(gid, OWNER, OUTSIDER), NotFound, "member_not_found")
+
+
+async def test_membership_version_moves_with_every_change(groups: GroupsService, gid: int) -> None:
+    v1 = await groups.membership_version(gid, MEMBER)
+    await groups.add_members(gid, OWNER, [NEWCOMER])
+    v2 = await groups.membership_version(gid, MEMBER)
+    await groups.add_members(gid, OWNER, [NEWCOMER])
+    v3 = await groups.membership_version(gid, MEMBER)
+    await groups.remove_member(gid, NEWCOMER, NEWCOMER)
+    v4 = await groups.membership_version(gid, MEMBER)
+
+    assert v1 < v2 == v3 < v4
+    await fails(groups.membership_version(gid, OUTSIDER), Forbidden, "not_a_member")
+
+
+async def test_member_set_is_ids_with_the_version(groups: GroupsService, gid: int) -> None:
+    members = await groups.member_set(gid)
+
+    assert members.group_id == gid
+    assert members.user_ids == frozenset({OWNER, ADMIN, MEMBER})
+    assert members.version == await groups.membership_version(gid, OWNER)
