@@ -90,11 +90,16 @@ async def test_login_on_another_device_or_by_another_user_ends_nothing(
 async def test_concurrent_logins_of_one_device_leave_one_live_session(
     sessions: SessionStore,
 ) -> None:
-    results = await asyncio.gather(*(_open(sessions, refresh_hash=f"{i:064d}") for i in range(8)))
+    # Several rounds, because a lost race does not show every time.
+    live_per_round = []
+    for device in ("d0", "d1", "d2", "d3", "d4"):
+        results = await asyncio.gather(
+            *(_open(sessions, device_id=device, refresh_hash=f"{i:064d}") for i in range(10))
+        )
+        found = [await sessions.get(s.id) for s, _ in results]
+        live_per_round.append(sum(1 for s in found if s is not None and s.revoked_at is None))
 
-    opened = [s.id for s, _ in results]
-    live = [s for s in [await sessions.get(i) for i in opened] if s and s.revoked_at is None]
-    assert len(live) == 1, f"{len(live)} live sessions for one device"
+    assert live_per_round == [1] * 5, f"live sessions per device: {live_per_round}"
 
 
 async def test_set_refresh_swaps_only_from_the_expected_hash(sessions: SessionStore) -> None:

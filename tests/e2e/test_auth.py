@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable
 
+import httpx
 import pytest
 
 from tests.e2e.client import PASSWORD, Api, User, assert_error, bearer, unique_name
@@ -69,13 +70,15 @@ async def test_users_me_and_another_users_profile(
     assert_error(missing, 404, "user_not_found")
 
 
-async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(api: Api) -> None:
+async def refresh(api: Api, refresh_token: str) -> httpx.Response:
+    return await api.client.post("/api/v1/auth/refresh", json={"refresh_token": refresh_token})
+
+
+async def test_refresh_rotates_and_reusing_the_old_token_ends_the_session(api: Api) -> None:
     alice = await api.register_and_login("alice", device_id="phone")
     laptop = await api.login(alice.username, device_id="laptop", client_type="desktop")
 
-    first = await api.client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token}
-    )
+    first = await refresh(api, alice.refresh_token)
     assert first.status_code == 200, first.text
     rotated = first.json()
     assert rotated["user_id"] == alice.id
@@ -83,27 +86,57 @@ async def test_refresh_rotates_and_a_reused_refresh_token_ends_the_session(api: 
     assert rotated["refresh_token"] != alice.refresh_token
     assert await me_status(api, rotated["access_token"]) == 200
 
-    # The rotated refresh token is the one that works next: a chain of refreshes keeps going.
-    second = await api.client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": rotated["refresh_token"]}
-    )
-    assert second.status_code == 200, second.text
-    current = second.json()
-
-    # Showing an old refresh token again means it leaked: 401, and the whole session ends.
-    reused = await api.client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token}
-    )
-    assert_error(reused, 401, "refresh_token_reused")
-    again = await api.client.post(
-        "/api/v1/auth/refresh", json={"refresh_token": current["refresh_token"]}
-    )
-    assert_error(again, 401, "invalid_refresh_token")
-    revoked = await api.client.get("/api/v1/users/me", headers=bearer(current["access_token"]))
+    # Showing a rotated refresh token again means it leaked: 401, and the session ends.
+    assert_error(await refresh(api, alice.refresh_token), 401, "refresh_token_reused")
+    assert_error(await refresh(api, rotated["refresh_token"]), 401, "invalid_refresh_token")
+    revoked = await api.client.get("/api/v1/users/me", headers=bearer(rotated["access_token"]))
     assert_error(revoked, 401, "token_revoked")
 
     # Only that device's session ended.
     assert await me_status(api, laptop.access_token) == 200
+
+
+async def test_a_chain_of_refreshes_keeps_working(api: Api) -> None:
+    alice = await api.register_and_login("alice")
+    token = alice.refresh_token
+    for _ in range(4):
+        response = await refresh(api, token)
+        assert response.status_code == 200, response.text
+        assert response.json()["refresh_token"] != token
+        token = response.json()["refresh_token"]
+        assert await me_status(api, response.json()["access_token"]) == 200
+
+
+async def test_reusing_any_earlier_refresh_token_ends_the_session(api: Api) -> None:
+    # A thief who stole the first token and rotated twice must not keep the session when the
+    # victim shows that first token: every rotated token counts as reuse, not only the last.
+    victim = await api.register_and_login("alice")
+    stolen = victim.refresh_token
+    second = await refresh(api, stolen)
+    assert second.status_code == 200
+    third = await refresh(api, second.json()["refresh_token"])
+    assert third.status_code == 200
+    thief = third.json()
+
+    shown_again = await refresh(api, stolen)
+    assert_error(shown_again, 401)
+    assert_error(await refresh(api, thief["refresh_token"]), 401, "invalid_refresh_token")
+    revoked = await api.client.get("/api/v1/users/me", headers=bearer(thief["access_token"]))
+    assert_error(revoked, 401, "token_revoked")
+
+
+async def test_a_guessed_refresh_token_does_not_end_someone_elses_session(api: Api) -> None:
+    # Refresh tokens are "<session id>.<secret>" and session ids are small integers: a stranger
+    # who sends a made-up secret for a session id must be refused without harming its owner.
+    alice = await api.register_and_login("alice")
+    session_id = alice.refresh_token.split(".", 1)[0]
+
+    guess = await refresh(api, f"{session_id}.made-up-secret")
+    assert_error(guess, 401, "invalid_refresh_token")
+
+    assert await me_status(api, alice.access_token) == 200
+    still = await refresh(api, alice.refresh_token)
+    assert still.status_code == 200, still.text
 
 
 async def test_logout_revokes_this_devices_access_and_refresh_tokens(api: Api) -> None:

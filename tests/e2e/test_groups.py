@@ -149,7 +149,7 @@ async def test_removed_member_can_no_longer_post_or_read(api: Api) -> None:
 
 @pytest.fixture
 def small_groups(start_server: StartServer) -> ServerProcess:
-    return start_server(GOMICROIM__GROUPS__MAX_MEMBERS="3")
+    return start_server(GOMICROIM__GROUPS__MAX_MEMBERS="3", GOMICROIM__GROUPS__MAX_NAME_CHARS="8")
 
 
 async def test_groups_max_members_is_enforced(
@@ -202,3 +202,18 @@ async def test_groups_max_members_is_enforced(
     added = await api.client.post(url, json={"user_ids": [ben.id]}, headers=owner.headers)
     assert added.status_code == 200, added.text
     assert len(added.json()["members"]) == 3
+
+
+async def test_groups_max_name_chars_is_enforced(
+    small_groups: ServerProcess, connect: Callable[[ServerProcess], Api]
+) -> None:
+    api = connect(small_groups)
+    owner = await api.register_and_login("owner")
+    fits = await api.client.post(
+        "/api/v1/groups", json={"name": "8 chars!", "member_ids": []}, headers=owner.headers
+    )
+    assert fits.status_code == 201, fits.text
+    too_long = await api.client.post(
+        "/api/v1/groups", json={"name": "nine char", "member_ids": []}, headers=owner.headers
+    )
+    assert_error(too_long, 400, field="name")

@@ -117,7 +117,10 @@ class MemorySessionStore:
         if session.refresh_hash != expected_hash:
             return False
         self._sessions[session_id] = msgspec.structs.replace(
-            session, refresh_hash=new_hash, refresh_expires_at=refresh_expires_at
+            session,
+            refresh_hash=new_hash,
+            previous_hash=expected_hash,
+            refresh_expires_at=refresh_expires_at,
         )
         return True
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request
+from litestar.di import NamedDependency
 
 from gomicroim.errors import Unauthenticated
 from gomicroim.http.ratelimit import RateLimiter
@@ -22,7 +23,9 @@ def bearer_token(authorization: str | None) -> str | None:
 
 
 async def current_principal(
-    request: Request[Any, Any, Any], identity: IdentityFacade, rate_limiter: RateLimiter
+    request: Request[Any, Any, Any],
+    identity: NamedDependency[IdentityFacade],
+    rate_limiter: NamedDependency[RateLimiter],
 ) -> Principal:
     """Litestar dependency: the authenticated caller, or 401; 429 past the caller's rate."""
     token = bearer_token(request.headers.get("authorization"))

@@ -6,6 +6,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Controller, MediaType, Response, get
+from litestar.di import NamedDependency
 
 from gomicroim.errors import Unavailable
 from gomicroim.infra.metrics import Metrics
@@ -33,7 +34,9 @@ class OpsController(Controller):
         return Health(status="ok")
 
     @get("/readyz", summary="Readiness: every dependency answers")
-    async def readyz(self, readiness_checks: dict[str, ReadinessCheck]) -> Response[Health]:
+    async def readyz(
+        self, readiness_checks: NamedDependency[dict[str, ReadinessCheck]]
+    ) -> Response[Health]:
         """200 when every dependency answers, else 503 naming the failing ones."""
         checks: dict[str, str] = {}
         ready = True
@@ -50,6 +53,6 @@ class OpsController(Controller):
         )
 
     @get("/metrics", media_type=MediaType.TEXT, summary="Prometheus text exposition")
-    async def metrics(self, metrics: Metrics) -> Response[bytes]:
+    async def metrics(self, metrics: NamedDependency[Metrics]) -> Response[bytes]:
         """Counters and histograms in Prometheus text format."""
         return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

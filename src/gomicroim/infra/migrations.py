@@ -5,7 +5,9 @@ from __future__ import annotations
 import importlib.machinery
 import importlib.util
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 PACKAGE = "gomicroim_migrations"
 
@@ -37,3 +39,20 @@ def register_package() -> str:
         module.__path__ = [str(path)]
         sys.modules[PACKAGE] = module
     return PACKAGE
+
+
+def mysql_only(*statements: str) -> Callable[[Any, Any], Awaitable[None]]:
+    """A ``RunPython`` body that runs ``statements`` on MySQL/MariaDB and nothing elsewhere.
+
+    For what tortoise's field types cannot say, such as a binary collation: MySQL compares
+    ``utf8mb4_general_ci`` text case-insensitively, SQLite does not.
+    """
+
+    async def run(_apps: Any, schema_editor: Any) -> None:
+        client = schema_editor.client
+        if client.capabilities.dialect != "mysql":
+            return
+        for statement in statements:
+            await client.execute_script(statement)
+
+    return run

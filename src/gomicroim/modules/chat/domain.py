@@ -80,7 +80,7 @@ def parse_conversation_id(value: str) -> ConversationRef:
 
 
 def _id(text: str) -> int | None:
-    if not text.isdigit() or len(text) > 16:
+    if not (text.isascii() and text.isdigit()) or len(text) > 16:
         return None
     number = int(text)
     return number if 1 <= number <= _MAX_ID and str(number) == text else None

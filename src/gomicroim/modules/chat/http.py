@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, Response, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from gomicroim.config import Settings
@@ -40,9 +41,9 @@ class MessageController(Controller):
     async def send(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        chat: ChatFacade,
-        metrics: Metrics,
+        principal: NamedDependency[Principal],
+        chat: NamedDependency[ChatFacade],
+        metrics: NamedDependency[Metrics],
     ) -> Response[MessageRead]:
         body = await decode_body(request, MessageSend)
         result = await chat.send(principal.user_id, principal.device_id, body)
@@ -60,15 +61,17 @@ class ConversationController(Controller):
     tags = ["conversations"]
 
     @get("/", summary="The caller's conversations, most recently active first")
-    async def list_conversations(self, principal: Principal, chat: ChatFacade) -> ConversationList:
+    async def list_conversations(
+        self, principal: NamedDependency[Principal], chat: NamedDependency[ChatFacade]
+    ) -> ConversationList:
         return await chat.conversations(principal.user_id)
 
     @get("/{conversation_id:str}/messages", summary="A page of history in ascending seq order")
     async def history(
         self,
-        principal: Principal,
-        chat: ChatFacade,
-        settings: Settings,
+        principal: NamedDependency[Principal],
+        chat: NamedDependency[ChatFacade],
+        settings: NamedDependency[Settings],
         conversation_id: str = ConversationIdParam,
         before_seq: int | None = SeqParam,
         after_seq: int | None = SeqParam,
@@ -86,8 +89,8 @@ class ConversationController(Controller):
     async def mark_read(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        chat: ChatFacade,
+        principal: NamedDependency[Principal],
+        chat: NamedDependency[ChatFacade],
         conversation_id: str = ConversationIdParam,
     ) -> ReadResult:
         body = await decode_body(request, ReadRequest)

@@ -60,7 +60,7 @@ class ChatStore(Protocol):
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:
-        """Create the conversation and these users' entries if missing (idempotent)."""
+        """Create the conversation with these users' entries; a no-op once it exists."""
         ...
 
     async def member_version(self, conversation_id: str) -> int:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, delete, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -30,19 +31,28 @@ class GroupController(Controller):
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a group; the caller is its owner")
     async def create(
-        self, request: Request[Any, Any, Any], principal: Principal, groups: GroupsFacade
+        self,
+        request: Request[Any, Any, Any],
+        principal: NamedDependency[Principal],
+        groups: NamedDependency[GroupsFacade],
     ) -> GroupRead:
         return await groups.create(principal.user_id, await decode_body(request, GroupCreate))
 
     @get("/{group_id:int}", summary="A group (members only)")
     async def get_group(
-        self, principal: Principal, groups: GroupsFacade, group_id: int = GroupIdParam
+        self,
+        principal: NamedDependency[Principal],
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
     ) -> GroupRead:
         return await groups.get(group_id, principal.user_id)
 
     @get("/{group_id:int}/members", summary="The group's members (members only)")
     async def members(
-        self, principal: Principal, groups: GroupsFacade, group_id: int = GroupIdParam
+        self,
+        principal: NamedDependency[Principal],
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
     ) -> MemberList:
         return await groups.members(group_id, principal.user_id)
 
@@ -50,8 +60,8 @@ class GroupController(Controller):
     async def add_members(
         self,
         request: Request[Any, Any, Any],
-        principal: Principal,
-        groups: GroupsFacade,
+        principal: NamedDependency[Principal],
+        groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
     ) -> MemberList:
         body = await decode_body(request, MembersAdd)
@@ -64,8 +74,8 @@ class GroupController(Controller):
     )
     async def remove_member(
         self,
-        principal: Principal,
-        groups: GroupsFacade,
+        principal: NamedDependency[Principal],
+        groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
         user_id: int = UserIdParam,
     ) -> None:

@@ -13,6 +13,7 @@ from gomicroim.errors import Unauthenticated
 from gomicroim.modules.identity.contract import ClientType, Principal
 
 _ALGORITHM = "HS256"
+_CLOCK_SKEW_S = 10
 _CLIENT_TYPES = ("app", "web", "desktop")
 
 
@@ -54,6 +55,8 @@ class AccessTokens:
                 self._key,
                 algorithms=[_ALGORITHM],
                 options={"require": ["exp", "sub", "sid", "did"]},
+                # Replicas' clocks differ a little; a token must not fail for that alone.
+                leeway=_CLOCK_SKEW_S,
             )
         except jwt.ExpiredSignatureError as exc:
             raise Unauthenticated(
@@ -76,7 +79,7 @@ def _principal(claims: dict[str, object]) -> Principal:
         or not isinstance(sid, int)
         or not isinstance(did, str)
         or not isinstance(sub, str)
-        or not sub.isdigit()
+        or not _is_decimal(sub)
     ):
         raise Unauthenticated("access token is not valid", code="invalid_token")
     return Principal(
@@ -109,9 +112,14 @@ class RefreshToken:
             Unauthenticated: ``invalid_refresh_token`` for anything not of that form.
         """
         sid, sep, secret = token.partition(".")
-        if not sep or not sid.isdigit() or not secret or len(sid) > 18:
+        if not sep or not _is_decimal(sid) or not secret or len(sid) > 18:
             raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
         return int(sid), hash_secret(secret)
+
+
+def _is_decimal(text: str) -> bool:
+    # str.isdigit() also accepts digits like "²" that int() rejects: ASCII only.
+    return text.isascii() and text.isdigit()
 
 
 def hash_secret(secret: str) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Controller, Request, get, post
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
@@ -29,20 +30,28 @@ class AuthController(Controller):
     tags = ["auth"]
 
     @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
-    async def register(self, request: Request[Any, Any, Any], identity: IdentityFacade) -> UserRead:
+    async def register(
+        self, request: Request[Any, Any, Any], identity: NamedDependency[IdentityFacade]
+    ) -> UserRead:
         return await identity.register(await decode_body(request, UserCreate))
 
     @post("/login", status_code=200, summary="Log a device in; returns access and refresh tokens")
-    async def login(self, request: Request[Any, Any, Any], identity: IdentityFacade) -> TokenPair:
+    async def login(
+        self, request: Request[Any, Any, Any], identity: NamedDependency[IdentityFacade]
+    ) -> TokenPair:
         return await identity.login(await decode_body(request, LoginRequest))
 
     @post("/refresh", status_code=200, summary="Rotate tokens; the refresh token is single-use")
-    async def refresh(self, request: Request[Any, Any, Any], identity: IdentityFacade) -> TokenPair:
+    async def refresh(
+        self, request: Request[Any, Any, Any], identity: NamedDependency[IdentityFacade]
+    ) -> TokenPair:
         body = await decode_body(request, RefreshRequest)
         return await identity.refresh(body.refresh_token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this device's session")
-    async def logout(self, principal: Principal, identity: IdentityFacade) -> None:
+    async def logout(
+        self, principal: NamedDependency[Principal], identity: NamedDependency[IdentityFacade]
+    ) -> None:
         await identity.logout(principal)
 
 
@@ -53,14 +62,16 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/me", summary="The caller's profile")
-    async def me(self, principal: Principal, identity: IdentityFacade) -> UserRead:
+    async def me(
+        self, principal: NamedDependency[Principal], identity: NamedDependency[IdentityFacade]
+    ) -> UserRead:
         return await identity.get_user(principal.user_id)
 
     @get("/{user_id:int}", summary="A user's public profile")
     async def get_user(
         self,
-        principal: Principal,
-        identity: IdentityFacade,
+        principal: NamedDependency[Principal],
+        identity: NamedDependency[IdentityFacade],
         user_id: int = UserIdParam,
     ) -> UserRead:
         return await identity.get_user(user_id)

@@ -39,6 +39,7 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     refresh_hash: str
     refresh_expires_at: int
     revoked_at: int | None
+    previous_hash: str | None = None
 
 
 class UsernameTaken(Exception):
@@ -98,7 +99,11 @@ class SessionStore(Protocol):
     async def set_refresh(
         self, session_id: int, *, expected_hash: str, new_hash: str, refresh_expires_at: int
     ) -> bool:
-        """Swap the refresh hash if it still is ``expected_hash`` and the session is live."""
+        """Swap the refresh hash if it still is ``expected_hash`` and the session is live.
+
+        ``expected_hash`` becomes the session's ``previous_hash``: showing that token again later
+        is reuse of a rotated token.
+        """
         ...
 
     async def revoke(self, session_id: int, now_ms: int) -> bool:

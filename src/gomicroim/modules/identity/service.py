@@ -129,6 +129,9 @@ class IdentityService:
                 "refresh token expired; log in again", code="invalid_refresh_token"
             )
         if not same_hash(session.refresh_hash, presented):
+            if session.previous_hash is None or not same_hash(session.previous_hash, presented):
+                # A guess, not a leak: refusing it must not let anyone end others' sessions.
+                raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
             await self._end(session.id, now)
             log.warning("refresh token reused", extra={"user_id": session.user_id})
             raise Unauthenticated(
@@ -155,6 +158,7 @@ class IdentityService:
             refresh_hash=new_hash,
             refresh_expires_at=expires_at,
             revoked_at=None,
+            previous_hash=presented,
         )
         return self._pair(rotated, RefreshToken.format(session.id, secret), now)
 

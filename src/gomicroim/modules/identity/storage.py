@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
 from typing import cast
 
 from tortoise import fields, models
-from tortoise.exceptions import IntegrityError
+from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
 from gomicroim.modules.identity.contract import ClientType
@@ -16,6 +18,8 @@ from gomicroim.modules.identity.ports import (
     UsernameTaken,
     UserRecord,
 )
+
+_OPEN_ATTEMPTS = 10
 
 
 class User(models.Model):
@@ -54,9 +58,12 @@ class Session(models.Model):
     device_id = fields.CharField(max_length=64)
     client_type = fields.CharField(max_length=16)
     refresh_hash = fields.CharField(max_length=64)
+    previous_hash = fields.CharField(max_length=64, null=True)
     refresh_expires_at = fields.BigIntField()
     created_at = fields.BigIntField()
     revoked_at = fields.BigIntField(null=True, db_index=True)
+    # "<user_id>:<device_id>" while live, NULL once ended: at most one live session per device.
+    live_key = fields.CharField(max_length=100, null=True, unique=True)
 
     class Meta:
         table = "identity_session"
@@ -82,6 +89,7 @@ def _session(row: Session) -> SessionRecord:
         refresh_hash=row.refresh_hash,
         refresh_expires_at=row.refresh_expires_at,
         revoked_at=row.revoked_at,
+        previous_hash=row.previous_hash,
     )
 
 
@@ -171,21 +179,36 @@ class SqlSessionStore:
         refresh_expires_at: int,
         now_ms: int,
     ) -> tuple[SessionRecord, list[int]]:
-        """Start a session and end the device's previous ones, atomically."""
-        async with in_transaction():
-            active = Session.filter(user_id=user_id, device_id=device_id, revoked_at=None)
-            ended = [int(cast(int, i)) for i in await active.values_list("id", flat=True)]
-            if ended:
-                await Session.filter(id__in=ended).update(revoked_at=now_ms)
-            row = await Session.create(
-                user_id=user_id,
-                device_id=device_id,
-                client_type=client_type,
-                refresh_hash=refresh_hash,
-                refresh_expires_at=refresh_expires_at,
-                created_at=now_ms,
-            )
-        return _session(row), ended
+        """Start a session and end the device's previous ones, atomically.
+
+        ``live_key`` is unique and set only on the live session, so two concurrent logins of
+        one device cannot both stay live: the loser hits the key, retries, and ends the winner.
+        """
+        for attempt in range(_OPEN_ATTEMPTS):
+            try:
+                async with in_transaction():
+                    active = Session.select_for_update().filter(
+                        user_id=user_id, device_id=device_id, revoked_at=None
+                    )
+                    ended = [int(cast(int, i)) for i in await active.values_list("id", flat=True)]
+                    if ended:
+                        await Session.filter(id__in=ended).update(revoked_at=now_ms, live_key=None)
+                    row = await Session.create(
+                        user_id=user_id,
+                        device_id=device_id,
+                        client_type=client_type,
+                        refresh_hash=refresh_hash,
+                        refresh_expires_at=refresh_expires_at,
+                        created_at=now_ms,
+                        live_key=f"{user_id}:{device_id}",
+                    )
+                return _session(row), ended
+            except (IntegrityError, OperationalError):
+                if attempt == _OPEN_ATTEMPTS - 1:
+                    raise
+                # Jittered back-off so racing logins stop colliding.
+                await asyncio.sleep(random.uniform(0, 0.005) * (attempt + 1))  # noqa: S311
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def get(self, session_id: int) -> SessionRecord | None:
         """A session by id."""
@@ -198,12 +221,18 @@ class SqlSessionStore:
         """Compare-and-swap the refresh hash."""
         updated = await Session.filter(
             id=session_id, refresh_hash=expected_hash, revoked_at=None
-        ).update(refresh_hash=new_hash, refresh_expires_at=refresh_expires_at)
+        ).update(
+            refresh_hash=new_hash,
+            previous_hash=expected_hash,
+            refresh_expires_at=refresh_expires_at,
+        )
         return bool(updated)
 
     async def revoke(self, session_id: int, now_ms: int) -> bool:
         """End a session."""
-        updated = await Session.filter(id=session_id, revoked_at=None).update(revoked_at=now_ms)
+        updated = await Session.filter(id=session_id, revoked_at=None).update(
+            revoked_at=now_ms, live_key=None
+        )
         return bool(updated)
 
     async def revoked_since(self, since_ms: int) -> list[int]:

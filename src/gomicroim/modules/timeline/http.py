@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from litestar import Controller, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from gomicroim.config import Settings
@@ -29,9 +30,9 @@ class SyncController(Controller):
     )
     async def sync(
         self,
-        principal: Principal,
-        timeline: TimelineFacade,
-        settings: Settings,
+        principal: NamedDependency[Principal],
+        timeline: NamedDependency[TimelineFacade],
+        settings: NamedDependency[Settings],
         after: int = Parameter(
             ge=0, le=2**53 - 1, default=0, description="The last user seq the client holds"
         ),

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import Iterator
 from typing import cast
 
 import msgspec
 from tortoise import fields, models
+from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError, OperationalError
 from tortoise.transactions import in_transaction
 
@@ -130,13 +132,23 @@ class SqlTimelineStore:
     ``after`` never skips a seq that commits later. On MySQL the lock is the row lock of
     ``UPDATE ... SET last_seq = last_seq + 1``, the append's first locking statement, so
     appends wait for each other rather than deadlock; SQLite has one writer, through
-    tortoise's connection lock. An append costs four statements whatever the number of
+    tortoise's connection lock. An append costs four statements for up to ``max_in_list``
     recipients: find entries already there, bump cursors, read them back, insert entries.
+
+    Args:
+        prune_batch: entries deleted per statement when pruning.
+        max_attempts: tries of an append that meets a deadlock or a concurrent duplicate.
+        max_in_list: user ids per ``IN (...)`` list; SQLite takes at most 32766 parameters.
     """
 
-    def __init__(self, *, prune_batch: int = 1000, max_attempts: int = 8):
+    def __init__(self, *, prune_batch: int = 1000, max_attempts: int = 8, max_in_list: int = 5000):
         self._prune_batch = prune_batch
         self._max_attempts = max_attempts
+        self._max_in_list = max_in_list
+
+    def _chunks(self, ids: list[int]) -> Iterator[list[int]]:
+        for start in range(0, len(ids), self._max_in_list):
+            yield ids[start : start + self._max_in_list]
 
     async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
         """Append in one transaction per attempt; see :meth:`TimelineStore.append`."""
@@ -165,13 +177,13 @@ class SqlTimelineStore:
             f"timeline append for {len(users)} users gave up after {self._max_attempts} attempts"
         )
 
-    @staticmethod
-    async def _create_cursors(user_ids: list[int]) -> None:
+    async def _create_cursors(self, user_ids: list[int]) -> None:
         # Committed on its own, before the append's transaction runs again: creating cursors in
         # that transaction would race concurrent first appends into deadlocks on MySQL's gap locks.
         db = Cursor._meta.db
         sql = _Statements(db.capabilities.dialect)
-        await db.execute_query(sql.create_cursors(len(user_ids)), user_ids)
+        for part in self._chunks(user_ids):
+            await db.execute_query(sql.create_cursors(len(part)), part)
 
     async def _append_once(
         self, message: MessageRead, payload: str, users: list[int]
@@ -180,20 +192,11 @@ class SqlTimelineStore:
         # the database does.
         async with in_transaction() as db:
             sql = _Statements(db.capabilities.dialect)
-            held = await db.execute_query_dict(
-                sql.held(len(users)), [message.conversation_id, message.seq, *users]
-            )
-            seqs = {int(r["user_id"]): int(r["user_seq"]) for r in held}
+            seqs = await self._held(db, sql, message, users)
             fresh = [u for u in users if u not in seqs]
             if not fresh:
                 return seqs
-            # The increment is the first locking statement, so it takes the cursor rows' locks
-            # in primary-key order whatever plan MySQL picks (a small table gets a full scan that
-            # locks every row it passes): appends queue up instead of deadlocking.
-            await db.execute_query(sql.bump(len(fresh)), fresh)
-            # This read sees the transaction's own, still uncommitted increments.
-            bumped = await db.execute_query_dict(sql.cursors(len(fresh)), fresh)
-            assigned = {int(r["user_id"]): int(r["last_seq"]) for r in bumped}
+            assigned = await self._bump(db, sql, fresh)
             if len(assigned) < len(fresh):
                 raise _MissingCursors([u for u in fresh if u not in assigned])
             await db.execute_many(
@@ -211,6 +214,35 @@ class SqlTimelineStore:
                 ],
             )
         return seqs | assigned
+
+    async def _held(
+        self, db: BaseDBAsyncClient, sql: _Statements, message: MessageRead, users: list[int]
+    ) -> dict[int, int]:
+        """The users' seqs of ``message`` where they have it already."""
+        seqs: dict[int, int] = {}
+        for part in self._chunks(users):
+            rows = await db.execute_query_dict(
+                sql.held(len(part)), [message.conversation_id, message.seq, *part]
+            )
+            seqs.update((int(r["user_id"]), int(r["user_seq"])) for r in rows)
+        return seqs
+
+    async def _bump(
+        self, db: BaseDBAsyncClient, sql: _Statements, users: list[int]
+    ) -> dict[int, int]:
+        """Increment the users' cursors; return the new values (users without one are left out).
+
+        The increment is the transaction's first locking statement, so it takes the cursor
+        rows' locks in primary-key order whatever plan MySQL picks (on a small table a full scan
+        that locks every row it passes): appends queue up behind each other, never deadlock.
+        """
+        seqs: dict[int, int] = {}
+        for part in self._chunks(users):
+            await db.execute_query(sql.bump(len(part)), part)
+            # This read sees the transaction's own, still uncommitted increments.
+            rows = await db.execute_query_dict(sql.cursors(len(part)), part)
+            seqs.update((int(r["user_id"]), int(r["last_seq"])) for r in rows)
+        return seqs
 
     async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
         """A page of the user's timeline; see :meth:`TimelineStore.sync`."""
