@@ -1,4 +1,4 @@
-"""Command line: ``gomicroim serve | migrate | config``."""
+"""Command line: ``gomicroim serve | migrate | config | bench``."""
 
 from __future__ import annotations
 
@@ -28,6 +28,8 @@ def _parser() -> argparse.ArgumentParser:
     migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
     _common(migrate)
 
+    sub.add_parser("bench", help="run load scenarios (see `gomicroim bench --help`)")
+
     show = sub.add_parser("config", help="print the effective settings as JSON and exit")
     _common(show)
     return parser
@@ -51,6 +53,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``gomicroim`` script; returns the exit status."""
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:
+        from gomicroim.bench.cli import main as bench_main
+
+        return bench_main(argv[1:])
     args = _parser().parse_args(argv)
     try:
         settings = _settings(args)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -21,6 +22,8 @@ pytestmark = pytest.mark.e2e
 
 MAX_BODY_BYTES = 65_536  # chat.max_body_bytes default
 MAX_REQUEST_BYTES = 1_048_576  # server.max_request_bytes default
+#: How long past ``access_expires_at`` a token may still pass (clock-skew leeway between nodes).
+EXPIRY_LEEWAY_S = 15.0
 
 
 @dataclass(frozen=True)
@@ -496,13 +499,16 @@ async def test_expired_access_token_is_401_until_refreshed(
     bob = await api.register_and_login("bob")
     await api.send(alice, bob.id, "before expiry")
     conv = conversation_id(alice.id, bob.id)
-    await asyncio.sleep(2.1)
 
-    expired = await api.send_raw(alice, bob.id, "after expiry")
+    # The server may allow a little clock-skew leeway past access_expires_at; not more.
+    deadline = alice.tokens["access_expires_at"] / 1000 + EXPIRY_LEEWAY_S
+    while True:
+        expired = await api.client.get("/api/v1/conversations", headers=alice.headers)
+        if expired.status_code != 200 or time.time() > deadline:
+            break
+        await asyncio.sleep(0.25)
     assert_error(expired, 401, "token_expired")
-    assert_error(
-        await api.client.get("/api/v1/conversations", headers=alice.headers), 401, "token_expired"
-    )
+    assert_error(await api.send_raw(alice, bob.id, "after expiry"), 401, "token_expired")
 
     refreshed = await api.client.post(
         "/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token}

@@ -127,3 +127,25 @@ async def test_acknowledged_messages_survive_a_crash(
     assert_error(
         await api.client.get("/api/v1/users/me", headers=alice.headers), 401, "token_revoked"
     )
+
+
+async def test_a_session_ended_just_before_a_restart_stays_ended(
+    start_server: StartServer, connect: Callable[[ServerProcess], Api]
+) -> None:
+    # Short-lived access tokens: the restart takes longer than their lifetime, which is exactly
+    # when the server must not forget that the session was ended.
+    server = start_server(GOMICROIM__IDENTITY__ACCESS_TTL_S="1")
+    api = connect(server)
+    alice = await api.register_and_login("alice")
+    logout = await api.client.post("/api/v1/auth/logout", headers=alice.headers)
+    assert logout.status_code == 204
+
+    await asyncio.to_thread(server.restart)
+
+    after = await api.client.get("/api/v1/users/me", headers=alice.headers)
+    assert after.status_code == 401, after.text
+    assert_error(after, 401)
+    stale = await api.client.post(
+        "/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token}
+    )
+    assert_error(stale, 401, "invalid_refresh_token")

@@ -1,0 +1,1 @@
+"""``gomicroim bench``: load scenarios driven from separate client processes."""
