@@ -7,7 +7,7 @@ from gomicroim.infra.migrations import mysql_only
 
 
 class Migration(migrations.Migration):
-    dependencies = [("identity", "0002_session_previous_hash")]
+    dependencies = [("identity", "0002_session_previous_hashes")]
 
     initial = False
 

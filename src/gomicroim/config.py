@@ -50,7 +50,7 @@ class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Group limits."""
 
     max_members: PositiveInt = 2000
-    max_name_chars: PositiveInt = 64
+    max_name_chars: Annotated[int, msgspec.Meta(ge=1, le=255)] = 64
 
 
 class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

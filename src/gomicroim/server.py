@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import signal
 import socket
+from types import FrameType
 
 import uvicorn
 
@@ -27,6 +29,14 @@ class GracefulServer(uvicorn.Server):
         super().__init__(config)
         self._gateway = gateway
         self._grace_s = grace_s
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        """Shut down gracefully and exit 0: SIGTERM is how supervisors ask for a normal stop."""
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises captured signals after shutdown, which turns a clean stop into
+        # "killed by SIGTERM" (status -15) for systemd, Kubernetes and tests alike.
+        if sig == signal.SIGTERM:
+            self._captured_signals.clear()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
         """Close listeners and WebSockets, then let uvicorn finish HTTP and the lifespan."""

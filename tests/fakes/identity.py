@@ -9,6 +9,7 @@ import msgspec
 
 from gomicroim.modules.identity.contract import ClientType
 from gomicroim.modules.identity.ports import (
+    ROTATED_HASHES_KEPT,
     DeviceRecord,
     SessionRecord,
     UsernameTaken,
@@ -119,7 +120,7 @@ class MemorySessionStore:
         self._sessions[session_id] = msgspec.structs.replace(
             session,
             refresh_hash=new_hash,
-            previous_hash=expected_hash,
+            previous_hashes=(*session.previous_hashes, expected_hash)[-ROTATED_HASHES_KEPT:],
             refresh_expires_at=refresh_expires_at,
         )
         return True

@@ -55,4 +55,4 @@ class OpsController(Controller):
     @get("/metrics", media_type=MediaType.TEXT, summary="Prometheus text exposition")
     async def metrics(self, metrics: NamedDependency[Metrics]) -> Response[bytes]:
         """Counters and histograms in Prometheus text format."""
-        return Response(metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
+        return Response(metrics.render(), media_type="text/plain; version=0.0.4")

@@ -28,9 +28,15 @@ def jwt_secret(settings: Settings) -> str:
             " the same key); set it in the config file or GOMICROIM__IDENTITY__JWT_SECRET"
         )
     path = settings.data_path / SECRET_FILE
-    if path.exists():
-        return path.read_text().strip()
-    return _create(path)
+    try:
+        if path.exists():
+            return path.read_text().strip()
+        return _create(path)
+    except OSError as exc:
+        raise ConfigError(
+            f"storage.data_dir: cannot use {settings.data_path} ({exc.strerror or exc});"
+            " point it at a writable directory"
+        ) from exc
 
 
 def _create(path: Path) -> str:

@@ -23,5 +23,6 @@ class GroupsContainer(containers.DeclarativeContainer):
         store=store,
         users=identity,
         max_members=settings.provided.groups.max_members,
+        max_name_chars=settings.provided.groups.max_name_chars,
     )
     controllers = providers.Object([GroupController])

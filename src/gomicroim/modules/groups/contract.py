@@ -9,7 +9,9 @@ import msgspec
 from gomicroim.modules.identity.contract import UserId
 
 Role = Literal["owner", "admin", "member"]
-GroupName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+GroupName = Annotated[
+    str, msgspec.Meta(min_length=1, max_length=255, description="up to groups.max_name_chars")
+]
 UserIds = Annotated[list[UserId], msgspec.Meta(max_length=2000)]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import Conflict, Forbidden, NotFound
+from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups.contract import (
     GroupCreate,
     GroupRead,
@@ -28,8 +28,15 @@ class GroupsService:
     """Group lifecycle and membership rules."""
 
     def __init__(
-        self, *, store: GroupStore, users: UserDirectory, max_members: int, clock: Clock = now_ms
+        self,
+        *,
+        store: GroupStore,
+        users: UserDirectory,
+        max_members: int,
+        max_name_chars: int = 64,
+        clock: Clock = now_ms,
     ):
+        self._max_name_chars = max_name_chars
         self._store = store
         self._users = users
         self._max_members = max_members
@@ -37,6 +44,12 @@ class GroupsService:
 
     async def create(self, owner_id: int, request: GroupCreate) -> GroupRead:
         """Create a group; see :meth:`GroupsFacade.create`."""
+        if len(request.name) > self._max_name_chars:
+            raise InvalidInput(
+                f"name: at most {self._max_name_chars} characters (groups.max_name_chars)",
+                code="invalid_field",
+                field="name",
+            )
         member_ids = set(request.member_ids) - {owner_id}
         if len(member_ids) + 1 > self._max_members:
             raise self._full()

@@ -16,7 +16,7 @@ class Group(models.Model):
     """A group. member_version moves on every membership change."""
 
     id = fields.BigIntField(primary_key=True)
-    name = fields.CharField(max_length=64)
+    name = fields.CharField(max_length=255)
     owner_id = fields.BigIntField()
     member_count = fields.IntField(default=0)
     member_version = fields.BigIntField(default=1)

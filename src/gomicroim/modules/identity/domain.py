@@ -28,6 +28,9 @@ class AccessTokens:
     def __init__(self, secret: str, ttl_ms: int):
         self._key = secret.encode()
         self.ttl_ms = ttl_ms
+        #: How long after issue a token may still pass :meth:`verify` (lifetime + clock skew);
+        #: an ended session must be remembered at least this long.
+        self.max_validity_ms = ttl_ms + _CLOCK_SKEW_S * 1000
 
     def issue(self, principal: Principal, now_ms: int) -> tuple[str, int]:
         """Sign a token for ``principal``; return it with its expiry in Unix ms."""

@@ -39,7 +39,11 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     refresh_hash: str
     refresh_expires_at: int
     revoked_at: int | None
-    previous_hash: str | None = None
+    previous_hashes: tuple[str, ...] = ()
+
+
+#: How many rotated refresh-token hashes a session remembers for reuse detection.
+ROTATED_HASHES_KEPT = 64
 
 
 class UsernameTaken(Exception):
@@ -101,8 +105,8 @@ class SessionStore(Protocol):
     ) -> bool:
         """Swap the refresh hash if it still is ``expected_hash`` and the session is live.
 
-        ``expected_hash`` becomes the session's ``previous_hash``: showing that token again later
-        is reuse of a rotated token.
+        ``expected_hash`` joins the session's ``previous_hashes`` (the newest
+        :data:`ROTATED_HASHES_KEPT`): showing any of those tokens again is reuse of a rotated token.
         """
         ...
 

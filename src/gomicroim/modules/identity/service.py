@@ -62,9 +62,10 @@ class IdentityService:
 
     async def start(self) -> None:
         """Reload recently ended sessions so a restart does not revive their access tokens."""
-        since = self._clock() - self._tokens.ttl_ms
-        for session_id in await self._sessions.revoked_since(since):
-            await self._revocations.revoke(session_id, since + 2 * self._tokens.ttl_ms)
+        now = self._clock()
+        window = self._tokens.max_validity_ms
+        for session_id in await self._sessions.revoked_since(now - window):
+            await self._revocations.revoke(session_id, now + window)
         self._dummy_hash = await self._hasher.hash("not-a-real-password")
 
     async def register(self, request: UserCreate) -> UserRead:
@@ -113,7 +114,7 @@ class IdentityService:
             now_ms=now,
         )
         for session_id in ended:
-            await self._revocations.revoke(session_id, now + self._tokens.ttl_ms)
+            await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
         log.info("login", extra={"user_id": user.id, "device_id": request.device_id})
         return self._pair(session, RefreshToken.format(session.id, secret), now)
 
@@ -129,7 +130,7 @@ class IdentityService:
                 "refresh token expired; log in again", code="invalid_refresh_token"
             )
         if not same_hash(session.refresh_hash, presented):
-            if session.previous_hash is None or not same_hash(session.previous_hash, presented):
+            if not any(same_hash(old, presented) for old in session.previous_hashes):
                 # A guess, not a leak: refusing it must not let anyone end others' sessions.
                 raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
             await self._end(session.id, now)
@@ -158,7 +159,7 @@ class IdentityService:
             refresh_hash=new_hash,
             refresh_expires_at=expires_at,
             revoked_at=None,
-            previous_hash=presented,
+            previous_hashes=(*session.previous_hashes, presented),
         )
         return self._pair(rotated, RefreshToken.format(session.id, secret), now)
 
@@ -204,7 +205,7 @@ class IdentityService:
 
     async def _end(self, session_id: int, now: int) -> None:
         await self._sessions.revoke(session_id, now)
-        await self._revocations.revoke(session_id, now + self._tokens.ttl_ms)
+        await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
 
     def _pair(self, session: SessionRecord, refresh_token: str, now: int) -> TokenPair:
         principal = Principal(

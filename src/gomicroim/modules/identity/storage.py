@@ -13,6 +13,7 @@ from tortoise.transactions import in_transaction
 
 from gomicroim.modules.identity.contract import ClientType
 from gomicroim.modules.identity.ports import (
+    ROTATED_HASHES_KEPT,
     DeviceRecord,
     SessionRecord,
     UsernameTaken,
@@ -58,7 +59,8 @@ class Session(models.Model):
     device_id = fields.CharField(max_length=64)
     client_type = fields.CharField(max_length=16)
     refresh_hash = fields.CharField(max_length=64)
-    previous_hash = fields.CharField(max_length=64, null=True)
+    # Space-separated hashes of rotated refresh tokens, newest last (reuse detection).
+    previous_hashes = fields.TextField(null=True)
     refresh_expires_at = fields.BigIntField()
     created_at = fields.BigIntField()
     revoked_at = fields.BigIntField(null=True, db_index=True)
@@ -89,7 +91,7 @@ def _session(row: Session) -> SessionRecord:
         refresh_hash=row.refresh_hash,
         refresh_expires_at=row.refresh_expires_at,
         revoked_at=row.revoked_at,
-        previous_hash=row.previous_hash,
+        previous_hashes=tuple((row.previous_hashes or "").split()),
     )
 
 
@@ -218,14 +220,21 @@ class SqlSessionStore:
     async def set_refresh(
         self, session_id: int, *, expected_hash: str, new_hash: str, refresh_expires_at: int
     ) -> bool:
-        """Compare-and-swap the refresh hash."""
-        updated = await Session.filter(
-            id=session_id, refresh_hash=expected_hash, revoked_at=None
-        ).update(
-            refresh_hash=new_hash,
-            previous_hash=expected_hash,
-            refresh_expires_at=refresh_expires_at,
-        )
+        """Compare-and-swap the refresh hash, remembering the rotated one."""
+        async with in_transaction():
+            row = await Session.select_for_update().get_or_none(
+                id=session_id, refresh_hash=expected_hash, revoked_at=None
+            )
+            if row is None:
+                return False
+            rotated = [*(row.previous_hashes or "").split(), expected_hash]
+            updated = await Session.filter(
+                id=session_id, refresh_hash=expected_hash, revoked_at=None
+            ).update(
+                refresh_hash=new_hash,
+                previous_hashes=" ".join(rotated[-ROTATED_HASHES_KEPT:]),
+                refresh_expires_at=refresh_expires_at,
+            )
         return bool(updated)
 
     async def revoke(self, session_id: int, now_ms: int) -> bool:

@@ -4,14 +4,14 @@ from tortoise import fields
 
 
 class Migration(migrations.Migration):
-    dependencies = [("identity", "0001_initial")]
+    dependencies = [("groups", "0001_initial")]
 
     initial = False
 
     operations = [
-        ops.AddField(
-            model_name="Session",
-            name="previous_hash",
-            field=fields.CharField(null=True, max_length=64),
+        ops.AlterField(
+            model_name="Group",
+            name="name",
+            field=fields.CharField(max_length=255),
         ),
     ]
