@@ -12,6 +12,7 @@ import uvicorn
 from gomicroim.app import build_container, create_app
 from gomicroim.config import Settings
 from gomicroim.gateway.frames import CLOSE_GOING_AWAY
+from gomicroim.gateway.protocol import GatewayWebSocketProtocol
 from gomicroim.gateway.service import Gateway
 from gomicroim.infra.logging import configure_logging
 
@@ -60,7 +61,7 @@ def serve(settings: Settings) -> int:
         port=settings.server.port,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        ws=GatewayWebSocketProtocol,
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_ping_interval=None,
         lifespan="on",

@@ -65,7 +65,7 @@ class ServerProcess:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GOMICROIM__")}
         env.update(self.env)
         with self._log_path.open("wb") as log:
-            self._proc = subprocess.Popen(  # noqa: S603 - fixed argv, our own executable
+            self._proc = subprocess.Popen(
                 [
                     str(EXECUTABLE),
                     "serve",

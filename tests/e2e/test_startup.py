@@ -16,7 +16,7 @@ pytestmark = pytest.mark.e2e
 def serve(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GOMICROIM__")}
     environment.update(BASE_ENV, **env)
-    return subprocess.run(  # noqa: S603 - fixed argv, our own executable
+    return subprocess.run(
         [str(EXECUTABLE), "serve", "--port", "0", "--data-dir", str(data_dir)],
         env=environment,
         capture_output=True,

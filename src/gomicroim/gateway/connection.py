@@ -10,13 +10,14 @@ from collections import deque
 from typing import Any
 
 from litestar.connection import WebSocket
-from litestar.types import WebSocketSendEvent
+from litestar.types import WebSocketCloseEvent, WebSocketSendEvent
 
 from gomicroim.modules.identity.contract import Principal
 
 log = logging.getLogger("gomicroim.gateway")
 
 _ids = itertools.count(1)
+_background: set[asyncio.Task[None]] = set()
 
 
 class Connection:
@@ -44,6 +45,7 @@ class Connection:
         self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
         self._closed = asyncio.Event()
+        self._sending = False
 
     @property
     def user_id(self) -> int:
@@ -74,7 +76,7 @@ class Connection:
                     "pending_bytes": self._pending,
                 },
             )
-            self.close_soon(1013, "slow consumer: too much unread output")
+            self._abort(1013, "slow consumer: too much unread output")
             return False
         self._frames.append(frame)
         self._pending += size
@@ -94,6 +96,21 @@ class Connection:
         self._close = (code, reason)
         self._ready.set()
 
+    def _abort(self, code: int, reason: str) -> None:
+        """Close now, even if the writer is stuck sending to a peer that stopped reading."""
+        self.close_soon(code, reason)
+        if self._sending:
+            # The writer waits for the peer to drain; send the close beside it. The protocol
+            # sends it without waiting and aborts the transport if the peer never answers.
+            close: WebSocketCloseEvent = {"type": "websocket.close", "code": code, "reason": reason}
+            task = asyncio.get_running_loop().create_task(self._send_quietly(close))
+            _background.add(task)
+            task.add_done_callback(_background.discard)
+
+    async def _send_quietly(self, event: WebSocketCloseEvent) -> None:
+        with contextlib.suppress(Exception):
+            await self.socket.send(event)
+
     async def write_loop(self) -> None:
         """Send queued frames in order until closed."""
         send = self.socket.send
@@ -106,7 +123,9 @@ class Connection:
                     frame = self._frames.popleft()
                     self._pending -= len(frame)
                     frame_event["text"] = frame
+                    self._sending = True
                     await send(frame_event)
+                    self._sending = False
                 if self._close is not None:
                     code, reason = self._close
                     await send({"type": "websocket.close", "code": code, "reason": reason})

@@ -153,6 +153,8 @@ class Gateway:
                     frame = frames.push_frame(push.kind, payload, target.user_seq)
                     cached[target.user_seq] = frame
                 connection.send(frame)
+            # Let the writers drain between pushes: a burst must not look like a slow reader.
+            await asyncio.sleep(0)
 
     async def close_all(self, code: int, reason: str, grace_s: float) -> int:
         """Stop accepting and close every socket with ``code``; return how many were open."""
