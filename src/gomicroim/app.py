@@ -9,13 +9,14 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from gomicroim import __version__
 from gomicroim.config import Settings
 from gomicroim.container import Container
-from gomicroim.http.auth import current_principal
+from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.errors import EXCEPTION_HANDLERS
 from gomicroim.http.observability import observability_middleware
 from gomicroim.http.ops import OpsController
@@ -83,15 +84,17 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             "timeline": _value(container.timeline.service),
             "gateway": _value(container.gateway.service),
             "metrics": _value(container.metrics),
-            "rate_limiter": _value(container.rate_limiter),
-            "principal": Provide(current_principal),
             "readiness_checks": _value(lambda: {"database": database.ping}),
-            "settings": _value(lambda: settings),
         },
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
         middleware=[
-            observability_middleware(container.metrics(), access_log=settings.log.access_log)
+            observability_middleware(container.metrics(), access_log=settings.log.access_log),
+            DefineMiddleware(
+                BearerAuthMiddleware,
+                identity=container.identity.service(),
+                rate_limiter=container.rate_limiter(),
+            ),
         ],
         request_max_body_size=settings.server.max_request_bytes,
         openapi_config=OpenAPIConfig(

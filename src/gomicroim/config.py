@@ -44,6 +44,7 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     refresh_ttl_s: PositiveInt = 30 * 24 * 3600
     password_time_cost: PositiveInt = 2
     password_memory_kib: Annotated[int, msgspec.Meta(ge=8192)] = 19456
+    device_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
 
 
 class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -51,6 +52,7 @@ class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     max_members: PositiveInt = 2000
     max_name_chars: Annotated[int, msgspec.Meta(ge=1, le=255)] = 64
+    member_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
 
 
 class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -54,6 +54,7 @@ class Container(containers.DeclarativeContainer):
         groups=groups.service,
         publisher=committed_topic,
         read_events=read_topic,
+        metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
     presence = providers.Container(PresenceContainer)

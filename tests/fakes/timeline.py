@@ -44,6 +44,10 @@ class MemoryTimelineStore:
             seqs[user_id] = timeline.held[key]
         return seqs
 
+    async def append_many(self, items: list[tuple[MessageRead, set[int]]]) -> list[dict[int, int]]:
+        """Each item as :meth:`append`, in order."""
+        return [await self.append(message, users) for message, users in items]
+
     async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
         """Up to ``limit`` entries above ``after``, ascending."""
         timeline = self._timelines.get(user_id, _Timeline())

@@ -6,7 +6,7 @@ import pytest
 
 from gomicroim.config import ConfigError, FanoutSettings
 from gomicroim.fanout.selector import StrategySelector, build_strategies
-from gomicroim.fanout.strategy import ReadFanout, WriteFanout
+from gomicroim.fanout.strategy import Delivery, ReadFanout, WriteFanout
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.identity.contract import ClientType, DeviceRead
 from gomicroim.modules.timeline.contract import SyncPage
@@ -27,7 +27,10 @@ class AppendLog:
             out[user_id] = self._latest[user_id]
         return out
 
-    async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
+    async def append_many(self, items: list[tuple[MessageRead, set[int]]]) -> list[dict[int, int]]:
+        return [await self.append(message, users) for message, users in items]
+
+    async def sync(self, user_id: int, after: int, limit: int | None = None) -> SyncPage:
         raise NotImplementedError
 
     async def latest_seq(self, user_id: int) -> int:
@@ -46,8 +49,8 @@ class Hybrid:
     def __init__(self, **_: object) -> None:
         pass
 
-    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
-        return dict.fromkeys(user_ids)
+    async def deliver(self, batch: list[Delivery]) -> list[dict[int, int | None]]:
+        return [dict.fromkeys(user_ids) for _, user_ids in batch]
 
 
 def device(client_type: ClientType, user_id: int = 1) -> DeviceRead:
@@ -128,12 +131,15 @@ def test_unknown_strategy_names_and_bad_plugins_fail_naming_the_key() -> None:
 
 
 async def test_read_fanout_stores_nothing_and_returns_no_user_seq() -> None:
-    assert await ReadFanout().deliver(message(), {1, 2}) == {1: None, 2: None}
+    assert await ReadFanout().deliver([(message(), {1, 2})]) == [{1: None, 2: None}]
 
 
 async def test_write_fanout_appends_once_for_all_users_and_returns_their_user_seqs() -> None:
     timeline = AppendLog()
     strategy = WriteFanout(timeline=timeline)
-    assert await strategy.deliver(message(1), {1, 2}) == {1: 1, 2: 1}
-    assert await strategy.deliver(message(2), {2}) == {2: 2}
-    assert timeline.appended == [(1, {1, 2}), (2, {2})]
+    assert await strategy.deliver([(message(1), {1, 2}), (message(2), {2})]) == [
+        {1: 1, 2: 1},
+        {2: 2},
+    ]
+    assert await strategy.deliver([(message(3), {1})]) == [{1: 2}]
+    assert timeline.appended == [(1, {1, 2}), (2, {2}), (3, {1})]

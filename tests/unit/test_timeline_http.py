@@ -10,11 +10,11 @@ import msgspec
 import pytest
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.middleware import DefineMiddleware
 from litestar.testing import AsyncTestClient
 
 from gomicroim.clock import now_ms
-from gomicroim.config import load_settings
-from gomicroim.http.auth import current_principal
+from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.errors import EXCEPTION_HANDLERS
 from gomicroim.http.ratelimit import RateLimiter
 from gomicroim.modules.chat.contract import MessageRead
@@ -93,23 +93,23 @@ async def client(
 ) -> AsyncIterator[AsyncTestClient[Litestar]]:
     """The sync route wired as the app wires it; alice holds seqs 1-5, bob 1-4."""
     timeline = TimelineService(
-        store=MemoryTimelineStore(), retention_days=30, prune_interval_s=3600, max_sync_page=4
+        store=MemoryTimelineStore(),
+        retention_days=30,
+        prune_interval_s=3600,
+        max_sync_page=4,
+        default_sync_page=2,
     )
     both = {users.alice.user_id, users.bob.user_id}
     for seq in range(1, 6):
         await timeline.append(message(seq, users), {users.alice.user_id} if seq == 5 else both)
-    settings = load_settings(
-        env={}, overrides={"timeline": {"max_sync_page": 4, "default_sync_page": 2}}
-    )
     app = Litestar(
         route_handlers=[SyncController],
-        dependencies={
-            "identity": Provide(lambda: identity, sync_to_thread=False),
-            "rate_limiter": Provide(lambda: RateLimiter(0, 1), sync_to_thread=False),
-            "principal": Provide(current_principal),
-            "timeline": Provide(lambda: timeline, sync_to_thread=False),
-            "settings": Provide(lambda: settings, sync_to_thread=False),
-        },
+        dependencies={"timeline": Provide(lambda: timeline, sync_to_thread=False)},
+        middleware=[
+            DefineMiddleware(
+                BearerAuthMiddleware, identity=identity, rate_limiter=RateLimiter(0, 1)
+            )
+        ],
         exception_handlers=EXCEPTION_HANDLERS,
     )
     async with AsyncTestClient(app) as test_client:

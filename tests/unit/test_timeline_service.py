@@ -88,24 +88,32 @@ async def test_sync_reads_the_users_timeline_in_seq_order(service: TimelineServi
     for seq in (1, 2):
         await service.append(message(seq), {A})
 
-    page = await service.sync(A, 0, 10)
+    page = await service.sync(A, 0, MAX_PAGE)
 
     assert [(e.user_seq, e.message) for e in page.entries] == [(1, message(1)), (2, message(2))]
     assert page.latest_seq == 2
     assert not page.has_more
 
 
-async def test_sync_caps_the_page_at_max_sync_page(service: TimelineService) -> None:
+async def test_sync_pages_of_max_sync_page_walk_the_whole_timeline(
+    service: TimelineService,
+) -> None:
     for seq in range(1, 6):
         await service.append(message(seq), {A})
 
-    first = await service.sync(A, 0, 1000)
-    rest = await service.sync(A, first.entries[-1].user_seq, 1000)
+    first = await service.sync(A, 0, MAX_PAGE)
+    rest = await service.sync(A, first.entries[-1].user_seq, MAX_PAGE)
 
     assert [e.user_seq for e in first.entries] == [1, 2, 3]
     assert first.has_more
     assert [e.user_seq for e in rest.entries] == [4, 5]
     assert not rest.has_more
+
+
+async def test_sync_refuses_a_page_above_max_sync_page(service: TimelineService) -> None:
+    with pytest.raises(InvalidInput) as error:
+        await service.sync(A, 0, MAX_PAGE + 1)
+    assert error.value.field == "limit"
 
 
 @pytest.mark.parametrize(("after", "limit", "field"), [(-1, 10, "after"), (0, 0, "limit")])
@@ -132,7 +140,7 @@ async def test_prune_expired_drops_entries_past_the_retention(
 
     assert deleted == 2
     assert world.store.prune_calls == [NOW - 30 * DAY]
-    assert [e.user_seq for e in (await service.sync(A, 0, 10)).entries] == [2]
+    assert [e.user_seq for e in (await service.sync(A, 0, MAX_PAGE)).entries] == [2]
     assert await service.latest_seq(B) == 1
     [record] = [r for r in caplog.records if r.name == "gomicroim.timeline"]
     assert record.getMessage() == "timeline entries pruned"
@@ -164,7 +172,7 @@ async def test_pruning_runs_at_start_and_then_every_interval(world: World) -> No
     service.start()
     try:
         await world.store.wait_for_prunes(1)
-        assert (await service.sync(A, 0, 10)).entries == []
+        assert (await service.sync(A, 0, MAX_PAGE)).entries == []
         world.clock.advance(1000)
         await world.store.wait_for_prunes(3)
     finally:

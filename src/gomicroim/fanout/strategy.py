@@ -7,6 +7,9 @@ from typing import Protocol, runtime_checkable
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import TimelineFacade
 
+#: One message and the users a strategy should store it for.
+Delivery = tuple[MessageRead, set[int]]
+
 
 @runtime_checkable
 class FanoutStrategy(Protocol):
@@ -20,8 +23,12 @@ class FanoutStrategy(Protocol):
     name: str
     priority: int
 
-    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
-        """Store what the strategy stores; return each user's user seq (None: not stored)."""
+    async def deliver(self, batch: list[Delivery]) -> list[dict[int, int | None]]:
+        """Store what the strategy stores for each (message, users) of the batch, in order.
+
+        Returns:
+            Per item, each user's user seq (None: not stored).
+        """
         ...
 
 
@@ -34,9 +41,9 @@ class ReadFanout:
     def __init__(self, **_: object) -> None:
         pass
 
-    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
+    async def deliver(self, batch: list[Delivery]) -> list[dict[int, int | None]]:
         """No storage; pushes carry only the conversation seq."""
-        return dict.fromkeys(user_ids)
+        return [dict.fromkeys(user_ids) for _, user_ids in batch]
 
 
 class WriteFanout:
@@ -48,7 +55,10 @@ class WriteFanout:
     def __init__(self, *, timeline: TimelineFacade, **_: object) -> None:
         self._timeline = timeline
 
-    async def deliver(self, message: MessageRead, user_ids: set[int]) -> dict[int, int | None]:
-        """Append to the timelines; pushes carry the user seq."""
-        seqs = await self._timeline.append(message, user_ids)
-        return {user_id: seqs.get(user_id) for user_id in user_ids}
+    async def deliver(self, batch: list[Delivery]) -> list[dict[int, int | None]]:
+        """Append to the timelines in one go; pushes carry the user seq."""
+        appended = await self._timeline.append_many(batch)
+        return [
+            {user_id: seqs.get(user_id) for user_id in user_ids}
+            for (_, user_ids), seqs in zip(batch, appended, strict=True)
+        ]

@@ -19,7 +19,7 @@ from gomicroim.gateway.contract import Push, PushBatch, PushRouter, PushTarget
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
-from gomicroim.modules.presence.contract import PresenceFacade
+from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 
 log = logging.getLogger("gomicroim.fanout")
 
@@ -70,12 +70,56 @@ class FanoutWorker:
         self._tasks: list[asyncio.Task[None]] = []
 
     async def handle_committed(self, events: list[MessageCommitted]) -> None:
-        """Fan out a batch of committed messages; raising makes the relay retry them."""
+        """Fan out a batch of committed messages; raising makes the relay retry them.
+
+        The batch is stored strategy by strategy (one timeline transaction for all of it),
+        then pushed in event order.
+        """
+        plans = [(event, *await self._recipients(event.message)) for event in events]
+        everyone = set().union(*(recipients for _, recipients, _ in plans))
+        if not everyone:
+            return
+        devices = await self._identity.devices_of(everyone)
+        work: dict[FanoutStrategy, list[tuple[int, set[int]]]] = defaultdict(list)
+        for index, (_, recipients, group_size) in enumerate(plans):
+            chosen: dict[FanoutStrategy, set[int]] = defaultdict(set)
+            for user_id in recipients:
+                chosen[self._selector.choose(devices.get(user_id, []), group_size)].add(user_id)
+            for strategy, users in chosen.items():
+                work[strategy].append((index, users))
+        user_seqs: list[dict[int, int | None]] = [{} for _ in plans]
+        for strategy, items in work.items():
+            stored = await strategy.deliver([(plans[i][0].message, users) for i, users in items])
+            for (index, _), seqs in zip(items, stored, strict=True):
+                user_seqs[index].update(seqs)
+        online = await self._presence.online(everyone)
         per_node: dict[str, list[Push]] = defaultdict(list)
-        for event in events:
-            for node_id, push in await self._fan_out(event):
+        for (event, recipients, _), seqs in zip(plans, user_seqs, strict=True):
+            for node_id, push in self._pushes(event, recipients, seqs, online):
                 per_node[node_id].append(push)
         await self._route(per_node)
+
+    @staticmethod
+    def _pushes(
+        event: MessageCommitted,
+        recipients: set[int],
+        user_seqs: dict[int, int | None],
+        online: dict[int, list[DeviceConnection]],
+    ) -> list[tuple[str, Push]]:
+        message = event.message
+        targets: dict[str, list[PushTarget]] = defaultdict(list)
+        for user_id in recipients:
+            for c in online.get(user_id, ()):
+                if user_id == message.sender_id and c.device_id == event.sender_device_id:
+                    continue
+                targets[c.node_id].append(PushTarget(user_id, c.device_id, user_seqs.get(user_id)))
+        if not targets:
+            return []
+        payload = msgspec.Raw(_encode(message))
+        return [
+            (node_id, Push(kind="message", payload=payload, targets=node_targets))
+            for node_id, node_targets in targets.items()
+        ]
 
     async def handle_read(self, events: list[ReadPositionMoved]) -> None:
         """Tell the reader's other devices, and a single chat's peer, about a read."""
@@ -95,31 +139,6 @@ class FanoutWorker:
             for node_id, node_targets in targets.items():
                 per_node[node_id].append(Push(kind="read", payload=payload, targets=node_targets))
         await self._route(per_node)
-
-    async def _fan_out(self, event: MessageCommitted) -> list[tuple[str, Push]]:
-        message = event.message
-        recipients, group_size = await self._recipients(message)
-        if not recipients:
-            return []
-        devices = await self._identity.devices_of(recipients)
-        chosen: dict[FanoutStrategy, set[int]] = defaultdict(set)
-        for user_id in recipients:
-            chosen[self._selector.choose(devices.get(user_id, []), group_size)].add(user_id)
-        user_seqs: dict[int, int | None] = {}
-        for strategy, users in chosen.items():
-            user_seqs.update(await strategy.deliver(message, users))
-        online = await self._presence.online(recipients)
-        targets: dict[str, list[PushTarget]] = defaultdict(list)
-        for user_id, connections in online.items():
-            for c in connections:
-                if user_id == message.sender_id and c.device_id == event.sender_device_id:
-                    continue
-                targets[c.node_id].append(PushTarget(user_id, c.device_id, user_seqs.get(user_id)))
-        payload = msgspec.Raw(_encode(message))
-        return [
-            (node_id, Push(kind="message", payload=payload, targets=node_targets))
-            for node_id, node_targets in targets.items()
-        ]
 
     async def _recipients(self, message: MessageRead) -> tuple[set[int], int | None]:
         if message.session_type == "single":

@@ -26,6 +26,7 @@ class OpsController(Controller):
 
     path = "/"
     tags = ["operations"]
+    opt = {"exclude_from_auth": True}
     include_in_schema = True
 
     @get("/healthz", summary="Liveness: the process answers")

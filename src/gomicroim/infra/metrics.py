@@ -35,6 +35,14 @@ class Metrics:
             registry=self.registry,
         )
 
+    def message_stored(self, session_type: str) -> None:
+        """Count a newly stored message."""
+        self.messages_sent.labels(session_type).inc()
+
+    def message_deduplicated(self) -> None:
+        """Count a send answered with an already stored message."""
+        self.messages_deduplicated.inc()
+
     def render(self) -> bytes:
         """The Prometheus text exposition."""
         return generate_latest(self.registry)

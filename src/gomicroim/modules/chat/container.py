@@ -6,7 +6,7 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import CommittedPublisher, ReadEventPublisher
+from gomicroim.modules.chat.ports import CommittedPublisher, ReadEventPublisher, SendMetrics
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
@@ -22,6 +22,7 @@ class ChatContainer(containers.DeclarativeContainer):
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
     publisher: providers.Dependency[CommittedPublisher] = providers.Dependency()
     read_events: providers.Dependency[ReadEventPublisher] = providers.Dependency()
+    metrics: providers.Dependency[SendMetrics] = providers.Dependency()
 
     store = providers.Singleton(SqlChatStore)
     outbox = providers.Singleton(SqlOutboxStore)
@@ -42,5 +43,8 @@ class ChatContainer(containers.DeclarativeContainer):
         max_body_bytes=settings.provided.chat.max_body_bytes,
         on_commit=relay.provided.wake,
         read_events=read_events,
+        metrics=metrics,
+        default_page_size=settings.provided.chat.default_page_size,
+        max_page_size=settings.provided.chat.max_page_size,
     )
     controllers = providers.Object([MessageController, ConversationController])

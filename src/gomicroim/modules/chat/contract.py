@@ -140,11 +140,12 @@ class ChatFacade(Protocol):
         *,
         before_seq: int | None,
         after_seq: int | None,
-        limit: int,
+        limit: int | None = None,
     ) -> HistoryPage:
         """A page of history: seqs after ``after_seq`` (oldest first) or before ``before_seq``.
 
-        Without either, the newest page. Pages are always in ascending seq order.
+        Without either, the newest page. Pages are always in ascending seq order. ``limit``
+        defaults to ``chat.default_page_size`` and is capped at ``chat.max_page_size``.
 
         Raises:
             InvalidInput: ``invalid_conversation_id`` or both cursors given.

@@ -8,9 +8,8 @@ from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from gomicroim.config import Settings
+from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
-from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.contract import (
     ChatFacade,
     ConversationList,
@@ -20,12 +19,12 @@ from gomicroim.modules.chat.contract import (
     ReadRequest,
     ReadResult,
 )
-from gomicroim.modules.identity.contract import Principal
 
 ConversationIdParam = Parameter(
     max_length=64, description="s:<small_user_id>:<big_user_id> or g:<group_id>"
 )
 SeqParam = Parameter(ge=0, le=2**53 - 1, required=False)
+AnyRequest = Request[Any, Any, Any]
 
 
 class MessageController(Controller):
@@ -39,18 +38,11 @@ class MessageController(Controller):
         summary="Send a message; 201 when stored, 200 when the client_msg_id was already stored",
     )
     async def send(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        chat: NamedDependency[ChatFacade],
-        metrics: NamedDependency[Metrics],
+        self, request: AnyRequest, chat: NamedDependency[ChatFacade]
     ) -> Response[MessageRead]:
         body = await decode_body(request, MessageSend)
+        principal = caller(request)
         result = await chat.send(principal.user_id, principal.device_id, body)
-        if result.created:
-            metrics.messages_sent.labels(result.message.session_type).inc()
-        else:
-            metrics.messages_deduplicated.inc()
         return Response(result.message, status_code=201 if result.created else 200)
 
 
@@ -62,38 +54,37 @@ class ConversationController(Controller):
 
     @get("/", summary="The caller's conversations, most recently active first")
     async def list_conversations(
-        self, principal: NamedDependency[Principal], chat: NamedDependency[ChatFacade]
+        self, request: AnyRequest, chat: NamedDependency[ChatFacade]
     ) -> ConversationList:
-        return await chat.conversations(principal.user_id)
+        return await chat.conversations(caller(request).user_id)
 
     @get("/{conversation_id:str}/messages", summary="A page of history in ascending seq order")
     async def history(
         self,
-        principal: NamedDependency[Principal],
+        request: AnyRequest,
         chat: NamedDependency[ChatFacade],
-        settings: NamedDependency[Settings],
         conversation_id: str = ConversationIdParam,
         before_seq: int | None = SeqParam,
         after_seq: int | None = SeqParam,
         limit: int | None = Parameter(ge=1, le=100, required=False),
     ) -> HistoryPage:
         return await chat.history(
-            principal.user_id,
+            caller(request).user_id,
             conversation_id,
             before_seq=before_seq,
             after_seq=after_seq,
-            limit=min(limit or settings.chat.default_page_size, settings.chat.max_page_size),
+            limit=limit,
         )
 
     @post("/{conversation_id:str}/read", status_code=200, summary="Move the read position forward")
     async def mark_read(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        request: AnyRequest,
         chat: NamedDependency[ChatFacade],
         conversation_id: str = ConversationIdParam,
     ) -> ReadResult:
         body = await decode_body(request, ReadRequest)
+        principal = caller(request)
         return await chat.mark_read(
             principal.user_id, conversation_id, body.seq, principal.device_id
         )

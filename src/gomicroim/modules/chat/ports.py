@@ -140,6 +140,18 @@ class ReadEventPublisher(Protocol):
         ...
 
 
+class SendMetrics(Protocol):
+    """Counters of sends (Prometheus in production)."""
+
+    def message_stored(self, session_type: SessionType) -> None:
+        """A new message was stored."""
+        ...
+
+    def message_deduplicated(self) -> None:
+        """A send was answered with an already stored message."""
+        ...
+
+
 class Directory(Protocol):
     """Identity's answer: which users exist."""
 

@@ -6,12 +6,13 @@ import logging
 from collections.abc import Callable
 
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import InvalidInput, NotFound
+from gomicroim.errors import Forbidden, InvalidInput, NotFound
 from gomicroim.modules.chat import domain
 from gomicroim.modules.chat.contract import (
     ConversationList,
     ConversationRead,
     HistoryPage,
+    MessageRead,
     MessageSend,
     ReadPositionMoved,
     ReadResult,
@@ -23,6 +24,7 @@ from gomicroim.modules.chat.ports import (
     DuplicateMessage,
     MessageDraft,
     ReadEventPublisher,
+    SendMetrics,
 )
 from gomicroim.modules.groups.contract import GroupsFacade
 
@@ -39,10 +41,16 @@ class ChatService:
         users: Directory,
         groups: GroupsFacade,
         max_body_bytes: int,
+        default_page_size: int = 50,
+        max_page_size: int = 100,
         on_commit: Callable[[], None] = lambda: None,
         read_events: ReadEventPublisher | None = None,
+        metrics: SendMetrics | None = None,
         clock: Clock = now_ms,
     ):
+        self._default_page_size = default_page_size
+        self._max_page_size = max_page_size
+        self._metrics = metrics
         self._on_commit = on_commit
         self._read_events = read_events
         self._store = store
@@ -55,10 +63,15 @@ class ChatService:
         """Store a message; see :meth:`ChatFacade.send`."""
         domain.check_message(request, self._max_body_bytes)
         ref = domain.conversation_for_send(sender_id, request)
-        existing = await self._store.find_sent(sender_id, request.client_msg_id)
-        if existing is not None:
-            return SendResult(message=existing, created=False)
-        await self._prepare(ref, sender_id)
+        try:
+            await self._prepare(ref, sender_id)
+        except (Forbidden, NotFound):
+            # A retry of a send that was stored before the sender lost access still answers
+            # with the stored message; only then is the lookup worth a query.
+            existing = await self._store.find_sent(sender_id, request.client_msg_id)
+            if existing is not None:
+                return self._replayed(existing)
+            raise
         draft = MessageDraft(
             conversation_id=ref.id,
             session_type=ref.session_type,
@@ -77,9 +90,16 @@ class ChatService:
             replay = await self._store.find_sent(sender_id, request.client_msg_id)
             if replay is None:  # pragma: no cover - the unique key guarantees it exists
                 raise
-            return SendResult(message=replay, created=False)
+            return self._replayed(replay)
         self._on_commit()
+        if self._metrics is not None:
+            self._metrics.message_stored(message.session_type)
         return SendResult(message=message, created=True)
+
+    def _replayed(self, message: MessageRead) -> SendResult:
+        if self._metrics is not None:
+            self._metrics.message_deduplicated()
+        return SendResult(message=message, created=False)
 
     async def _prepare(self, ref: domain.ConversationRef, sender_id: int) -> None:
         """Check the sender may post and make sure every recipient has an entry."""
@@ -126,9 +146,10 @@ class ChatService:
         *,
         before_seq: int | None,
         after_seq: int | None,
-        limit: int,
+        limit: int | None = None,
     ) -> HistoryPage:
         """A history page; see :meth:`ChatFacade.history`."""
+        limit = min(limit or self._default_page_size, self._max_page_size)
         if before_seq is not None and after_seq is not None:
             raise InvalidInput("give before_seq or after_seq, not both", code="conflicting_cursors")
         ref = await self._readable(user_id, conversation_id)

@@ -24,5 +24,6 @@ class GroupsContainer(containers.DeclarativeContainer):
         users=identity,
         max_members=settings.provided.groups.max_members,
         max_name_chars=settings.provided.groups.max_name_chars,
+        member_cache_ttl_s=settings.provided.groups.member_cache_ttl_s,
     )
     controllers = providers.Object([GroupController])

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
 from gomicroim.modules.groups.contract import (
     GroupCreate,
@@ -17,10 +18,10 @@ from gomicroim.modules.groups.contract import (
     MemberList,
     MembersAdd,
 )
-from gomicroim.modules.identity.contract import Principal
 
 GroupIdParam = Parameter(ge=1, le=2**53 - 1, description="group id")
 UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+AnyRequest = Request[Any, Any, Any]
 
 
 class GroupController(Controller):
@@ -30,42 +31,37 @@ class GroupController(Controller):
     tags = ["groups"]
 
     @post("/", status_code=HTTP_201_CREATED, summary="Create a group; the caller is its owner")
-    async def create(
-        self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
-        groups: NamedDependency[GroupsFacade],
-    ) -> GroupRead:
-        return await groups.create(principal.user_id, await decode_body(request, GroupCreate))
+    async def create(self, request: AnyRequest, groups: NamedDependency[GroupsFacade]) -> GroupRead:
+        body = await decode_body(request, GroupCreate)
+        return await groups.create(caller(request).user_id, body)
 
     @get("/{group_id:int}", summary="A group (members only)")
     async def get_group(
         self,
-        principal: NamedDependency[Principal],
+        request: AnyRequest,
         groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
     ) -> GroupRead:
-        return await groups.get(group_id, principal.user_id)
+        return await groups.get(group_id, caller(request).user_id)
 
     @get("/{group_id:int}/members", summary="The group's members (members only)")
     async def members(
         self,
-        principal: NamedDependency[Principal],
+        request: AnyRequest,
         groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
     ) -> MemberList:
-        return await groups.members(group_id, principal.user_id)
+        return await groups.members(group_id, caller(request).user_id)
 
     @post("/{group_id:int}/members", status_code=200, summary="Add members (owner or admin)")
     async def add_members(
         self,
-        request: Request[Any, Any, Any],
-        principal: NamedDependency[Principal],
+        request: AnyRequest,
         groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
     ) -> MemberList:
         body = await decode_body(request, MembersAdd)
-        return await groups.add_members(group_id, principal.user_id, body.user_ids)
+        return await groups.add_members(group_id, caller(request).user_id, body.user_ids)
 
     @delete(
         "/{group_id:int}/members/{user_id:int}",
@@ -74,9 +70,9 @@ class GroupController(Controller):
     )
     async def remove_member(
         self,
-        principal: NamedDependency[Principal],
+        request: AnyRequest,
         groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
         user_id: int = UserIdParam,
     ) -> None:
-        await groups.remove_member(group_id, principal.user_id, user_id)
+        await groups.remove_member(group_id, caller(request).user_id, user_id)

@@ -20,6 +20,7 @@ from gomicroim.modules.groups.ports import (
     MemberRecord,
     UserDirectory,
 )
+from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.groups")
 
@@ -34,8 +35,11 @@ class GroupsService:
         users: UserDirectory,
         max_members: int,
         max_name_chars: int = 64,
+        member_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
     ):
+        # Every group message asks who the members are; writes here invalidate.
+        self._member_sets: TtlCache[int, MemberSet] = TtlCache(member_cache_ttl_s)
         self._max_name_chars = max_name_chars
         self._store = store
         self._users = users
@@ -86,6 +90,8 @@ class GroupsService:
             )
         except GroupFull as exc:
             raise self._full() from exc
+        finally:
+            self._member_sets.forget(group_id)
         return _member_list(group_id, await self._store.members(group_id))
 
     async def remove_member(self, group_id: int, caller_id: int, user_id: int) -> None:
@@ -108,23 +114,36 @@ class GroupsService:
                 code="not_an_admin",
             )
         await self._store.remove_member(group_id, user_id)
+        self._member_sets.forget(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
+        cached = self._member_sets.get(group_id)
+        if cached is not None and user_id in cached.user_ids:
+            return True
         return await self._store.member(group_id, user_id) is not None
 
     async def membership_version(self, group_id: int, user_id: int) -> int:
         """Version plus membership check; see :meth:`GroupsFacade.membership_version`."""
-        group = await self._group(group_id)
-        await self._membership(group_id, user_id)
-        return group.member_version
+        members = self._member_sets.get(group_id)
+        if members is None or user_id not in members.user_ids:
+            # Not a member by the cache: ask the store before refusing (it may be stale).
+            members = await self._load_member_set(group_id)
+        if user_id not in members.user_ids:
+            raise Forbidden(f"you are not a member of group {group_id}", code="not_a_member")
+        return members.version
 
     async def member_set(self, group_id: int) -> MemberSet:
         """Member ids and version; see :meth:`GroupsFacade.member_set`."""
+        return self._member_sets.get(group_id) or await self._load_member_set(group_id)
+
+    async def _load_member_set(self, group_id: int) -> MemberSet:
         await self._group(group_id)
         version, ids = await self._store.member_ids(group_id)
-        return MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+        members = MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+        self._member_sets.put(group_id, members)
+        return members
 
     async def _group(self, group_id: int) -> GroupRecord:
         group = await self._store.get(group_id)

@@ -40,5 +40,6 @@ class IdentityContainer(containers.DeclarativeContainer):
         hasher=hasher,
         tokens=tokens,
         refresh_ttl_ms=providers.Callable(lambda s: s.identity.refresh_ttl_s * 1000, settings),
+        device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
     )
     controllers = providers.Object([AuthController, UserController])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 from typing import cast
 
 import jwt
@@ -14,6 +15,7 @@ from gomicroim.modules.identity.contract import ClientType, Principal
 
 _ALGORITHM = "HS256"
 _CLOCK_SKEW_S = 10
+_VERIFIED_CACHE_SIZE = 100_000
 _CLIENT_TYPES = ("app", "web", "desktop")
 
 
@@ -31,6 +33,8 @@ class AccessTokens:
         #: How long after issue a token may still pass :meth:`verify` (lifetime + clock skew);
         #: an ended session must be remembered at least this long.
         self.max_validity_ms = ttl_ms + _CLOCK_SKEW_S * 1000
+        # token -> (principal, exp in s): signature checks cost more than the rest of a request.
+        self._verified: dict[str, tuple[Principal, int]] = {}
 
     def issue(self, principal: Principal, now_ms: int) -> tuple[str, int]:
         """Sign a token for ``principal``; return it with its expiry in Unix ms."""
@@ -52,6 +56,12 @@ class AccessTokens:
         Raises:
             Unauthenticated: ``token_expired`` or ``invalid_token``.
         """
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires_s = cached
+            if time.time() <= expires_s + _CLOCK_SKEW_S:
+                return principal
+            del self._verified[token]
         try:
             claims = jwt.decode(
                 token,
@@ -68,7 +78,11 @@ class AccessTokens:
             ) from exc
         except jwt.PyJWTError as exc:
             raise Unauthenticated("access token is not valid", code="invalid_token") from exc
-        return _principal(claims)
+        principal = _principal(claims)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, int(claims["exp"]))
+        return principal
 
 
 def _principal(claims: dict[str, object]) -> Principal:

@@ -9,11 +9,11 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
+from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
 from gomicroim.modules.identity.contract import (
     IdentityFacade,
     LoginRequest,
-    Principal,
     RefreshRequest,
     TokenPair,
     UserCreate,
@@ -21,6 +21,7 @@ from gomicroim.modules.identity.contract import (
 )
 
 UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+AnyRequest = Request[Any, Any, Any]
 
 
 class AuthController(Controller):
@@ -29,30 +30,43 @@ class AuthController(Controller):
     path = "/api/v1/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=HTTP_201_CREATED, summary="Create an account")
+    @post(
+        "/register",
+        status_code=HTTP_201_CREATED,
+        summary="Create an account",
+        exclude_from_auth=True,
+    )
     async def register(
-        self, request: Request[Any, Any, Any], identity: NamedDependency[IdentityFacade]
+        self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
     ) -> UserRead:
         return await identity.register(await decode_body(request, UserCreate))
 
-    @post("/login", status_code=200, summary="Log a device in; returns access and refresh tokens")
+    @post(
+        "/login",
+        status_code=200,
+        summary="Log a device in; returns access and refresh tokens",
+        exclude_from_auth=True,
+    )
     async def login(
-        self, request: Request[Any, Any, Any], identity: NamedDependency[IdentityFacade]
+        self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
     ) -> TokenPair:
         return await identity.login(await decode_body(request, LoginRequest))
 
-    @post("/refresh", status_code=200, summary="Rotate tokens; the refresh token is single-use")
+    @post(
+        "/refresh",
+        status_code=200,
+        summary="Rotate tokens; the refresh token is single-use",
+        exclude_from_auth=True,
+    )
     async def refresh(
-        self, request: Request[Any, Any, Any], identity: NamedDependency[IdentityFacade]
+        self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
     ) -> TokenPair:
         body = await decode_body(request, RefreshRequest)
         return await identity.refresh(body.refresh_token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this device's session")
-    async def logout(
-        self, principal: NamedDependency[Principal], identity: NamedDependency[IdentityFacade]
-    ) -> None:
-        await identity.logout(principal)
+    async def logout(self, request: AnyRequest, identity: NamedDependency[IdentityFacade]) -> None:
+        await identity.logout(caller(request))
 
 
 class UserController(Controller):
@@ -62,16 +76,11 @@ class UserController(Controller):
     tags = ["users"]
 
     @get("/me", summary="The caller's profile")
-    async def me(
-        self, principal: NamedDependency[Principal], identity: NamedDependency[IdentityFacade]
-    ) -> UserRead:
-        return await identity.get_user(principal.user_id)
+    async def me(self, request: AnyRequest, identity: NamedDependency[IdentityFacade]) -> UserRead:
+        return await identity.get_user(caller(request).user_id)
 
     @get("/{user_id:int}", summary="A user's public profile")
     async def get_user(
-        self,
-        principal: NamedDependency[Principal],
-        identity: NamedDependency[IdentityFacade],
-        user_id: int = UserIdParam,
+        self, identity: NamedDependency[IdentityFacade], user_id: int = UserIdParam
     ) -> UserRead:
         return await identity.get_user(user_id)

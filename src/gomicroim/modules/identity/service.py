@@ -30,8 +30,11 @@ from gomicroim.modules.identity.ports import (
     UserRecord,
     UserStore,
 )
+from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.identity")
+
+_KNOWN_USERS_LIMIT = 10_000_000
 
 _BAD_CREDENTIALS = "username or password is wrong"
 
@@ -48,8 +51,13 @@ class IdentityService:
         hasher: PasswordHasher,
         tokens: AccessTokens,
         refresh_ttl_ms: int,
+        device_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
     ):
+        # Asked for every message fanned out; logins here invalidate, the TTL bounds the rest.
+        self._devices: TtlCache[int, list[DeviceRead]] = TtlCache(device_cache_ttl_s)
+        # Users are never deleted, so a user once seen exists for good.
+        self._known_users: set[int] = set()
         self._users = users
         self._sessions = sessions
         self._revocations = revocations
@@ -115,6 +123,7 @@ class IdentityService:
         )
         for session_id in ended:
             await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
+        self._devices.forget(user.id)
         log.info("login", extra={"user_id": user.id, "device_id": request.device_id})
         return self._pair(session, RefreshToken.format(session.id, secret), now)
 
@@ -184,15 +193,29 @@ class IdentityService:
 
     async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
         """Which of ``user_ids`` exist."""
-        if not user_ids:
-            return set()
-        return await self._users.existing_ids(user_ids)
+        unknown = user_ids - self._known_users
+        if unknown:
+            found = await self._users.existing_ids(unknown)
+            if len(self._known_users) > _KNOWN_USERS_LIMIT:
+                self._known_users.clear()
+            self._known_users |= found
+        return user_ids & self._known_users
 
     async def devices_of(self, user_ids: set[int]) -> dict[int, list[DeviceRead]]:
         """Devices per user."""
         out: dict[int, list[DeviceRead]] = {}
-        for device in await self._users.devices_of(user_ids):
-            out.setdefault(device.user_id, []).append(
+        missing: set[int] = set()
+        for user_id in user_ids:
+            cached = self._devices.get(user_id)
+            if cached is None:
+                missing.add(user_id)
+            elif cached:
+                out[user_id] = cached
+        if not missing:
+            return out
+        loaded: dict[int, list[DeviceRead]] = {user_id: [] for user_id in missing}
+        for device in await self._users.devices_of(missing):
+            loaded[device.user_id].append(
                 DeviceRead(
                     user_id=device.user_id,
                     device_id=device.device_id,
@@ -201,6 +224,10 @@ class IdentityService:
                     last_login_at=device.last_login_at,
                 )
             )
+        for user_id, devices in loaded.items():
+            self._devices.put(user_id, devices)
+            if devices:
+                out[user_id] = devices
         return out
 
     async def _end(self, session_id: int, now: int) -> None:

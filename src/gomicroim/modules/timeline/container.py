@@ -22,5 +22,6 @@ class TimelineContainer(containers.DeclarativeContainer):
         retention_days=settings.provided.timeline.retention_days,
         prune_interval_s=settings.provided.timeline.prune_interval_s,
         max_sync_page=settings.provided.timeline.max_sync_page,
+        default_sync_page=settings.provided.timeline.default_sync_page,
     )
     controllers = providers.Object([SyncController])

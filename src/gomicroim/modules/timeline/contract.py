@@ -39,8 +39,21 @@ class TimelineFacade(Protocol):
         """
         ...
 
-    async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
-        """Entries with user seq greater than ``after``, oldest first, at most ``limit``."""
+    async def append_many(self, items: list[tuple[MessageRead, set[int]]]) -> list[dict[int, int]]:
+        """:meth:`append` for several messages at once, in order; cheaper than one by one.
+
+        Returns:
+            For each item, the user seq of its message for every user of the item.
+        """
+        ...
+
+    async def sync(self, user_id: int, after: int, limit: int | None = None) -> SyncPage:
+        """Entries with user seq greater than ``after``, oldest first, at most ``limit``.
+
+        Raises:
+            InvalidInput: ``invalid_field`` for a negative ``after`` or a ``limit`` outside
+                1..``timeline.max_sync_page`` (``None`` means ``timeline.default_sync_page``).
+        """
         ...
 
     async def latest_seq(self, user_id: int) -> int:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import Controller, get
+from typing import Any
+
+from litestar import Controller, Request, get
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 
-from gomicroim.config import Settings
-from gomicroim.errors import InvalidInput
-from gomicroim.modules.identity.contract import Principal
+from gomicroim.http.auth import caller
 from gomicroim.modules.timeline.contract import SyncPage, TimelineFacade
 
 
@@ -30,21 +30,11 @@ class SyncController(Controller):
     )
     async def sync(
         self,
-        principal: NamedDependency[Principal],
+        request: Request[Any, Any, Any],
         timeline: NamedDependency[TimelineFacade],
-        settings: NamedDependency[Settings],
         after: int = Parameter(
             ge=0, le=2**53 - 1, default=0, description="The last user seq the client holds"
         ),
         limit: int | None = Parameter(ge=1, le=1000, required=False),
     ) -> SyncPage:
-        page_max = settings.timeline.max_sync_page
-        if limit is None:
-            limit = min(settings.timeline.default_sync_page, page_max)
-        elif limit > page_max:
-            raise InvalidInput(
-                f"limit must be between 1 and {page_max} (timeline.max_sync_page)",
-                code="invalid_field",
-                field="limit",
-            )
-        return await timeline.sync(principal.user_id, after, limit)
+        return await timeline.sync(caller(request).user_id, after, limit)

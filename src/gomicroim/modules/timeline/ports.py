@@ -26,6 +26,14 @@ class TimelineStore(Protocol):
         """
         ...
 
+    async def append_many(self, items: list[tuple[MessageRead, set[int]]]) -> list[dict[int, int]]:
+        """:meth:`append` for several messages at once, atomically and in order.
+
+        Returns:
+            For each item, the user seq of its message for every user of the item.
+        """
+        ...
+
     async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
         """Up to ``limit`` entries with user seq above ``after``, ascending, and the latest seq.
 

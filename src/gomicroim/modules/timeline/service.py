@@ -27,8 +27,10 @@ class TimelineService:
         retention_days: float,
         prune_interval_s: float,
         max_sync_page: int,
+        default_sync_page: int = 100,
         clock: Clock = now_ms,
     ):
+        self._default_sync_page = default_sync_page
         self._store = store
         self._retention_ms = round(retention_days * _DAY_MS)
         self._prune_interval_s = prune_interval_s
@@ -42,19 +44,32 @@ class TimelineService:
             return {}
         return await self._store.append(message, set(user_ids))
 
-    async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
+    async def append_many(self, items: list[tuple[MessageRead, set[int]]]) -> list[dict[int, int]]:
+        """Append several messages; see :meth:`TimelineFacade.append_many`."""
+        if not items:
+            return []
+        return await self._store.append_many(items)
+
+    async def sync(self, user_id: int, after: int, limit: int | None = None) -> SyncPage:
         """A page of the user's timeline; see :meth:`TimelineFacade.sync`.
 
-        ``limit`` is capped at ``timeline.max_sync_page``; ``has_more`` tells the rest.
+        ``limit`` defaults to ``timeline.default_sync_page``; ``has_more`` tells the rest.
 
         Raises:
-            InvalidInput: ``invalid_field`` for a negative ``after`` or a ``limit`` below 1.
+            InvalidInput: ``invalid_field`` for a negative ``after`` or a ``limit`` outside
+                1..``timeline.max_sync_page``.
         """
         if after < 0:
             raise InvalidInput("after must be 0 or a user seq", code="invalid_field", field="after")
-        if limit < 1:
-            raise InvalidInput("limit must be at least 1", code="invalid_field", field="limit")
-        return await self._store.sync(user_id, after, min(limit, self._max_sync_page))
+        if limit is None:
+            limit = min(self._default_sync_page, self._max_sync_page)
+        if not 1 <= limit <= self._max_sync_page:
+            raise InvalidInput(
+                f"limit must be between 1 and {self._max_sync_page} (timeline.max_sync_page)",
+                code="invalid_field",
+                field="limit",
+            )
+        return await self._store.sync(user_id, after, limit)
 
     async def latest_seq(self, user_id: int) -> int:
         """The user's highest user seq; see :meth:`TimelineFacade.latest_seq`."""

@@ -90,18 +90,22 @@ class _Statements:
     def _marks(self, n: int) -> str:
         return ", ".join([self._mark] * n)
 
-    def held(self, n: int) -> str:
-        """Entries of one message for ``n`` users; params: conversation_id, seq, user ids."""
+    def held(self, users: int, conversations: int, seqs: int) -> str:
+        """Entries of these users in these conversations at these seqs.
+
+        A superset of the wanted (conversation, seq) pairs; the caller filters.
+        """
         return (
-            "SELECT user_id, user_seq FROM timeline_entry"  # noqa: S608
-            f" WHERE conversation_id = {self._mark} AND seq = {self._mark}"
-            f" AND user_id IN ({self._marks(n)})"
+            "SELECT user_id, user_seq, conversation_id, seq FROM timeline_entry"  # noqa: S608
+            f" WHERE user_id IN ({self._marks(users)})"
+            f" AND conversation_id IN ({self._marks(conversations)})"
+            f" AND seq IN ({self._marks(seqs)})"
         )
 
     def bump(self, n: int) -> str:
-        """Increment ``n`` users' cursors."""
+        """Raise ``n`` users' cursors by the first parameter."""
         return (
-            "UPDATE timeline_cursor SET last_seq = last_seq + 1"  # noqa: S608
+            f"UPDATE timeline_cursor SET last_seq = last_seq + {self._mark}"  # noqa: S608
             f" WHERE user_id IN ({self._marks(n)})"
         )
 
@@ -122,6 +126,12 @@ class _Statements:
             else " ON CONFLICT DO NOTHING"
         )
         return f"INSERT INTO timeline_cursor (user_id, last_seq) VALUES {rows}{conflict}"  # noqa: S608
+
+
+def _by_message(
+    items: list[tuple[MessageRead, set[int]]], results: list[dict[int, int]]
+) -> dict[tuple[str, int], dict[int, int]]:
+    return {(m.conversation_id, m.seq): r for (m, _), r in zip(items, results, strict=True)}
 
 
 class SqlTimelineStore:
@@ -151,18 +161,35 @@ class SqlTimelineStore:
             yield ids[start : start + self._max_in_list]
 
     async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
-        """Append in one transaction per attempt; see :meth:`TimelineStore.append`."""
-        if not user_ids:
-            return {}
-        payload = _encode(message).decode()
-        users = sorted(user_ids)
+        """Append one message; see :meth:`TimelineStore.append`."""
+        return (await self.append_many([(message, user_ids)]))[0]
+
+    async def append_many(self, items: list[tuple[MessageRead, set[int]]]) -> list[dict[int, int]]:
+        """Append several messages in one transaction per attempt, in order.
+
+        A user's seqs for the batch come from one cursor increment by the number of messages
+        they get, so a batch costs the same few statements as a single append.
+        """
+        if not any(users for _, users in items):
+            return [{} for _ in items]
+        # The same message twice in a batch (a replayed event) is one entry per user.
+        unique: dict[tuple[str, int], tuple[MessageRead, set[int]]] = {}
+        for message, users in items:
+            key = (message.conversation_id, message.seq)
+            unique.setdefault(key, (message, set()))[1].update(users)
+        seqs = await self._append_unique(list(unique.values()))
+        return [{u: seqs[(m.conversation_id, m.seq)][u] for u in users} for m, users in items]
+
+    async def _append_unique(
+        self, items: list[tuple[MessageRead, set[int]]]
+    ) -> dict[tuple[str, int], dict[int, int]]:
         create: list[int] = []
         for attempt in range(1, self._max_attempts + 1):
             try:
                 if create:
                     await self._create_cursors(create)
                     create = []
-                return await self._append_once(message, payload, users)
+                return await self._append_once(items)
             except _MissingCursors as missing:
                 create = missing.user_ids
             except (IntegrityError, OperationalError) as exc:
@@ -174,7 +201,7 @@ class SqlTimelineStore:
                 )
                 await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311
         raise OperationalError(
-            f"timeline append for {len(users)} users gave up after {self._max_attempts} attempts"
+            f"timeline append of {len(items)} messages gave up after {self._max_attempts} attempts"
         )
 
     async def _create_cursors(self, user_ids: list[int]) -> None:
@@ -186,59 +213,91 @@ class SqlTimelineStore:
             await db.execute_query(sql.create_cursors(len(part)), part)
 
     async def _append_once(
-        self, message: MessageRead, payload: str, users: list[int]
-    ) -> dict[int, int]:
+        self, items: list[tuple[MessageRead, set[int]]]
+    ) -> dict[tuple[str, int], dict[int, int]]:
         # Plain SQL: for a 2000-member group, ORM objects and query building cost more than
         # the database does.
+        results: list[dict[int, int]] = [{} for _ in items]
         async with in_transaction() as db:
             sql = _Statements(db.capabilities.dialect)
-            seqs = await self._held(db, sql, message, users)
-            fresh = [u for u in users if u not in seqs]
-            if not fresh:
-                return seqs
-            assigned = await self._bump(db, sql, fresh)
-            if len(assigned) < len(fresh):
-                raise _MissingCursors([u for u in fresh if u not in assigned])
-            await db.execute_many(
-                sql.insert_entry,
-                [
-                    [
-                        u,
-                        assigned[u],
-                        message.conversation_id,
-                        message.seq,
-                        payload,
-                        message.created_at,
-                    ]
-                    for u in fresh
-                ],
-            )
-        return seqs | assigned
+            held = await self._held(db, sql, items)
+            # user -> indexes of the batch's messages they still need, in batch order
+            wanted: dict[int, list[int]] = {}
+            for index, (message, users) in enumerate(items):
+                key = (message.conversation_id, message.seq)
+                for user in sorted(users):
+                    seq = held.get((user, *key))
+                    if seq is not None:
+                        results[index][user] = seq
+                    else:
+                        wanted.setdefault(user, []).append(index)
+            if not wanted:
+                return _by_message(items, results)
+            latest = await self._bump(db, sql, {u: len(idx) for u, idx in wanted.items()})
+            missing = [u for u in wanted if u not in latest]
+            if missing:
+                raise _MissingCursors(missing)
+            rows = []
+            payloads: dict[int, str] = {}
+            for user, indexes in wanted.items():
+                first = latest[user] - len(indexes) + 1
+                for offset, index in enumerate(indexes):
+                    message = items[index][0]
+                    if index not in payloads:
+                        payloads[index] = _encode(message).decode()
+                    seq = first + offset
+                    results[index][user] = seq
+                    rows.append(
+                        [
+                            user,
+                            seq,
+                            message.conversation_id,
+                            message.seq,
+                            payloads[index],
+                            message.created_at,
+                        ]
+                    )
+            await db.execute_many(sql.insert_entry, rows)
+        return _by_message(items, results)
 
     async def _held(
-        self, db: BaseDBAsyncClient, sql: _Statements, message: MessageRead, users: list[int]
-    ) -> dict[int, int]:
-        """The users' seqs of ``message`` where they have it already."""
-        seqs: dict[int, int] = {}
+        self, db: BaseDBAsyncClient, sql: _Statements, items: list[tuple[MessageRead, set[int]]]
+    ) -> dict[tuple[int, str, int], int]:
+        """(user, conversation, seq) -> user seq for entries the batch's users already have."""
+        users = sorted({u for _, us in items for u in us})
+        conversations = sorted({m.conversation_id for m, _ in items})
+        seqs = sorted({m.seq for m, _ in items})
+        wanted = {(u, m.conversation_id, m.seq) for m, us in items for u in us}
+        found: dict[tuple[int, str, int], int] = {}
         for part in self._chunks(users):
             rows = await db.execute_query_dict(
-                sql.held(len(part)), [message.conversation_id, message.seq, *part]
+                sql.held(len(part), len(conversations), len(seqs)),
+                [*part, *conversations, *seqs],
             )
-            seqs.update((int(r["user_id"]), int(r["user_seq"])) for r in rows)
-        return seqs
+            for r in rows:
+                key = (int(r["user_id"]), str(r["conversation_id"]), int(r["seq"]))
+                if key in wanted:
+                    found[key] = int(r["user_seq"])
+        return found
 
     async def _bump(
-        self, db: BaseDBAsyncClient, sql: _Statements, users: list[int]
+        self, db: BaseDBAsyncClient, sql: _Statements, counts: dict[int, int]
     ) -> dict[int, int]:
-        """Increment the users' cursors; return the new values (users without one are left out).
+        """Raise each user's cursor by their count; return the new values.
 
-        The increment is the transaction's first locking statement, so it takes the cursor
-        rows' locks in primary-key order whatever plan MySQL picks (on a small table a full scan
-        that locks every row it passes): appends queue up behind each other, never deadlock.
+        Users without a cursor are left out of the answer. The increment is the transaction's
+        first locking statement, so it takes the cursor rows' locks in primary-key order
+        whatever plan MySQL picks (on a small table a full scan that locks every row it
+        passes): appends queue up behind each other, never deadlock.
         """
+        by_count: dict[int, list[int]] = {}
+        for user, count in sorted(counts.items()):
+            by_count.setdefault(count, []).append(user)
+        for count, users in sorted(by_count.items()):
+            for part in self._chunks(users):
+                await db.execute_query(sql.bump(len(part)), [count, *part])
         seqs: dict[int, int] = {}
-        for part in self._chunks(users):
-            await db.execute_query(sql.bump(len(part)), part)
+        for part in self._chunks(sorted(counts)):
             # This read sees the transaction's own, still uncommitted increments.
             rows = await db.execute_query_dict(sql.cursors(len(part)), part)
             seqs.update((int(r["user_id"]), int(r["last_seq"])) for r in rows)

@@ -18,8 +18,10 @@ from gomicroim.modules.chat.ports import (
     OutboxRecord,
     ReadPosition,
 )
+from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
 _encode = msgspec.json.Encoder().encode
+_KNOWN_LIMIT = 1_000_000
 _decode_message = msgspec.json.Decoder(MessageRead).decode
 
 
@@ -107,11 +109,22 @@ class SqlChatStore:
     SQLite (one writer).
     """
 
+    def __init__(self, *, max_batch: int = 256) -> None:
+        self._committer = GroupCommitter(self._append_one, max_batch=max_batch)
+        # Conversations are never deleted: once seen, a conversation needs no existence check.
+        self._known: set[str] = set()
+        self._member_versions: dict[str, int] = {}
+
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:
         """Create conversation and entries if missing."""
+        if conversation_id in self._known:
+            return
+        if len(self._known) > _KNOWN_LIMIT:
+            self._known.clear()
         if await Conversation.filter(id=conversation_id).exists():
+            self._known.add(conversation_id)
             return
         async with in_transaction():
             await Conversation.bulk_create(
@@ -126,13 +139,23 @@ class SqlChatStore:
                     ],
                     ignore_conflicts=True,
                 )
+        self._known.add(conversation_id)
 
     async def member_version(self, conversation_id: str) -> int:
-        """Membership version the entries reflect."""
+        """Membership version the entries reflect.
+
+        Remembered in memory: a stale value only costs a redundant :meth:`sync_members`, which
+        checks the stored version under the row lock.
+        """
+        cached = self._member_versions.get(conversation_id)
+        if cached is not None:
+            return cached
         versions = await Conversation.filter(id=conversation_id).values_list(
             "member_version", flat=True
         )
-        return int(cast(int, versions[0])) if versions else 0
+        version = int(cast(int, versions[0])) if versions else 0
+        self._member_versions[conversation_id] = version
+        return version
 
     async def sync_members(
         self, conversation_id: str, version: int, user_ids: set[int], now_ms: int
@@ -141,6 +164,7 @@ class SqlChatStore:
         async with in_transaction():
             conversation = await Conversation.select_for_update().get(id=conversation_id)
             if conversation.member_version >= version:
+                self._member_versions[conversation_id] = conversation.member_version
                 return
             current = set(
                 await Entry.filter(conversation_id=conversation_id).values_list(
@@ -165,9 +189,17 @@ class SqlChatStore:
                     ignore_conflicts=True,
                 )
             await Conversation.filter(id=conversation_id).update(member_version=version)
+        self._member_versions[conversation_id] = version
 
     async def append(self, draft: MessageDraft) -> MessageRead:
-        """Allocate the seq and write message, sender entry, conversation and outbox at once."""
+        """Allocate the seq and write message, sender entry, conversation and outbox at once.
+
+        Concurrent appends are group-committed (see :mod:`.group_commit`).
+        """
+        return await self._committer.append(draft)
+
+    async def _append_one(self, draft: MessageDraft) -> MessageRead:
+        """One draft in its own transaction: the fallback when a batch hits a racing key."""
         try:
             async with in_transaction():
                 conversation = await Conversation.select_for_update().get(id=draft.conversation_id)
