@@ -34,6 +34,9 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     pool_min_size: PositiveInt = 1
     pool_max_size: PositiveInt = 10
     migrate_on_start: bool = True
+    #: FULL: an acknowledged message survives a power cut. NORMAL: it survives a crash of the
+    #: process (WAL), and a power cut may lose the last moments; faster on slow disks.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
 
 class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

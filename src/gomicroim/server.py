@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import signal
 import socket
@@ -50,6 +51,15 @@ class GracefulServer(uvicorn.Server):
         await super().shutdown(sockets)
 
 
+def _tune_gc() -> None:
+    # Modules, the app and the container live as long as the process: keep them out of the
+    # collector's scans, and collect young objects less often. Full collections over a large
+    # heap otherwise show up as multi-millisecond stalls in push latency.
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 50, 100)
+
+
 def serve(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
     configure_logging(settings.log)
@@ -71,6 +81,7 @@ def serve(settings: Settings) -> int:
         timeout_graceful_shutdown=int(settings.gateway.shutdown_grace_s) + 5,
     )
     server = GracefulServer(config, container.gateway.service(), settings.gateway.shutdown_grace_s)
+    _tune_gc()
     server.run()
     # uvicorn leaves started=False when the lifespan failed (e.g. the database is unreachable).
     return 0 if server.started else 3

@@ -110,3 +110,17 @@ async def test_concurrent_sends_reach_the_outbox_in_seq_order(
     await asyncio.gather(*(send(stores, 5, sender=s) for s in range(1, 7)))
 
     assert [r.event.message.seq for r in await outbox.pending(100)] == list(range(1, 31))
+
+
+async def test_marking_by_conversation_and_seq_hides_exactly_those_records(
+    stores: tuple[ChatStore, OutboxStore], outbox: OutboxStore
+) -> None:
+    messages = await send(stores, 4)
+
+    await outbox.mark_published_keys([(GROUP, messages[0].seq), (GROUP, messages[2].seq)], NOW)
+    await outbox.mark_published_keys([(GROUP, messages[0].seq), ("g:404", 1)], NOW + 1)
+
+    assert [r.event.message.seq for r in await outbox.pending(100)] == [
+        messages[1].seq,
+        messages[3].seq,
+    ]

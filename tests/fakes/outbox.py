@@ -26,6 +26,14 @@ class MemoryOutboxStore:
         for record_id in ids:
             self.published[record_id] = now_ms
 
+    async def mark_published_keys(self, keys: list[tuple[str, int]], now_ms: int) -> None:
+        """Mark relayed records by (conversation_id, seq)."""
+        wanted = set(keys)
+        for record in self.records:
+            key = (record.event.message.conversation_id, record.event.message.seq)
+            if key in wanted and record.id not in self.published:
+                self.published[record.id] = now_ms
+
     async def prune(self, published_before_ms: int) -> int:
         """Drop old relayed records."""
         old = {i for i, at in self.published.items() if at < published_before_ms}

@@ -39,6 +39,7 @@ class World:
     directory: StaticDirectory = field(default_factory=lambda: StaticDirectory({A, B, C, D}))
     read_events: RecordingReadEvents = field(default_factory=RecordingReadEvents)
     commits: int = 0
+    committed: list[MessageCommitted] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.groups = GroupsService(
@@ -54,8 +55,9 @@ class World:
             clock=self._tick,
         )
 
-    def _committed(self) -> None:
+    def _committed(self, event: MessageCommitted) -> None:
         self.commits += 1
+        self.committed.append(event)
 
     def _tick(self) -> int:
         # Every send gets its own time, so "most recent first" is well defined.
@@ -114,6 +116,8 @@ async def test_a_single_chat_message_is_stored_with_the_first_seq(world: World) 
     assert (m.client_msg_id, m.msg_type, m.body) == ("c1", "text", "hello")
     assert world.store.outbox == [MessageCommitted(message=m, sender_device_id="dev-1")]
     assert world.commits == 1
+    # The relay is handed the committed event itself, so it need not read the outbox back.
+    assert world.committed == world.store.outbox
 
 
 async def test_both_directions_share_one_conversation(world: World) -> None:

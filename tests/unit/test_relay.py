@@ -76,3 +76,33 @@ async def test_prune_drops_only_records_published_before_the_cutoff() -> None:
     await relay_for(store, publisher, now=4000).drain()
     assert await store.prune(published_before_ms=2000) == 1
     assert [r.event.message.seq for r in store.records] == [2]
+
+
+async def test_submitted_events_are_published_without_reading_the_table_and_marked_later() -> None:
+    store, publisher = MemoryOutboxStore(), RecordingPublisher()
+    relay = relay_for(store, publisher)
+    await relay.drain()  # the start-up scan: nothing pending
+    for seq in (1, 2, 3):
+        store.add(committed(seq))
+        relay.submit(committed(seq))
+    assert await relay.drain() == 3
+    assert [e.message.seq for e in publisher.published] == [1, 2, 3]
+    assert len(await store.pending(100)) == 3, "marks are coalesced, not written per event"
+    await relay.flush_marks()
+    assert await store.pending(100) == []
+
+
+async def test_a_failed_fast_publish_falls_back_to_the_table_in_order() -> None:
+    store, publisher = MemoryOutboxStore(), RecordingPublisher()
+    relay = relay_for(store, publisher)
+    await relay.drain()
+    store.add(committed(1))
+    relay.submit(committed(1))
+    publisher.failures = 1
+    with pytest.raises(ConnectionError):
+        await relay.drain()
+    store.add(committed(2))
+    relay.submit(committed(2))
+    assert await relay.drain() == 2
+    assert [e.message.seq for e in publisher.published] == [1, 2]
+    assert await store.pending(100) == []

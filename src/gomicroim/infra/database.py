@@ -30,8 +30,9 @@ def database_url(settings: Settings) -> str:
     if settings.storage.database_url:
         return settings.storage.database_url
     path = (settings.data_path / "gomicroim.sqlite3").resolve()
-    # synchronous=FULL: a reply to a send means the message survived a power cut, not only a crash.
-    return f"sqlite://{path}?journal_mode=WAL&synchronous=FULL&busy_timeout=5000"
+    # FULL (the default): a reply to a send means the message survived a power cut too.
+    sync = settings.storage.sqlite_synchronous
+    return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000"
 
 
 def tortoise_config(settings: Settings) -> dict[str, Any]:

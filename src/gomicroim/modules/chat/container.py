@@ -41,7 +41,7 @@ class ChatContainer(containers.DeclarativeContainer):
         users=identity,
         groups=groups,
         max_body_bytes=settings.provided.chat.max_body_bytes,
-        on_commit=relay.provided.wake,
+        on_commit=relay.provided.submit,
         read_events=read_events,
         metrics=metrics,
         default_page_size=settings.provided.chat.default_page_size,

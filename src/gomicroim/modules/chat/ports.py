@@ -119,6 +119,10 @@ class OutboxStore(Protocol):
         """Record that these were relayed."""
         ...
 
+    async def mark_published_keys(self, keys: list[tuple[str, int]], now_ms: int) -> None:
+        """Record that the records of these (conversation_id, seq) were relayed."""
+        ...
+
     async def prune(self, published_before_ms: int) -> int:
         """Delete records relayed before the cutoff; return how many."""
         ...

@@ -12,6 +12,7 @@ from gomicroim.modules.chat.contract import (
     ConversationList,
     ConversationRead,
     HistoryPage,
+    MessageCommitted,
     MessageRead,
     MessageSend,
     ReadPositionMoved,
@@ -43,7 +44,7 @@ class ChatService:
         max_body_bytes: int,
         default_page_size: int = 50,
         max_page_size: int = 100,
-        on_commit: Callable[[], None] = lambda: None,
+        on_commit: Callable[[MessageCommitted], None] = lambda _: None,
         read_events: ReadEventPublisher | None = None,
         metrics: SendMetrics | None = None,
         clock: Clock = now_ms,
@@ -91,7 +92,7 @@ class ChatService:
             if replay is None:  # pragma: no cover - the unique key guarantees it exists
                 raise
             return self._replayed(replay)
-        self._on_commit()
+        self._on_commit(MessageCommitted(message=message, sender_device_id=sender_device_id))
         if self._metrics is not None:
             self._metrics.message_stored(message.session_type)
         return SendResult(message=message, created=True)

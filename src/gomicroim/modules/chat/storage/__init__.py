@@ -84,6 +84,7 @@ class Outbox(models.Model):
 
     class Meta:
         table = "chat_outbox"
+        unique_together = (("conversation_id", "seq"),)
 
 
 def _message(row: Message) -> MessageRead:
@@ -332,6 +333,18 @@ class SqlOutboxStore:
         """Mark relayed records."""
         if ids:
             await Outbox.filter(id__in=ids).update(published_at=now_ms)
+
+    async def mark_published_keys(self, keys: list[tuple[str, int]], now_ms: int) -> None:
+        """Mark relayed records by (conversation_id, seq), in one statement."""
+        if not keys:
+            return
+        db = Outbox._meta.db
+        mark = "%s" if db.capabilities.dialect == "mysql" else "?"
+        await db.execute_many(
+            f"UPDATE chat_outbox SET published_at = {mark}"  # noqa: S608 - placeholders only
+            f" WHERE conversation_id = {mark} AND seq = {mark} AND published_at IS NULL",
+            [[now_ms, conversation_id, seq] for conversation_id, seq in keys],
+        )
 
     async def prune(self, published_before_ms: int) -> int:
         """Delete old relayed records."""
