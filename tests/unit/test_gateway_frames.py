@@ -61,10 +61,11 @@ def test_bad_client_frames_are_rejected(text: str) -> None:
         frames.decode_client(text)
 
 
-def test_a_connection_over_its_pending_limit_is_closed_instead_of_buffering() -> None:
+async def test_a_connection_over_its_pending_limit_is_closed_instead_of_buffering() -> None:
     principal = Principal(user_id=1, device_id="d", session_id=1, client_type="app")
     connection = Connection(None, principal, node_id="n", max_pending_bytes=100)  # type: ignore[arg-type]
     assert connection.send("x" * 60)
     assert not connection.send("y" * 60)
     assert connection.closing
     assert not connection.send("z")
+    connection.cancel()

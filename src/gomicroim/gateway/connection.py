@@ -7,11 +7,13 @@ import contextlib
 import itertools
 import logging
 from collections import deque
+from collections.abc import Callable
 from typing import Any
 
 from litestar.connection import WebSocket
 from litestar.types import WebSocketCloseEvent, WebSocketSendEvent
 
+from gomicroim.gateway.protocol import SEND_TEXT_NOWAIT, SEND_TEXTS_NOWAIT
 from gomicroim.modules.identity.contract import Principal
 
 log = logging.getLogger("gomicroim.gateway")
@@ -21,10 +23,13 @@ _background: set[asyncio.Task[None]] = set()
 
 
 class Connection:
-    """A device's socket. ``send`` never blocks: frames queue up to ``max_pending_bytes``.
+    """A device's socket. ``send`` never blocks: frames go out at once or queue, bounded.
 
-    A client that does not read fast enough is disconnected (close 1013) instead of letting its
-    queue grow without bound; it catches up by pulling after reconnecting.
+    A frame is written straight to the transport when nothing is queued and the transport takes
+    it; otherwise it queues (up to ``max_pending_bytes``) for a writer task that exists only
+    while there is a backlog, so an idle socket costs no task. A client that does not read fast
+    enough is disconnected (close 1013) instead of letting its queue grow without bound; it
+    catches up by pulling after reconnecting.
     """
 
     def __init__(
@@ -42,10 +47,15 @@ class Connection:
         self._max_pending = max_pending_bytes
         self._frames: deque[str] = deque()
         self._pending = 0
-        self._ready = asyncio.Event()
         self._close: tuple[int, str] | None = None
-        self._closed = asyncio.Event()
+        self._closed = False
+        self._close_sent: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
         self._sending = False
+        extensions: dict[str, Any] = (socket.scope.get("extensions") or {}) if socket else {}
+        # Offered by our uvicorn protocol: write a frame without a task switch when possible.
+        self._send_now: Callable[[str], bool] | None = extensions.get(SEND_TEXT_NOWAIT)
+        self._send_many_now: Callable[[list[str]], bool] | None = extensions.get(SEND_TEXTS_NOWAIT)
 
     @property
     def user_id(self) -> int:
@@ -63,9 +73,11 @@ class Connection:
         return self._close is not None
 
     def send(self, frame: str) -> bool:
-        """Queue a frame; False when the connection is closing or just overflowed."""
+        """Send or queue a frame; False when the connection is closing or just overflowed."""
         if self._close is not None:
             return False
+        if self._writer is None and self._send_now is not None and self._send_now(frame):
+            return True
         size = len(frame)
         if self._pending + size > self._max_pending:
             log.warning(
@@ -80,11 +92,24 @@ class Connection:
             return False
         self._frames.append(frame)
         self._pending += size
-        self._ready.set()
+        self._start_writer()
         return True
 
+    def send_many(self, frames: list[str]) -> None:
+        """Send frames in order; written together when the socket keeps up."""
+        if (
+            self._close is None
+            and self._writer is None
+            and self._send_many_now is not None
+            and self._send_many_now(frames)
+        ):
+            return
+        for frame in frames:
+            if not self.send(frame):
+                return
+
     def close_soon(self, code: int, reason: str, *, after: str | None = None) -> None:
-        """Ask the writer to send ``after`` (if given), then close with ``code``."""
+        """Send ``after`` (if given) after what is queued, then close with ``code``."""
         if self._close is not None:
             return
         if after is not None:
@@ -94,7 +119,13 @@ class Connection:
             self._frames.clear()
             self._pending = 0
         self._close = (code, reason)
-        self._ready.set()
+        self._start_writer()
+
+    def _start_writer(self) -> None:
+        if self._writer is None and not self._closed:
+            self._writer = asyncio.get_running_loop().create_task(
+                self._write_backlog(), name=f"ws-writer-{self.id}"
+            )
 
     def _abort(self, code: int, reason: str) -> None:
         """Close now, even if the writer is stuck sending to a peer that stopped reading."""
@@ -111,32 +142,47 @@ class Connection:
         with contextlib.suppress(Exception):
             await self.socket.send(event)
 
-    async def write_loop(self) -> None:
-        """Send queued frames in order until closed."""
+    async def _write_backlog(self) -> None:
+        """Send queued frames in order, then the close if one was asked for; then end."""
         send = self.socket.send
         frame_event: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": None}
         try:
-            while True:
-                await self._ready.wait()
-                self._ready.clear()
-                while self._frames:
-                    frame = self._frames.popleft()
-                    self._pending -= len(frame)
-                    frame_event["text"] = frame
-                    self._sending = True
-                    await send(frame_event)
-                    self._sending = False
-                if self._close is not None:
-                    code, reason = self._close
-                    await send({"type": "websocket.close", "code": code, "reason": reason})
-                    return
+            while self._frames:
+                frame = self._frames.popleft()
+                self._pending -= len(frame)
+                frame_event["text"] = frame
+                self._sending = True
+                await send(frame_event)
+                self._sending = False
+            if self._close is not None:
+                code, reason = self._close
+                await send({"type": "websocket.close", "code": code, "reason": reason})
+                self._finish()
         except Exception:
             log.debug("write failed", extra={"connection": self.id})
-        finally:
             self._close = self._close or (1006, "gone")
-            self._closed.set()
+            self._finish()
+        finally:
+            self._sending = False
+            self._writer = None
+
+    def _finish(self) -> None:
+        self._closed = True
+        self._frames.clear()
+        if self._close_sent is not None:
+            self._close_sent.set()
 
     async def wait_closed(self, timeout_s: float) -> None:
-        """Wait until the writer has sent the close frame (or given up)."""
+        """Wait until the close frame went out (or the writer gave up)."""
+        if self._closed:
+            return
+        self._close_sent = self._close_sent or asyncio.Event()
+        self._start_writer()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._closed.wait(), timeout_s)
+            await asyncio.wait_for(self._close_sent.wait(), timeout_s)
+
+    def cancel(self) -> None:
+        """Stop any writer (the connection is being torn down)."""
+        if self._writer is not None:
+            self._writer.cancel()
+            self._writer = None

@@ -14,6 +14,13 @@ import struct
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.http11 import Request
+
+#: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.send_text_nowait`.
+SEND_TEXT_NOWAIT = "gomicroim.send_text_nowait"
+#: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.send_texts_nowait`.
+SEND_TEXTS_NOWAIT = "gomicroim.send_texts_nowait"
 
 
 class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
@@ -25,6 +32,50 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.close_timeout_s
+
+    def handle_connect(self, event: Request) -> None:
+        """As uvicorn's, and offer :meth:`send_text_nowait` to the app as a scope extension."""
+        super().handle_connect(event)
+        scope: Any = getattr(self, "scope", None)
+        if scope is not None:
+            scope["extensions"][SEND_TEXT_NOWAIT] = self.send_text_nowait
+            scope["extensions"][SEND_TEXTS_NOWAIT] = self.send_texts_nowait
+
+    def send_texts_nowait(self, texts: list[str]) -> bool:
+        """:meth:`send_text_nowait` for several frames, with one write to the transport."""
+        if not self._can_write_now():
+            return False
+        try:
+            for text in texts:
+                self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
+
+    def _can_write_now(self) -> bool:
+        return bool(
+            self.handshake_complete
+            and not self.close_sent
+            and not self.disconnected
+            and self.initial_response is None
+            and self.writable.is_set()
+        )
+
+    def send_text_nowait(self, text: str) -> bool:
+        """Write a text frame now if the transport takes it without waiting.
+
+        A push to an idle, keeping-up socket then costs no task switch and no ASGI round; when
+        this answers False the caller queues the frame for its writer task as usual.
+        """
+        if not self._can_write_now():
+            return False
+        try:
+            self.conn.send_text(text.encode())
+        except InvalidState:
+            return False
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        return True
 
     async def send(self, message: Any) -> None:
         """As uvicorn's, except that a close frame does not wait for the peer to read."""

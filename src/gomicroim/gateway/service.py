@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -21,6 +20,9 @@ from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 log = logging.getLogger("gomicroim.gateway")
+
+#: Sockets written per batch between yields to the event loop.
+_YIELD_EVERY = 64
 
 
 class Gateway:
@@ -54,7 +56,6 @@ class Gateway:
         connection = Connection(
             socket, principal, node_id=self.node_id, max_pending_bytes=self._max_pending_bytes
         )
-        writer = asyncio.create_task(connection.write_loop(), name=f"ws-writer-{connection.id}")
         presence = DeviceConnection(
             user_id=principal.user_id,
             device_id=principal.device_id,
@@ -82,9 +83,7 @@ class Gateway:
                 await self._presence.disconnected(presence)
             connection.close_soon(1000, "bye")
             await connection.wait_closed(1.0)
-            writer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await writer
+            connection.cancel()
 
     async def _authenticate(self, socket: WebSocket[Any, Any, Any]) -> Principal | None:
         token = socket.query_params.get("token") or bearer_token(
@@ -112,7 +111,9 @@ class Gateway:
         receive = socket.receive
         while not connection.closing:
             try:
-                message = await asyncio.wait_for(receive(), self._idle_timeout_s)
+                # asyncio.timeout, not wait_for: no extra task per idle socket.
+                async with asyncio.timeout(self._idle_timeout_s):
+                    message = await receive()
             except TimeoutError:
                 kick = frames.encode(frames.Kick(reason="idle timeout"))
                 connection.close_soon(frames.CLOSE_IDLE, "idle timeout", after=kick)
@@ -139,8 +140,13 @@ class Gateway:
             connection.acked_user_seq = max(connection.acked_user_seq, frame.user_seq)
 
     async def route(self, batch: PushBatch) -> None:
-        """Deliver a batch to the sockets on this node; absent devices are skipped."""
+        """Deliver a batch to the sockets on this node; absent devices are skipped.
+
+        Each socket's frames of the whole batch are written together (one system call when
+        the socket keeps up), in push order.
+        """
         registry = self.registry
+        outgoing: dict[Connection, list[str]] = {}
         for push in batch.pushes:
             payload = bytes(push.payload).decode()
             cached: dict[int | None, str] = {}
@@ -152,9 +158,16 @@ class Gateway:
                 if frame is None:
                     frame = frames.push_frame(push.kind, payload, target.user_seq)
                     cached[target.user_seq] = frame
-                connection.send(frame)
-            # Let the writers drain between pushes: a burst must not look like a slow reader.
-            await asyncio.sleep(0)
+                queued = outgoing.get(connection)
+                if queued is None:
+                    outgoing[connection] = [frame]
+                else:
+                    queued.append(frame)
+        for index, (connection, queued) in enumerate(outgoing.items(), start=1):
+            connection.send_many(queued)
+            if index % _YIELD_EVERY == 0:
+                # Let reads and writers run: a large batch must not stall the loop.
+                await asyncio.sleep(0)
 
     async def close_all(self, code: int, reason: str, grace_s: float) -> int:
         """Stop accepting and close every socket with ``code``; return how many were open."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 from gomicroim.clock import Clock, now_ms
@@ -40,6 +41,7 @@ class GroupsService:
     ):
         # Every group message asks who the members are; writes here invalidate.
         self._member_sets: TtlCache[int, MemberSet] = TtlCache(member_cache_ttl_s)
+        self._loading: dict[int, asyncio.Future[MemberSet]] = {}
         self._max_name_chars = max_name_chars
         self._store = store
         self._users = users
@@ -139,11 +141,29 @@ class GroupsService:
         return self._member_sets.get(group_id) or await self._load_member_set(group_id)
 
     async def _load_member_set(self, group_id: int) -> MemberSet:
-        await self._group(group_id)
-        version, ids = await self._store.member_ids(group_id)
-        members = MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
-        self._member_sets.put(group_id, members)
-        return members
+        # One load per group at a time: when the cache entry lapses under load, hundreds of
+        # sends would otherwise each query the same member list.
+        loading = self._loading.get(group_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future: asyncio.Future[MemberSet] = asyncio.get_running_loop().create_future()
+        self._loading[group_id] = future
+        try:
+            await self._group(group_id)
+            version, ids = await self._store.member_ids(group_id)
+            members = MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+            self._member_sets.put(group_id, members)
+            future.set_result(members)
+            return members
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
+            raise
+        finally:
+            del self._loading[group_id]
 
     async def _group(self, group_id: int) -> GroupRecord:
         group = await self._store.get(group_id)

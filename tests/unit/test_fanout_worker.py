@@ -1,0 +1,199 @@
+"""The fan-out worker with fakes: who is stored for, who is pushed, in what order."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gomicroim.config import FanoutSettings
+from gomicroim.fanout.selector import StrategySelector, build_strategies
+from gomicroim.fanout.worker import FanoutWorker
+from gomicroim.gateway.contract import PushTarget
+from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
+from gomicroim.modules.groups.contract import MemberSet
+from gomicroim.modules.identity.contract import ClientType, DeviceRead
+from gomicroim.modules.presence.contract import DeviceConnection
+from gomicroim.modules.presence.service import LocalPresence
+from gomicroim.modules.timeline.service import TimelineService
+from tests.fakes.push import RecordingRouter
+from tests.fakes.timeline import MemoryTimelineStore
+
+ALICE, BOB, CAROL = 1, 2, 3
+GROUP = 7
+
+
+class Directory:
+    """Devices per user, as identity would answer."""
+
+    def __init__(self, devices: dict[int, list[ClientType]]):
+        self._devices = {
+            user: [
+                DeviceRead(
+                    user_id=user,
+                    device_id=f"{kind}-{user}",
+                    client_type=kind,
+                    platform=None,
+                    last_login_at=0,
+                )
+                for kind in kinds
+            ]
+            for user, kinds in devices.items()
+        }
+
+    async def devices_of(self, user_ids: set[int]) -> dict[int, list[DeviceRead]]:
+        return {u: self._devices[u] for u in user_ids if u in self._devices}
+
+
+class Groups:
+    def __init__(self, members: set[int]):
+        self._members = frozenset(members)
+
+    async def member_set(self, group_id: int) -> MemberSet:
+        return MemberSet(group_id=group_id, version=1, user_ids=self._members)
+
+
+class World:
+    def __init__(self, *, write_max_group_size: int = 2000):
+        self.presence = LocalPresence()
+        self.router = RecordingRouter()
+        self.timeline = TimelineService(
+            store=MemoryTimelineStore(), retention_days=30, prune_interval_s=3600, max_sync_page=100
+        )
+        settings = FanoutSettings(write_max_group_size=write_max_group_size)
+        self.worker = FanoutWorker(
+            identity=Directory(  # type: ignore[arg-type]
+                {ALICE: ["app", "web"], BOB: ["app"], CAROL: ["web"]}
+            ),
+            groups=Groups({ALICE, BOB, CAROL}),  # type: ignore[arg-type]
+            presence=self.presence,
+            selector=StrategySelector(
+                build_strategies(settings, self.timeline),
+                settings.client_strategies,
+                write_max_group_size=write_max_group_size,
+            ),
+            router=self.router,
+        )
+
+    async def online(self, user: int, device: str) -> None:
+        await self.presence.connected(
+            DeviceConnection(
+                user_id=user,
+                device_id=device,
+                client_type="app",
+                node_id="node-1",
+                connection_id=f"{user}-{device}",
+            )
+        )
+
+    def pushed(self) -> list[tuple[str, int, list[PushTarget]]]:
+        """(kind, message seq or read seq, targets) in routing order."""
+        out: list[tuple[str, int, list[PushTarget]]] = []
+        for batch in self.router.batches:
+            for push in batch.pushes:
+                payload = json.loads(bytes(push.payload))
+                targets = sorted(push.targets, key=lambda t: (t.user_id, t.device_id))
+                out.append((push.kind, payload["seq"], targets))
+        return out
+
+
+def message(
+    seq: int, *, sender: int = ALICE, to: int = BOB, group: bool = False
+) -> MessageCommitted:
+    if group:
+        conversation, session = f"g:{GROUP}", "group"
+    else:
+        conversation, session = f"s:{min(sender, to)}:{max(sender, to)}", "single"
+    return MessageCommitted(
+        message=MessageRead(
+            conversation_id=conversation,
+            seq=seq,
+            sender_id=sender,
+            to=GROUP if group else to,
+            session_type=session,  # type: ignore[arg-type]
+            client_msg_id=f"c{seq}",
+            msg_type="text",
+            body="hi",
+            created_at=seq,
+        ),
+        sender_device_id="app-1",
+    )
+
+
+async def test_single_chat_stores_for_app_users_and_pushes_every_other_device() -> None:
+    world = World()
+    for user, device in ((ALICE, "app-1"), (ALICE, "web-1"), (BOB, "app-2")):
+        await world.online(user, device)
+
+    await world.worker.handle_committed([message(1)])
+
+    # Alice has an app device, so her timeline holds her own message too; the sending device
+    # is not pushed, her web device is, with her user seq.
+    assert world.pushed() == [
+        ("message", 1, [PushTarget(ALICE, "web-1", 1), PushTarget(BOB, "app-2", 1)])
+    ]
+    assert (await world.timeline.sync(BOB, 0)).latest_seq == 1
+    assert (await world.timeline.sync(ALICE, 0)).latest_seq == 1
+
+
+async def test_web_only_users_get_pushes_without_user_seq_and_no_timeline() -> None:
+    world = World()
+    await world.online(CAROL, "web-3")
+
+    await world.worker.handle_committed([message(1, to=CAROL)])
+
+    assert world.pushed() == [("message", 1, [PushTarget(CAROL, "web-3", None)])]
+    assert (await world.timeline.sync(CAROL, 0)).latest_seq == 0
+
+
+async def test_a_batch_is_pushed_in_order_with_consecutive_user_seqs() -> None:
+    world = World()
+    await world.online(BOB, "app-2")
+
+    await world.worker.handle_committed([message(1), message(2), message(3)])
+
+    assert [(seq, targets) for _, seq, targets in world.pushed()] == [
+        (1, [PushTarget(BOB, "app-2", 1)]),
+        (2, [PushTarget(BOB, "app-2", 2)]),
+        (3, [PushTarget(BOB, "app-2", 3)]),
+    ]
+
+
+async def test_a_replayed_event_keeps_its_user_seq() -> None:
+    world = World()
+    await world.worker.handle_committed([message(1)])
+    await world.worker.handle_committed([message(1), message(2)])
+
+    page = await world.timeline.sync(BOB, 0)
+    assert [(e.user_seq, e.message.seq) for e in page.entries] == [(1, 1), (2, 2)]
+
+
+@pytest.mark.parametrize(("limit", "stored"), [(3, True), (2, False)])
+async def test_groups_above_write_max_group_size_store_nothing(limit: int, stored: bool) -> None:
+    world = World(write_max_group_size=limit)
+    await world.online(BOB, "app-2")
+    await world.online(CAROL, "web-3")
+
+    await world.worker.handle_committed([message(1, group=True)])
+
+    expected_seq = 1 if stored else None
+    assert world.pushed() == [
+        ("message", 1, [PushTarget(BOB, "app-2", expected_seq), PushTarget(CAROL, "web-3", None)])
+    ]
+    assert (await world.timeline.sync(BOB, 0)).latest_seq == (1 if stored else 0)
+
+
+async def test_read_events_reach_the_readers_other_devices_and_the_peer() -> None:
+    world = World()
+    for user, device in ((ALICE, "app-1"), (ALICE, "web-1"), (BOB, "app-2"), (CAROL, "web-3")):
+        await world.online(user, device)
+
+    await world.worker.handle_read(
+        [
+            ReadPositionMoved(
+                conversation_id="s:1:2", user_id=ALICE, device_id="app-1", seq=4, peer_id=BOB
+            )
+        ]
+    )
+
+    assert world.pushed() == [("read", 4, [PushTarget(ALICE, "web-1"), PushTarget(BOB, "app-2")])]
