@@ -22,7 +22,7 @@ class Sizes:
     pairs: int = 50
     latency_rate: float = 200
     latency_s: float = 20
-    ramp_rates: tuple[float, ...] = (500, 1000, 1500, 2000, 3000, 4000, 6000)
+    ramp_rates: tuple[float, ...] = (300, 400, 500, 650, 800, 1000, 1300, 1600, 2000, 3000, 4000)
     ramp_step_s: float = 5
     group_members: int = 200
     group_rate: float = 250

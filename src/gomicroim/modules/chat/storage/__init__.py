@@ -18,7 +18,7 @@ from gomicroim.modules.chat.ports import (
     OutboxRecord,
     ReadPosition,
 )
-from gomicroim.modules.chat.storage.group_commit import GroupCommitter
+from gomicroim.modules.chat.storage.group_commit import GroupCommitter, message_from_draft
 
 _encode = msgspec.json.Encoder().encode
 _KNOWN_LIMIT = 1_000_000
@@ -204,17 +204,7 @@ class SqlChatStore:
         try:
             async with in_transaction():
                 conversation = await Conversation.select_for_update().get(id=draft.conversation_id)
-                message = MessageRead(
-                    conversation_id=draft.conversation_id,
-                    seq=conversation.last_seq + 1,
-                    sender_id=draft.sender_id,
-                    to=draft.to,
-                    session_type=draft.session_type,
-                    client_msg_id=draft.client_msg_id,
-                    msg_type=draft.msg_type,
-                    body=draft.body,
-                    created_at=draft.created_at,
-                )
+                message = message_from_draft(draft, conversation.last_seq + 1)
                 await Message.create(
                     conversation_id=message.conversation_id,
                     seq=message.seq,

@@ -143,7 +143,7 @@ class GroupCommitter:
                 taken.add(key)
                 seq = last_seq[draft.conversation_id] + 1
                 last_seq[draft.conversation_id] = seq
-                message = _message(draft, seq)
+                message = message_from_draft(draft, seq)
                 stored.append((draft, message))
                 outcomes.append(message)
             if stored:
@@ -218,7 +218,8 @@ def _committed(draft: MessageDraft, message: MessageRead) -> str:
     return _encode(event).decode()
 
 
-def _message(draft: MessageDraft, seq: int) -> MessageRead:
+def message_from_draft(draft: MessageDraft, seq: int) -> MessageRead:
+    """The stored form of ``draft`` at ``seq``."""
     return MessageRead(
         conversation_id=draft.conversation_id,
         seq=seq,
