@@ -336,6 +336,46 @@ async def test_concurrent_appends_of_one_client_msg_id_store_one_message(
     assert len(await outbox()) == 1
 
 
+@pytest.mark.parametrize(
+    "backend", ["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)], indirect=True
+)
+async def test_replicas_racing_one_client_msg_id_store_one_message(
+    backend: Backend, outbox: Outbox
+) -> None:
+    # Two stores are two replicas' group committers, each writing its own conversation, so
+    # their batches hold different row locks and run at once. A send retried through both
+    # can then pass both duplicate checks; on MySQL the loser hits the unique key and must
+    # settle as a duplicate while the other sends of its batch are still stored.
+    replicas = [SqlChatStore(), SqlChatStore()]
+    ac = "s:1:3"
+    await replicas[0].ensure_conversation(AB, "single", {A, B}, NOW)
+    await replicas[0].ensure_conversation(ac, "single", {A, C}, NOW)
+
+    results = await asyncio.gather(
+        *(
+            replicas[i % 2].append(
+                draft("raced", conversation_id=(AB, ac)[i % 2], to=(B, C)[i % 2])
+            )
+            for i in range(10)
+        ),
+        *(
+            replicas[i % 2].append(
+                draft(f"other-{i}", conversation_id=(AB, ac)[i % 2], to=(B, C)[i % 2])
+            )
+            for i in range(10)
+        ),
+        return_exceptions=True,
+    )
+
+    raced, others = results[:10], results[10:]
+    stored = [r for r in raced if isinstance(r, MessageRead)]
+    assert len(stored) == 1
+    assert all(isinstance(r, DuplicateMessage) for r in raced if r is not stored[0])
+    assert all(isinstance(r, MessageRead) for r in others), others
+    assert len(await seqs(replicas[0], AB)) + len(await seqs(replicas[0], ac)) == 11
+    assert len(await outbox()) == 11
+
+
 # --- bodies ----------------------------------------------------------------------------------
 
 

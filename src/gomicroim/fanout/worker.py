@@ -7,7 +7,7 @@ import contextlib
 import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Protocol, TypeVar
+from typing import Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -95,49 +95,20 @@ class FanoutWorker:
         online = await self._presence.online(everyone)
         per_node: dict[str, list[Push]] = defaultdict(list)
         for (event, recipients, _), seqs in zip(plans, user_seqs, strict=True):
-            for node_id, push in self._pushes(event, recipients, seqs, online):
-                per_node[node_id].append(push)
+            message = event.message
+            skip = (message.sender_id, event.sender_device_id)
+            _add_pushes(per_node, "message", message, _targets(recipients, online, skip, seqs))
         await self._route(per_node)
-
-    @staticmethod
-    def _pushes(
-        event: MessageCommitted,
-        recipients: set[int],
-        user_seqs: dict[int, int | None],
-        online: dict[int, list[DeviceConnection]],
-    ) -> list[tuple[str, Push]]:
-        message = event.message
-        targets: dict[str, list[PushTarget]] = defaultdict(list)
-        for user_id in recipients:
-            for c in online.get(user_id, ()):
-                if user_id == message.sender_id and c.device_id == event.sender_device_id:
-                    continue
-                targets[c.node_id].append(PushTarget(user_id, c.device_id, user_seqs.get(user_id)))
-        if not targets:
-            return []
-        payload = msgspec.Raw(_encode(message))
-        return [
-            (node_id, Push(kind="message", payload=payload, targets=node_targets))
-            for node_id, node_targets in targets.items()
-        ]
 
     async def handle_read(self, events: list[ReadPositionMoved]) -> None:
         """Tell the reader's other devices, and a single chat's peer, about a read."""
+        audiences = [{e.user_id} if e.peer_id is None else {e.user_id, e.peer_id} for e in events]
+        online = await self._presence.online(set().union(*audiences))
         per_node: dict[str, list[Push]] = defaultdict(list)
-        for event in events:
-            users = {event.user_id} if event.peer_id is None else {event.user_id, event.peer_id}
-            online = await self._presence.online(users)
-            targets: dict[str, list[PushTarget]] = defaultdict(list)
-            for user_id, connections in online.items():
-                for c in connections:
-                    if user_id == event.user_id and c.device_id == event.device_id:
-                        continue
-                    targets[c.node_id].append(PushTarget(user_id, c.device_id))
-            payload = msgspec.Raw(
-                _encode(ReadFrame(event.conversation_id, event.user_id, event.seq))
-            )
-            for node_id, node_targets in targets.items():
-                per_node[node_id].append(Push(kind="read", payload=payload, targets=node_targets))
+        for event, users in zip(events, audiences, strict=True):
+            frame = ReadFrame(event.conversation_id, event.user_id, event.seq)
+            targets = _targets(users, online, (event.user_id, event.device_id))
+            _add_pushes(per_node, "read", frame, targets)
         await self._route(per_node)
 
     async def _recipients(self, message: MessageRead) -> tuple[set[int], int | None]:
@@ -172,3 +143,33 @@ class FanoutWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+
+def _targets(
+    users: set[int],
+    online: dict[int, list[DeviceConnection]],
+    skip: tuple[int, str],
+    user_seqs: dict[int, int | None] | None = None,
+) -> dict[str, list[PushTarget]]:
+    """The users' online devices per node, without ``skip`` (the acting user's own device)."""
+    targets: dict[str, list[PushTarget]] = defaultdict(list)
+    for user_id in users:
+        user_seq = user_seqs.get(user_id) if user_seqs else None
+        for c in online.get(user_id, ()):
+            if (user_id, c.device_id) != skip:
+                targets[c.node_id].append(PushTarget(user_id, c.device_id, user_seq))
+    return targets
+
+
+def _add_pushes(
+    per_node: dict[str, list[Push]],
+    kind: Literal["message", "read"],
+    payload: msgspec.Struct,
+    targets: dict[str, list[PushTarget]],
+) -> None:
+    """Append one push per node; the payload is encoded once, and only if anyone is online."""
+    if not targets:
+        return
+    raw = msgspec.Raw(_encode(payload))
+    for node_id, node_targets in targets.items():
+        per_node[node_id].append(Push(kind=kind, payload=raw, targets=node_targets))

@@ -177,8 +177,3 @@ class Gateway:
             connection.close_soon(code, reason)
         await asyncio.gather(*(c.wait_closed(grace_s) for c in connections))
         return len(connections)
-
-    @property
-    def connection_count(self) -> int:
-        """Open connections on this node."""
-        return len(self.registry)

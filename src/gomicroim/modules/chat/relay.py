@@ -56,11 +56,6 @@ class OutboxRelay:
         self._fresh.append(event)
         self._wakeup.set()
 
-    def wake(self) -> None:
-        """Something may be pending in the table (e.g. written by another process): scan it."""
-        self._scan_needed = True
-        self._wakeup.set()
-
     async def drain(self) -> int:
         """Publish everything pending now; return how many events went."""
         total = 0

@@ -6,21 +6,18 @@ from typing import cast
 
 import msgspec
 from tortoise import fields, models
-from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.domain import next_read_seq
 from gomicroim.modules.chat.ports import (
-    DuplicateMessage,
     EntryRow,
     MessageDraft,
     OutboxRecord,
     ReadPosition,
 )
-from gomicroim.modules.chat.storage.group_commit import GroupCommitter, message_from_draft
+from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
-_encode = msgspec.json.Encoder().encode
 _KNOWN_LIMIT = 1_000_000
 _decode_message = msgspec.json.Decoder(MessageRead).decode
 
@@ -111,7 +108,7 @@ class SqlChatStore:
     """
 
     def __init__(self, *, max_batch: int = 256) -> None:
-        self._committer = GroupCommitter(self._append_one, max_batch=max_batch)
+        self._committer = GroupCommitter(max_batch=max_batch)
         # Conversations are never deleted: once seen, a conversation needs no existence check.
         self._known: set[str] = set()
         self._member_versions: dict[str, int] = {}
@@ -198,54 +195,6 @@ class SqlChatStore:
         Concurrent appends are group-committed (see :mod:`.group_commit`).
         """
         return await self._committer.append(draft)
-
-    async def _append_one(self, draft: MessageDraft) -> MessageRead:
-        """One draft in its own transaction: the fallback when a batch hits a racing key."""
-        try:
-            async with in_transaction():
-                conversation = await Conversation.select_for_update().get(id=draft.conversation_id)
-                message = message_from_draft(draft, conversation.last_seq + 1)
-                await Message.create(
-                    conversation_id=message.conversation_id,
-                    seq=message.seq,
-                    sender_id=message.sender_id,
-                    to_id=message.to,
-                    session_type=message.session_type,
-                    client_msg_id=message.client_msg_id,
-                    msg_type=message.msg_type,
-                    body=message.body,
-                    created_at=message.created_at,
-                )
-                await Conversation.filter(id=draft.conversation_id).update(
-                    last_seq=message.seq,
-                    last_message=_encode(message).decode(),
-                    updated_at=message.created_at,
-                )
-                await self._advance_sender(draft, message.seq)
-                await Outbox.create(
-                    conversation_id=message.conversation_id,
-                    seq=message.seq,
-                    payload=_encode(
-                        MessageCommitted(message=message, sender_device_id=draft.sender_device_id)
-                    ).decode(),
-                    created_at=message.created_at,
-                )
-        except IntegrityError as exc:
-            raise DuplicateMessage(draft.client_msg_id) from exc
-        return message
-
-    @staticmethod
-    async def _advance_sender(draft: MessageDraft, seq: int) -> None:
-        updated = await Entry.filter(
-            user_id=draft.sender_id, conversation_id=draft.conversation_id
-        ).update(read_seq=seq)
-        if not updated:
-            await Entry.create(
-                user_id=draft.sender_id,
-                conversation_id=draft.conversation_id,
-                read_seq=seq,
-                created_at=draft.created_at,
-            )
 
     async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:
         """By sender and client id."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 
 import msgspec
 from tortoise.backends.base.client import BaseDBAsyncClient
@@ -24,8 +24,8 @@ log = logging.getLogger("gomicroim.chat")
 
 _encode = msgspec.json.Encoder().encode
 
-Outcome = MessageRead | DuplicateMessage
-OneByOne = Callable[[MessageDraft], Awaitable[MessageRead]]
+#: What one draft of a batch came to: stored, a duplicate (itself an exception), or a failure.
+Outcome = MessageRead | Exception
 
 
 class _Sql:
@@ -82,10 +82,9 @@ class _Sql:
 
 
 class GroupCommitter:
-    """Queues drafts and commits them in batches; ``one_by_one`` is the fallback path."""
+    """Queues drafts and commits them in batches."""
 
-    def __init__(self, one_by_one: OneByOne, *, max_batch: int = 256):
-        self._one_by_one = one_by_one
+    def __init__(self, *, max_batch: int = 256):
         self._max_batch = max_batch
         self._queue: list[tuple[MessageDraft, asyncio.Future[MessageRead]]] = []
         self._worker: asyncio.Task[None] | None = None
@@ -108,25 +107,27 @@ class GroupCommitter:
             except (IntegrityError, OperationalError) as exc:
                 # Another writer (a replica) raced us on a key: settle each draft on its own.
                 log.info("group commit fell back to single commits", extra={"reason": str(exc)})
-                outcomes = [await self._settle_one(d) for d in drafts]
+                outcomes = [await self._commit_alone(d) for d in drafts]
             except Exception as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                continue
+                # Every waiting sender must hear of it; the drain itself carries on.
+                outcomes = [exc] * len(drafts)
             for (_, future), outcome in zip(batch, outcomes, strict=True):
                 if future.done():
                     continue
-                if isinstance(outcome, DuplicateMessage):
+                if isinstance(outcome, Exception):
                     future.set_exception(outcome)
                 else:
                     future.set_result(outcome)
 
-    async def _settle_one(self, draft: MessageDraft) -> Outcome:
+    async def _commit_alone(self, draft: MessageDraft) -> Outcome:
+        """A batch of one; a key clash now can only be the same client id stored meanwhile."""
         try:
-            return await self._one_by_one(draft)
-        except DuplicateMessage as duplicate:
-            return duplicate
+            (outcome,) = await self._commit_batch([draft])
+        except IntegrityError:
+            return DuplicateMessage(draft.client_msg_id)
+        except Exception as exc:
+            return exc
+        return outcome
 
     async def _commit_batch(self, drafts: Sequence[MessageDraft]) -> list[Outcome]:
         async with in_transaction() as db:
@@ -143,7 +144,7 @@ class GroupCommitter:
                 taken.add(key)
                 seq = last_seq[draft.conversation_id] + 1
                 last_seq[draft.conversation_id] = seq
-                message = message_from_draft(draft, seq)
+                message = _message_from_draft(draft, seq)
                 stored.append((draft, message))
                 outcomes.append(message)
             if stored:
@@ -218,7 +219,7 @@ def _committed(draft: MessageDraft, message: MessageRead) -> str:
     return _encode(event).decode()
 
 
-def message_from_draft(draft: MessageDraft, seq: int) -> MessageRead:
+def _message_from_draft(draft: MessageDraft, seq: int) -> MessageRead:
     """The stored form of ``draft`` at ``seq``."""
     return MessageRead(
         conversation_id=draft.conversation_id,
