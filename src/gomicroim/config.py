@@ -99,6 +99,13 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idle_timeout_s: Seconds = 120
     max_pending_bytes: PositiveInt = 1_048_576
     shutdown_grace_s: Seconds = 5
+    #: Client frames per second per socket (token bucket of ``frame_burst``); 0 disables.
+    max_frames_per_second: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    frame_burst: PositiveInt = 60
+    #: Devices of one user connected at once (0: no limit).
+    max_connections_per_user: Annotated[int, msgspec.Meta(ge=0)] = 16
+    #: Sockets from one client address at once (0: no limit).
+    max_connections_per_ip: Annotated[int, msgspec.Meta(ge=0)] = 1024
 
 
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -8,12 +8,14 @@ from gomicroim.config import Settings
 from gomicroim.fanout.container import FanoutContainer
 from gomicroim.gateway.container import GatewayContainer
 from gomicroim.http.ratelimit import RateLimiter
+from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.container import GroupsContainer
 from gomicroim.modules.identity.container import IdentityContainer
+from gomicroim.modules.identity.contract import SessionEnded
 from gomicroim.modules.identity.storage import MemoryRevocationList
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
@@ -42,9 +44,16 @@ class Container(containers.DeclarativeContainer):
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
         InProcessTopic, "read"
     )
+    session_events: providers.Singleton[LocalBroadcast[SessionEnded]] = providers.Singleton(
+        LocalBroadcast, "session_ended"
+    )
 
     identity = providers.Container(
-        IdentityContainer, settings=settings, jwt_secret=jwt_secret, revocations=revocations
+        IdentityContainer,
+        settings=settings,
+        jwt_secret=jwt_secret,
+        revocations=revocations,
+        session_events=session_events,
     )
     groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
     chat = providers.Container(
@@ -64,6 +73,7 @@ class Container(containers.DeclarativeContainer):
         identity=identity.service,
         presence=presence.service,
         timeline=timeline.service,
+        session_events=session_events,
     )
     fanout = providers.Container(
         FanoutContainer,

@@ -4,18 +4,35 @@ The stock protocol waits for the transport to drain before it sends anything, th
 included, and closes gracefully, which flushes first: a client that never reads again would
 hold its socket and kernel buffers forever. Here a close goes out at once and the transport is
 aborted if the peer has not finished the closing handshake within the close timeout.
+
+It also answers what the stock one leaves to chance: an upgrade request websockets refuses (a
+URL or header too long, too many headers) gets its 414/431/400 with the error JSON and the
+connection ends, on every uvicorn version; a text frame that is not UTF-8 closes with 1007
+without logging a traceback; and pings from a peer that reads nothing are not answered with
+an ever-growing pile of pongs.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
+from http import HTTPStatus
 from typing import Any
 
+import msgspec
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidState
-from websockets.http11 import Request
+from websockets.datastructures import Headers
+from websockets.exceptions import (
+    HeaderLineTooLong,
+    InvalidState,
+    RequestLineTooLong,
+    TooManyHeaders,
+)
+from websockets.http11 import Request, Response
+
+log = logging.getLogger("gomicroim.gateway")
 
 #: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.send_text_nowait`.
 SEND_TEXT_NOWAIT = "gomicroim.send_text_nowait"
@@ -32,6 +49,66 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.close_timeout_s
+
+    def data_received(self, data: bytes) -> None:
+        """As uvicorn's, but a request websockets cannot take is answered and ended here."""
+        if self.handshake_initiated:
+            super().data_received(data)
+            return
+        self.conn.receive_data(data)
+        if self.conn.handshake_exc is not None:
+            self._refuse_request(self.conn.handshake_exc)
+            return
+        self.handle_events()
+        if self.conn.parser_exc is not None:
+            self.handle_parser_exception()
+
+    def _refuse_request(self, error: Exception) -> None:
+        self.conn.data_to_send()  # websockets' own plain-text answer, replaced by ours
+        if isinstance(error, RequestLineTooLong):
+            status, code, fix = 414, "uri_too_long", "shorten the URL"
+        elif isinstance(error, HeaderLineTooLong | TooManyHeaders):
+            status, code, fix = 431, "headers_too_large", "send fewer or shorter headers"
+        else:
+            status, code, fix = 400, "invalid_request", "send an HTTP/1.1 WebSocket upgrade"
+        message = f"cannot open a WebSocket: {error}; {fix}"
+        body = msgspec.json.encode({"error": {"code": code, "message": message}})
+        headers = Headers(
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),
+            ]
+        )
+        self.transport.write(Response(status, HTTPStatus(status).phrase, headers, body).serialize())
+        self.handshake_complete = True
+        self.close_sent = True
+        self.transport.close()
+        log.info("websocket upgrade refused", extra={"status": status, "code": code})
+
+    def send_receive_event_to_app(self) -> None:
+        """As uvicorn's, except that text that is not UTF-8 closes 1007 quietly."""
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                # uvicorn logs this with a traceback as if it were our bug; it is the client's.
+                self.frames = []
+                log.info("websocket text frame not UTF-8, closing 1007")
+                self.conn.send_close(1007, "text frame is not valid UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+    def handle_ping(self) -> None:
+        """Answer a ping, unless the peer is not reading what we already sent.
+
+        RFC 6455 (5.5.3) allows answering only the latest of several pings; a peer that pings
+        without reading would otherwise grow our output buffer one pong at a time.
+        """
+        pong = self.conn.data_to_send()
+        if self.writable.is_set():
+            self.transport.write(b"".join(pong))
 
     def handle_connect(self, event: Request) -> None:
         """As uvicorn's, and offer :meth:`send_text_nowait` to the app as a scope extension."""

@@ -8,17 +8,18 @@ from gomicroim.config import Settings
 from gomicroim.modules.identity.domain import AccessTokens
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
-from gomicroim.modules.identity.ports import RevocationList
+from gomicroim.modules.identity.ports import RevocationList, SessionEventPublisher
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.identity.storage import SqlSessionStore, SqlUserStore
 
 
 class IdentityContainer(containers.DeclarativeContainer):
-    """Identity's providers; the root container supplies settings, secret and revocation list."""
+    """Identity's providers; the root supplies settings, secret, revocations and session events."""
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
     revocations: providers.Dependency[RevocationList] = providers.Dependency()
+    session_events: providers.Dependency[SessionEventPublisher] = providers.Dependency()
 
     users = providers.Singleton(SqlUserStore)
     sessions = providers.Singleton(SqlSessionStore)
@@ -41,5 +42,6 @@ class IdentityContainer(containers.DeclarativeContainer):
         tokens=tokens,
         refresh_ttl_ms=providers.Callable(lambda s: s.identity.refresh_ttl_s * 1000, settings),
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
+        events=session_events,
     )
     controllers = providers.Object([AuthController, UserController])

@@ -104,6 +104,7 @@ def _principal(claims: dict[str, object]) -> Principal:
         device_id=did,
         session_id=sid,
         client_type=cast(ClientType, client_type),
+        expires_at=int(cast(int, claims["exp"])) * 1000,
     )
 
 
