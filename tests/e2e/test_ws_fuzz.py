@@ -280,7 +280,6 @@ async def test_websocket_fuzzing_keeps_the_contract_and_the_server_healthy(
     await asyncio.sleep(0.5)
     rss_after = server.rss_bytes()
     growth = max(rss_peak, rss_after) - rss_before
-    print(
-        f"ws fuzz RSS MiB: {rss_before >> 20} before, {rss_peak >> 20} peak, {rss_after >> 20} after"
-    )
+    mib = [rss_before >> 20, rss_peak >> 20, rss_after >> 20]
+    print("ws fuzz RSS MiB before, peak, after:", mib)
     assert growth < RSS_GROWTH_BOUND, f"seed {SEED}: RSS grew by {growth >> 20} MiB"
