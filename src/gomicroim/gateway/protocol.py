@@ -10,6 +10,10 @@ URL or header too long, too many headers) gets its 414/431/400 with the error JS
 connection ends, on every uvicorn version; a text frame that is not UTF-8 closes with 1007
 without logging a traceback; and pings from a peer that reads nothing are not answered with
 an ever-growing pile of pongs.
+
+Incoming data is parsed in small steps, and parsing waits while the app has a few dozen frames
+unread: a client that sends thousands of tiny frames in one TCP read neither holds the event
+loop for the whole read nor fills an unbounded queue of parsed frames.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from http import HTTPStatus
 from typing import Any
 
 import msgspec
+from uvicorn._types import ASGIReceiveEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import (
@@ -32,7 +37,13 @@ from websockets.exceptions import (
 )
 from websockets.http11 import Request, Response
 
+from gomicroim.gateway.frames import CLOSE_TOO_MANY
+
 log = logging.getLogger("gomicroim.gateway")
+
+#: Bytes parsed at a time, and parsed frames the app may leave unread before parsing waits.
+_PARSE_STEP = 4096
+_MAX_UNREAD = 64
 
 #: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.send_text_nowait`.
 SEND_TEXT_NOWAIT = "gomicroim.send_text_nowait"
@@ -49,11 +60,23 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.close_timeout_s
+        self._unparsed = b""
+        self._parse_scheduled = False
+        self._deaf = False
 
     def data_received(self, data: bytes) -> None:
-        """As uvicorn's, but a request websockets cannot take is answered and ended here."""
+        """As uvicorn's, in steps; a request websockets cannot take is answered and ended here."""
         if self.handshake_initiated:
-            super().data_received(data)
+            if self._deaf:
+                return
+            if self.close_sent:
+                # Closing: frames are discarded anyway, only the peer's close reply matters.
+                self._unparsed = b""
+                super().data_received(data)
+            elif self._unparsed:
+                self._unparsed += data
+            else:
+                self._parse(data)
             return
         self.conn.receive_data(data)
         if self.conn.handshake_exc is not None:
@@ -62,6 +85,41 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         self.handle_events()
         if self.conn.parser_exc is not None:
             self.handle_parser_exception()
+
+    def _parse(self, data: bytes) -> None:
+        view = memoryview(data)
+        for start in range(0, len(data), _PARSE_STEP):
+            if self.close_sent or self.transport.is_closing():
+                return
+            if self.queue.qsize() >= _MAX_UNREAD:
+                self._unparsed = bytes(view[start:])
+                self.read_paused = True
+                self.transport.pause_reading()
+                return
+            super().data_received(bytes(view[start : start + _PARSE_STEP]))
+
+    def _parse_unparsed(self) -> None:
+        self._parse_scheduled = False
+        data, self._unparsed = self._unparsed, b""
+        if self.close_sent or self.transport.is_closing():
+            return
+        self._parse(data)
+        if not self._unparsed and self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def receive(self) -> ASGIReceiveEvent:
+        """As uvicorn's; reading resumes only once what was left unparsed is parsed."""
+        message = await self.queue.get()
+        if self._unparsed:
+            if self.queue.qsize() < _MAX_UNREAD // 2 and not self._parse_scheduled:
+                # Later, not now: other sockets get their turn between two steps.
+                self._parse_scheduled = True
+                self.loop.call_soon(self._parse_unparsed)
+        elif self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
 
     def _refuse_request(self, error: Exception) -> None:
         self.conn.data_to_send()  # websockets' own plain-text answer, replaced by ours
@@ -169,6 +227,12 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if closing and self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
+            if message.get("code") == CLOSE_TOO_MANY:
+                # A flooding peer does not get to keep us parsing until it answers the close:
+                # stop reading; the close timer ends the connection.
+                self._deaf = True
+                self._unparsed = b""
+                self.transport.pause_reading()
 
     def _abort(self) -> None:
         self.close_timer = None

@@ -27,7 +27,7 @@ from gomicroim.modules.timeline.contract import TimelineFacade
 
 log = logging.getLogger("gomicroim.gateway")
 
-#: Sockets written per batch between yields to the event loop.
+#: Sockets written per batch, or frames read from one socket, between yields to the loop.
 _YIELD_EVERY = 64
 
 
@@ -171,6 +171,7 @@ class Gateway:
         receive = socket.receive
         loop = asyncio.get_running_loop()
         budget = FrameBudget(self._frame_rate, self._frame_burst, loop.time())
+        frames_read = 0
         while not connection.closing:
             try:
                 # asyncio.timeout, not wait_for: no extra task per idle socket.
@@ -182,6 +183,10 @@ class Gateway:
                 return
             if message["type"] == "websocket.disconnect":
                 return
+            frames_read += 1
+            if frames_read % _YIELD_EVERY == 0:
+                # Frames already parsed come without a suspension; let other sockets run.
+                await asyncio.sleep(0)
             verdict = budget.take(loop.time())
             if verdict is Verdict.REFUSE:
                 connection.send(self._rate_limited)
