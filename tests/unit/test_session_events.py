@@ -19,25 +19,24 @@ PASSWORD = "correct horse battery"
 class Recorder:
     """A subscriber that also checks the session is already refused when it hears of it."""
 
-    def __init__(self, identity: IdentityService):
-        self.identity = identity
+    def __init__(self, revocations: MemoryRevocationList):
+        self.revocations = revocations
         self.events: list[SessionEnded] = []
         self.refused_when_heard: list[bool] = []
 
     async def __call__(self, event: SessionEnded) -> None:
         self.events.append(event)
-        self.refused_when_heard.append(
-            await self.identity._revocations.is_revoked(event.session_id)
-        )
+        self.refused_when_heard.append(await self.revocations.is_revoked(event.session_id))
 
 
 @pytest.fixture
 async def setup() -> tuple[IdentityService, Recorder]:
     events: LocalBroadcast[SessionEnded] = LocalBroadcast("session_ended")
+    revocations = MemoryRevocationList()
     identity = IdentityService(
         users=MemoryUserStore(),
         sessions=MemorySessionStore(),
-        revocations=MemoryRevocationList(),
+        revocations=revocations,
         hasher=FakeHasher(),
         tokens=AccessTokens("unit-test-secret-0123456789abcdef", 15 * 60_000),
         refresh_ttl_ms=3_600_000,
@@ -46,7 +45,7 @@ async def setup() -> tuple[IdentityService, Recorder]:
     )
     await identity.start()
     await identity.register(UserCreate(username="alice", password=PASSWORD))
-    recorder = Recorder(identity)
+    recorder = Recorder(revocations)
     events.subscribe(recorder)
     return identity, recorder
 
