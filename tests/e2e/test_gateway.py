@@ -414,11 +414,14 @@ async def raw_upgrade(
         b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
         b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
     )
+    chunks: list[bytes] = []
     try:
-        answer = await asyncio.wait_for(reader.read(), 5)
-        return answer, True
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(65536):
+                chunks.append(chunk)
+        return b"".join(chunks), True
     except TimeoutError:
-        return await reader.read(65536) if not reader.at_eof() else b"", False
+        return b"".join(chunks), False
     finally:
         writer.close()
 
