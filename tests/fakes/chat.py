@@ -144,6 +144,15 @@ class MemoryChatStore:
         self._reads[key] = read_seq
         return ReadPosition(read_seq=read_seq, last_seq=conversation.last_seq)
 
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The other participant's read seq in each of these single chats."""
+        wanted = set(conversation_ids)
+        return {
+            conversation_id: read_seq
+            for (uid, conversation_id), read_seq in self._reads.items()
+            if uid != user_id and conversation_id in wanted
+        }
+
 
 class RecordingReadEvents:
     """``ReadEventPublisher`` that keeps every event; ``accept=False`` plays a full queue."""

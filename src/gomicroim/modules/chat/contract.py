@@ -65,6 +65,8 @@ class ConversationRead(msgspec.Struct, kw_only=True):
     unread: int
     last_message: MessageRead | None
     updated_at: int
+    #: Single chats: how far the peer has read (their ``read_seq``); null in groups.
+    peer_read_seq: int | None = None
 
 
 class ConversationList(msgspec.Struct, kw_only=True):

@@ -100,6 +100,10 @@ class ChatStore(Protocol):
         """Move the read seq forward (clamped to last seq); create the entry if missing."""
         ...
 
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The other participant's read seq in each of these single chats (absent: no entry)."""
+        ...
+
 
 class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A committed-message event not yet relayed."""
