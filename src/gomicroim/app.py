@@ -22,6 +22,7 @@ from gomicroim.http.observability import observability_middleware
 from gomicroim.http.ops import OpsController
 from gomicroim.infra import database
 from gomicroim.infra.secrets import jwt_secret
+from gomicroim.web.http import WebController
 
 log = logging.getLogger("gomicroim.app")
 
@@ -65,7 +66,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 await timeline.stop()
         log.info("gomicroim stopped")
 
-    controllers: list[Any] = [OpsController]
+    controllers: list[Any] = [OpsController, WebController]
     for module in (
         container.identity,
         container.groups,
