@@ -9,7 +9,6 @@ from urllib.parse import urlsplit
 
 import httpx
 from playwright.sync_api import BrowserContext, ConsoleMessage, Page, Request, expect
-
 from tests.e2e.client import PASSWORD, unique_name
 
 #: How long a live update may take on this shared 2-core machine before a test fails.

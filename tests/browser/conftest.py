@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, sync_playwright
-
 from tests.browser.chat import ChatPage
 from tests.e2e.server import ServerProcess
 
@@ -75,12 +74,12 @@ def open_chat(browser: Browser, server: ServerProcess) -> Iterator[OpenChat]:
     """
     pages: list[ChatPage] = []
 
-    def open_page(
-        base_url: str | None = None, *, width: int = 1100, height: int = 720
-    ) -> ChatPage:
+    def open_page(base_url: str | None = None, *, width: int = 1100, height: int = 720) -> ChatPage:
         context = browser.new_context(viewport={"width": width, "height": height})
         context.set_default_timeout(ACTION_TIMEOUT_MS)
-        chat = ChatPage(context=context, page=context.new_page(), base_url=base_url or server.base_url)
+        chat = ChatPage(
+            context=context, page=context.new_page(), base_url=base_url or server.base_url
+        )
         chat.watch()
         pages.append(chat)
         return chat

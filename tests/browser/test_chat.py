@@ -11,7 +11,6 @@ from urllib.parse import unquote
 import httpx
 import pytest
 from playwright.sync_api import Response, expect
-
 from tests.browser.chat import LIVE_S, api_user, history, send_many, title_unread
 from tests.browser.conftest import OpenChat
 from tests.e2e.client import conversation_id

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-
 from tests.browser.chat import LIVE_S, ApiUser, ChatPage, api_user, history, send_many, title_unread
 from tests.browser.conftest import OpenChat
 from tests.browser.proxy import CuttableProxy
@@ -39,9 +38,7 @@ def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
         process.stop()
 
 
-def reader_with_open_chat(
-    chat: ChatPage, base_url: str, writer: ApiUser
-) -> tuple[ApiUser, str]:
+def reader_with_open_chat(chat: ChatPage, base_url: str, writer: ApiUser) -> tuple[ApiUser, str]:
     """A reader, signed in on ``chat``, looking at their chat with ``writer``."""
     reader = api_user(base_url, "reader")
     send_many(base_url, writer, reader.id, ["before the break"])
@@ -104,9 +101,7 @@ def test_a_server_restart_is_survived_without_losing_or_repeating_a_message(
     bob.wait_for_seq(12, timeout_s=LIVE_S)
 
 
-def test_the_access_token_is_renewed_before_it_expires(
-    open_chat: OpenChat, tmp_path: Path
-) -> None:
+def test_the_access_token_is_renewed_before_it_expires(open_chat: OpenChat, tmp_path: Path) -> None:
     short = ServerProcess(
         data_dir=tmp_path / "data",
         log_dir=tmp_path,
@@ -116,7 +111,7 @@ def test_the_access_token_is_renewed_before_it_expires(
     try:
         alice = api_user(short.base_url, "alice")
         bob = open_chat(short.base_url)
-        reader, conv = reader_with_open_chat(bob, short.base_url, alice)
+        _, conv = reader_with_open_chat(bob, short.base_url, alice)
         first = bob.stored_tokens()
 
         time.sleep(6)

@@ -7,7 +7,6 @@ import re
 import httpx
 import pytest
 from playwright.sync_api import expect
-
 from tests.browser.chat import api_user, send_many
 from tests.browser.conftest import OpenChat
 from tests.e2e.client import conversation_id

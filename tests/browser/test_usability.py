@@ -8,7 +8,6 @@ from pathlib import Path
 import httpx
 import pytest
 from playwright.sync_api import expect
-
 from tests.browser.chat import ApiUser, ChatPage, api_user, send_many
 from tests.browser.conftest import OpenChat
 from tests.e2e.client import PASSWORD, conversation_id
@@ -67,8 +66,12 @@ def test_controls_have_names_for_screen_readers(open_chat: OpenChat) -> None:
     chat.open()
     page = chat.page
 
-    assert page.get_by_label("Username", exact=True).get_attribute("data-testid") == "login-username"
-    assert page.get_by_label("Password", exact=True).get_attribute("data-testid") == "login-password"
+    assert (
+        page.get_by_label("Username", exact=True).get_attribute("data-testid") == "login-username"
+    )
+    assert (
+        page.get_by_label("Password", exact=True).get_attribute("data-testid") == "login-password"
+    )
     expect(page.get_by_role("button", name="Sign in")).to_be_visible()
     expect(page.get_by_role("button", name="Create account")).to_be_visible()
 
@@ -163,9 +166,7 @@ def test_screenshots_of_the_main_screen(
     chat.send("Thanks — see you Thursday!")
     chat.wait_for_seq(4)
     expect(chat.page.get_by_test_id("unread-badge")).to_have_count(2)
-    expect(chat.page.locator('[data-user-name="{}"]'.format(jonas.id)).first).to_have_text(
-        "Jonas Berg"
-    )
+    expect(chat.page.locator(f'[data-user-name="{jonas.id}"]').first).to_have_text("Jonas Berg")
     chat.page.locator("#composer").blur()
     desktop = output_dir / "main-screen.png"
     chat.page.screenshot(path=str(desktop))

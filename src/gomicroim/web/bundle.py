@@ -80,4 +80,6 @@ def load_bundle() -> Bundle:
         name: Asset(body, CONTENT_TYPES["." + name.rpartition(".")[2]], _etag(body))
         for name, body in files.items()
     }
-    return Bundle(version=version, page=Asset(page, CONTENT_TYPES[".html"], _etag(page)), assets=assets)
+    return Bundle(
+        version=version, page=Asset(page, CONTENT_TYPES[".html"], _etag(page)), assets=assets
+    )

@@ -113,6 +113,8 @@ async function startChat() {
   });
   people.subscribe((user) => {
     people.fill(document.body, user);
+    // List previews name group senders inside longer text: render the list again.
+    conversations.changed();
     if (user.id === me) $("me-name").textContent = user.nickname || user.username;
     if (thread.openId) $("conversation-title").textContent = currentTitle();
   });
