@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,16 +54,22 @@ def browser() -> Iterator[Browser]:
             chromium.close()
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    """One server per test module; tests use unique usernames on it."""
-    root = tmp_path_factory.mktemp("browser-server")
-    process = ServerProcess(data_dir=root / "data", log_dir=root)
+@contextmanager
+def running_server(root: Path, **env: str) -> Iterator[ServerProcess]:
+    """A ``gomicroim serve`` process on ``root``, stopped on exit; ``env`` as GOMICROIM__ keys."""
+    process = ServerProcess(data_dir=root / "data", log_dir=root, env=env)
     process.start()
     try:
         yield process
     finally:
         process.stop()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One server per test module; tests use unique usernames on it."""
+    with running_server(tmp_path_factory.mktemp("browser-server")) as process:
+        yield process
 
 
 @pytest.fixture

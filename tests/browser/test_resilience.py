@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 from tests.browser.chat import LIVE_S, ApiUser, ChatPage, api_user, history, send_many, title_unread
-from tests.browser.conftest import OpenChat
+from tests.browser.conftest import OpenChat, running_server
 from tests.browser.proxy import CuttableProxy
 from tests.e2e.client import conversation_id
 from tests.e2e.server import ServerProcess
@@ -30,12 +30,8 @@ def proxy(server: ServerProcess) -> Iterator[CuttableProxy]:
 @pytest.fixture
 def own_server(tmp_path: Path) -> Iterator[ServerProcess]:
     """A server of the test's own, which it may restart."""
-    process = ServerProcess(data_dir=tmp_path / "data", log_dir=tmp_path)
-    process.start()
-    try:
+    with running_server(tmp_path) as process:
         yield process
-    finally:
-        process.stop()
 
 
 def reader_with_open_chat(chat: ChatPage, base_url: str, writer: ApiUser) -> tuple[ApiUser, str]:
@@ -102,13 +98,7 @@ def test_a_server_restart_is_survived_without_losing_or_repeating_a_message(
 
 
 def test_the_access_token_is_renewed_before_it_expires(open_chat: OpenChat, tmp_path: Path) -> None:
-    short = ServerProcess(
-        data_dir=tmp_path / "data",
-        log_dir=tmp_path,
-        env={"GOMICROIM__IDENTITY__ACCESS_TTL_S": "4"},
-    )
-    short.start()
-    try:
+    with running_server(tmp_path, GOMICROIM__IDENTITY__ACCESS_TTL_S="4") as short:
         alice = api_user(short.base_url, "alice")
         bob = open_chat(short.base_url)
         _, conv = reader_with_open_chat(bob, short.base_url, alice)
@@ -125,5 +115,3 @@ def test_the_access_token_is_renewed_before_it_expires(open_chat: OpenChat, tmp_
         bob.wait_for_seq(2)
         expect(bob.page.get_by_test_id("login-submit")).to_be_hidden()
         assert history(short.base_url, renewed["access_token"], conv)[-1] == (2, "still here")
-    finally:
-        short.stop()
