@@ -19,9 +19,9 @@ from gomicroim.http.errors import EXCEPTION_HANDLERS
 from gomicroim.http.ratelimit import RateLimiter
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.identity.contract import LoginRequest, UserCreate
-from gomicroim.modules.identity.domain import AccessTokens
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.identity.storage import MemoryRevocationList
+from gomicroim.modules.identity.tokens import AccessTokens
 from gomicroim.modules.timeline.http import SyncController
 from gomicroim.modules.timeline.service import TimelineService
 from tests.fakes import FakeClock, FakeHasher, MemorySessionStore, MemoryUserStore
