@@ -24,11 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="bind address (server.host)")
     serve.add_argument("--port", type=int, help="bind port, 0 picks a free one (server.port)")
-    serve.add_argument(
-        "--roles",
-        help="comma-separated roles this process runs: api, gateway, fanout (server.roles)",
-    )
-    serve.add_argument("--node-id", help="this node's id in a cluster (server.node_id)")
+    _role_flags(serve)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
     _common(migrate)
@@ -37,7 +33,16 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("config", help="print the effective settings as JSON and exit")
     _common(show)
+    _role_flags(show)
     return parser
+
+
+def _role_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--roles",
+        help="comma-separated roles this process runs: api, gateway, fanout (server.roles)",
+    )
+    parser.add_argument("--node-id", help="this node's id in a cluster (server.node_id)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
