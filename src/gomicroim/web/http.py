@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Controller, MediaType, Request, Response, get
 from litestar.exceptions import NotFoundException
+from litestar.params import Parameter
 
 from gomicroim.web.bundle import Asset, load_bundle
 
@@ -94,7 +95,12 @@ class WebController(Controller):
         include_in_schema=False,
         sync_to_thread=False,
     )
-    def asset(self, request: AnyRequest, version: str, name: str) -> Response[bytes]:
+    def asset(
+        self,
+        request: AnyRequest,
+        version: str = Parameter(description="the bundle version the page names"),
+        name: str = Parameter(description="the file's path inside the bundle"),
+    ) -> Response[bytes]:
         """A script, style sheet or image of the client."""
         bundle = load_bundle()
         asset = bundle.assets.get(name.lstrip("/"))
