@@ -37,9 +37,14 @@ ACTION_TIMEOUT_MS = 10_000
 OpenChat = Callable[..., ChatPage]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    """One Chromium for the whole run; each person gets a context of their own."""
+    """One Chromium per test module; each person gets a context of their own.
+
+    Not per session: while Playwright's sync API is open it marks the main thread's event
+    loop as running, which would stop the async tests of the other tiers from running after
+    these. Closing it at the end of each module hands the thread back.
+    """
     if not Path(CHROMIUM).is_file():
         pytest.fail(
             f"Chromium is not installed at {CHROMIUM}; install it with "
