@@ -40,7 +40,7 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "committed"
     )
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
-        InProcessTopic, "read"
+        InProcessTopic, "read", lossy=True
     )
 
     identity = providers.Container(
@@ -55,6 +55,7 @@ class Container(containers.DeclarativeContainer):
         publisher=committed_topic,
         read_events=read_topic,
         metrics=metrics,
+        relay_metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
     presence = providers.Container(PresenceContainer)

@@ -6,7 +6,12 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import CommittedPublisher, ReadEventPublisher, SendMetrics
+from gomicroim.modules.chat.ports import (
+    CommittedPublisher,
+    ReadEventPublisher,
+    RelayMetrics,
+    SendMetrics,
+)
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
@@ -23,17 +28,29 @@ class ChatContainer(containers.DeclarativeContainer):
     publisher: providers.Dependency[CommittedPublisher] = providers.Dependency()
     read_events: providers.Dependency[ReadEventPublisher] = providers.Dependency()
     metrics: providers.Dependency[SendMetrics] = providers.Dependency()
+    relay_metrics: providers.Dependency[RelayMetrics] = providers.Dependency()
 
-    store = providers.Singleton(SqlChatStore)
+    stale_ms = providers.Callable(lambda s: int(s.fanout.outbox_stale_s * 1000), settings)
     outbox = providers.Singleton(SqlOutboxStore)
     relay = providers.Singleton(
         OutboxRelay,
         store=outbox,
         publisher=publisher,
+        owner=settings.provided.server.node_id,
         batch_size=settings.provided.fanout.relay_batch_size,
         retention_ms=providers.Callable(
             lambda s: int(s.fanout.outbox_retention_s * 1000), settings
         ),
+        stale_ms=stale_ms,
+        max_buffer=settings.provided.fanout.relay_buffer_size,
+        metrics=relay_metrics,
+    )
+    # The store is the send's unit of work: it hands each commit to the relay itself.
+    store = providers.Singleton(
+        SqlChatStore,
+        on_commit=relay.provided.submit,
+        owner=settings.provided.server.node_id,
+        lease_ms=stale_ms,
     )
     service = providers.Singleton(
         ChatService,
@@ -41,7 +58,6 @@ class ChatContainer(containers.DeclarativeContainer):
         users=identity,
         groups=groups,
         max_body_bytes=settings.provided.chat.max_body_bytes,
-        on_commit=relay.provided.submit,
         read_events=read_events,
         metrics=metrics,
         default_page_size=settings.provided.chat.default_page_size,
