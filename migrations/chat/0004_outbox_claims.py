@@ -12,11 +12,11 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name="Outbox",
             name="claim_until",
-            field=fields.BigIntField(default=0),
+            field=fields.BigIntField(default=0, db_default=0),
         ),
         ops.AddField(
             model_name="Outbox",
             name="claimed_by",
-            field=fields.CharField(default="", max_length=64),
+            field=fields.CharField(default="", db_default="", max_length=64),
         ),
     ]

@@ -112,6 +112,6 @@ class RecordingPublisher:
             raise ConnectionError("bus down")
         self.published.extend(items)
 
-    def keys(self) -> list[tuple[str, int]]:
+    def published_keys(self) -> list[tuple[str, int]]:
         """(conversation_id, seq) of everything published, in publish order."""
         return [(e.message.conversation_id, e.message.seq) for e in self.published]

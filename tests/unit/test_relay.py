@@ -100,7 +100,7 @@ async def test_records_committed_while_the_relay_was_down_go_out_on_start() -> N
     relay = relay_for(store, publisher)
     relay.start()
     await relay.stop(timeout_s=1.0)
-    assert set(publisher.keys()) == {("s:1:2", 1), ("g:9", 1)}
+    assert set(publisher.published_keys()) == {("s:1:2", 1), ("g:9", 1)}
 
 
 async def test_prune_drops_only_records_published_before_the_cutoff() -> None:

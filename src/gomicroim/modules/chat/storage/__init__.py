@@ -85,8 +85,9 @@ class Outbox(models.Model):
     payload = fields.TextField()
     created_at = fields.BigIntField()
     published_at = fields.BigIntField(null=True, db_index=True)
-    claimed_by = fields.CharField(max_length=64, default="")
-    claim_until = fields.BigIntField(default=0)
+    # Database defaults, so rows written by a previous release (a rolling upgrade) are free.
+    claimed_by = fields.CharField(max_length=64, default="", db_default="")
+    claim_until = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "chat_outbox"
