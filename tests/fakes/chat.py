@@ -60,6 +60,19 @@ class MemoryChatStore:
         self._sent: dict[tuple[int, str], MessageRead] = {}
         self.outbox: list[MessageCommitted] = []
 
+    def replica(self, *, on_commit: CommitListener, owner: str = "node-1") -> MemoryChatStore:
+        """Another process's store over this one's data, handing its commits to ``on_commit``."""
+        other = MemoryChatStore(
+            self._outbox_store, on_commit=on_commit, owner=owner, lease_ms=self._lease_ms
+        )
+        other._conversations, other._reads, other._sent = (
+            self._conversations,
+            self._reads,
+            self._sent,
+        )
+        other.outbox = self.outbox
+        return other
+
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:
