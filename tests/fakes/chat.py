@@ -116,17 +116,7 @@ class MemoryChatStore:
             for user_id in draft.participants:
                 self._reads.setdefault((user_id, draft.conversation_id), 0)
         conversation = self._conversations[draft.conversation_id]
-        message = MessageRead(
-            conversation_id=draft.conversation_id,
-            seq=conversation.last_seq + 1,
-            sender_id=draft.sender_id,
-            to=draft.to,
-            session_type=draft.session_type,
-            client_msg_id=draft.client_msg_id,
-            msg_type=draft.msg_type,
-            body=draft.body,
-            created_at=draft.created_at,
-        )
+        message = draft.at_seq(conversation.last_seq + 1)
         conversation.messages.append(message)
         conversation.last_seq = message.seq
         conversation.last_message = message

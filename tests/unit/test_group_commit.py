@@ -68,17 +68,7 @@ class FakeWriter:
                 continue
             seq = self.seq.get(d.conversation_id, 0) + 1
             self.seq[d.conversation_id] = seq
-            message = MessageRead(
-                conversation_id=d.conversation_id,
-                seq=seq,
-                sender_id=d.sender_id,
-                to=d.to,
-                session_type=d.session_type,
-                client_msg_id=d.client_msg_id,
-                msg_type=d.msg_type,
-                body=d.body,
-                created_at=d.created_at,
-            )
+            message = d.at_seq(seq)
             self.stored[key] = message
             outcomes.append(message)
         return outcomes

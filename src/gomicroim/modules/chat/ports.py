@@ -35,6 +35,20 @@ class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     participants: tuple[int, ...] = ()
 
+    def at_seq(self, seq: int) -> MessageRead:
+        """The message this draft becomes when stored at ``seq``."""
+        return MessageRead(
+            conversation_id=self.conversation_id,
+            seq=seq,
+            sender_id=self.sender_id,
+            to=self.to,
+            session_type=self.session_type,
+            client_msg_id=self.client_msg_id,
+            msg_type=self.msg_type,
+            body=self.body,
+            created_at=self.created_at,
+        )
+
 
 class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
     """A user's conversation entry joined with the conversation's state."""

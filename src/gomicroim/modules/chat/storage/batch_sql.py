@@ -157,7 +157,7 @@ class SqlBatchWriter:
                     continue
                 seq = last_seq[draft.conversation_id] + 1
                 last_seq[draft.conversation_id] = seq
-                message = _message_from_draft(draft, seq)
+                message = draft.at_seq(seq)
                 taken[key] = message
                 stored.append((draft, message))
                 outcomes.append(message)
@@ -289,19 +289,4 @@ def _row_message(row: dict[str, Any]) -> MessageRead:
         msg_type=cast(MsgType, row["msg_type"]),
         body=str(row["body"]),
         created_at=int(row["created_at"]),
-    )
-
-
-def _message_from_draft(draft: MessageDraft, seq: int) -> MessageRead:
-    """The stored form of ``draft`` at ``seq``."""
-    return MessageRead(
-        conversation_id=draft.conversation_id,
-        seq=seq,
-        sender_id=draft.sender_id,
-        to=draft.to,
-        session_type=draft.session_type,
-        client_msg_id=draft.client_msg_id,
-        msg_type=draft.msg_type,
-        body=draft.body,
-        created_at=draft.created_at,
     )
