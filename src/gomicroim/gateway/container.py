@@ -8,13 +8,17 @@ from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.infra.adapters import KAFKA_FIX, REDIS_FIX, not_available
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 
 class GatewayContainer(containers.DeclarativeContainer):
-    """The gateway needs identity (tokens, ended sessions), presence and timeline (``hello``)."""
+    """The gateway needs identity (tokens, ended sessions), presence and timeline (``hello``).
+
+    It also selects the push router the fan-out worker hands its batches to.
+    """
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
@@ -22,15 +26,19 @@ class GatewayContainer(containers.DeclarativeContainer):
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     session_events: providers.Dependency[SessionEvents] = providers.Dependency()
 
-    # In process: one node holds every socket. A cluster counts in Redis instead.
-    quota = providers.Singleton(
-        MemoryConnectionQuota,
-        per_user=settings.provided.gateway.max_connections_per_user,
-        per_ip=settings.provided.gateway.max_connections_per_ip,
+    # In process when one node holds every socket; a cluster counts them in Redis.
+    quota = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(
+            MemoryConnectionQuota,
+            per_user=settings.provided.gateway.max_connections_per_user,
+            per_ip=settings.provided.gateway.max_connections_per_ip,
+        ),
+        redis=not_available("the Redis connection quota", REDIS_FIX),
     )
     service = providers.Singleton(
         Gateway,
-        node_id=settings.provided.server.node_id,
+        node_id=settings.provided.node_id,
         identity=identity,
         presence=presence,
         timeline=timeline,
@@ -40,5 +48,12 @@ class GatewayContainer(containers.DeclarativeContainer):
         max_pending_bytes=settings.provided.gateway.max_pending_bytes,
         max_frames_per_second=settings.provided.gateway.max_frames_per_second,
         frame_burst=settings.provided.gateway.frame_burst,
+    )
+    # One process holding the gateway and an in-process bus delivers to its own sockets;
+    # otherwise pushes go to each node's Kafka partition, which that node's gateway consumes.
+    router = providers.Selector(
+        settings.provided.push_route,
+        local=service,
+        kafka=not_available("the Kafka push router", KAFKA_FIX),
     )
     controllers = providers.Object([ws_endpoint])

@@ -9,6 +9,7 @@ from litestar.connection import WebSocket
 from litestar.types import WebSocketResponseBodyEvent, WebSocketResponseStartEvent
 
 from gomicroim.gateway import frames
+from gomicroim.modules.identity.contract import bearer_token
 
 #: Seconds a refused client should wait: a slot frees only when another socket of it closes.
 RETRY_AFTER_S = 10
@@ -22,10 +23,7 @@ def access_token(socket: WebSocket[Any, Any, Any]) -> str | None:
     token = socket.query_params.get("token")
     if token:
         return str(token)
-    scheme, _, value = (socket.headers.get("authorization") or "").partition(" ")
-    if scheme.lower() != "bearer" or not value.strip():
-        return None
-    return value.strip()
+    return bearer_token(socket.headers.get("authorization"))
 
 
 def client_ip(socket: WebSocket[Any, Any, Any]) -> str:

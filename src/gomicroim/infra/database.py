@@ -1,13 +1,13 @@
-"""Tortoise ORM lifecycle: connection config per module, migrations, readiness."""
+"""Tortoise ORM lifecycle: connection config for the modules' apps, migrations, readiness."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from tortoise.connection import get_connection
@@ -21,8 +21,14 @@ from gomicroim.infra.migrations import register_package
 
 log = logging.getLogger("gomicroim.database")
 
-#: Each module that owns tables is one tortoise app, with its own migrations package.
-MODULE_APPS = ("identity", "groups", "chat", "timeline")
+
+class TortoiseApp(NamedTuple):
+    """One module's tables: contributed by the module's container when it stores in SQL."""
+
+    #: The tortoise app label; also the module's migrations package, ``migrations/<label>``.
+    label: str
+    #: Import path of the module that defines the tortoise models (the module's storage).
+    models: str
 
 
 def database_url(settings: Settings) -> str:
@@ -35,7 +41,7 @@ def database_url(settings: Settings) -> str:
     return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000"
 
 
-def tortoise_config(settings: Settings) -> dict[str, Any]:
+def tortoise_config(settings: Settings, apps: Sequence[TortoiseApp]) -> dict[str, Any]:
     """The tortoise config dict: one connection, one app per storage-owning module."""
     url = database_url(settings)
     connection: str | dict[str, Any] = url
@@ -47,21 +53,21 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
         )
     return {
         "connections": {"default": connection},
-        "apps": _apps_config(),
+        "apps": _apps_config(apps),
         "use_tz": True,
         "timezone": "UTC",
     }
 
 
-def _apps_config() -> dict[str, dict[str, Any]]:
+def _apps_config(apps: Sequence[TortoiseApp]) -> dict[str, dict[str, Any]]:
     migrations = register_package()
     return {
-        name: {
-            "models": [f"gomicroim.modules.{name}.storage"],
-            "migrations": f"{migrations}.{name}",
+        app.label: {
+            "models": [app.models],
+            "migrations": f"{migrations}.{app.label}",
             "default_connection": "default",
         }
-        for name in MODULE_APPS
+        for app in apps
     }
 
 
@@ -74,17 +80,22 @@ def describe_url(url: str) -> str:
 
 
 @asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
-    """Open the database for the life of the app; migrate first when configured to."""
+async def database(
+    settings: Settings, apps: Sequence[TortoiseApp]
+) -> AsyncIterator[TortoiseContext]:
+    """Open the database with ``apps`` for the life of the app; migrate first if configured."""
     if settings.embedded:
         await asyncio.to_thread(Path(settings.data_path).mkdir, parents=True, exist_ok=True)
-    # The context is made current here and also the process-wide fallback, because request
-    # tasks are not children of the lifespan task that opens the database.
-    async with TortoiseContext() as ctx:
+    # The context is the process-wide fallback rather than a context variable: request tasks
+    # are not children of the task that opens the database, and a container resource may be
+    # opened and closed from different tasks, where resetting a context variable fails.
+    ctx = TortoiseContext()
+    try:
         try:
-            await ctx.init(config=tortoise_config(settings), _enable_global_fallback=True)
-            if settings.storage.migrate_on_start:
-                await migrate(ctx)
+            with ctx:  # current only while it initialises, in this task
+                await ctx.init(config=tortoise_config(settings, apps), _enable_global_fallback=True)
+                if settings.storage.migrate_on_start:
+                    await migrate(ctx, apps)
         except (DBConnectionError, OperationalError, OSError) as exc:
             raise Unavailable(
                 f"cannot open database {describe_url(database_url(settings))}: {exc}; "
@@ -92,10 +103,20 @@ async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
             ) from exc
         log.info("database ready", extra={"url": describe_url(database_url(settings))})
         yield ctx
+    finally:
+        await ctx.close_connections()
 
 
-async def migrate(ctx: TortoiseContext) -> list[str]:
-    """Apply every pending migration on the context's connection; return the names applied."""
+async def open_database(
+    settings: Settings, apps: Sequence[TortoiseApp]
+) -> AsyncIterator[TortoiseContext]:
+    """:func:`database` as a generator, the form a ``providers.Resource`` runs."""
+    async with database(settings, apps) as ctx:
+        yield ctx
+
+
+async def migrate(ctx: TortoiseContext, apps: Sequence[TortoiseApp]) -> list[str]:
+    """Apply every pending migration of ``apps``; return the names applied."""
     applied: list[str] = []
 
     def progress(event: str, app_label: str, name: str) -> None:
@@ -103,7 +124,7 @@ async def migrate(ctx: TortoiseContext) -> list[str]:
             applied.append(f"{app_label}.{name}")
             log.info("migration applied", extra={"migration": f"{app_label}.{name}"})
 
-    executor = MigrationExecutor(ctx.connections.get("default"), _apps_config())
+    executor = MigrationExecutor(ctx.connections.get("default"), _apps_config(apps))
     await executor.migrate(None, progress=progress)
     return applied
 

@@ -5,24 +5,40 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
-from gomicroim.modules.identity.domain import AccessTokens
+from gomicroim.infra.adapters import REDIS_FIX, not_available
+from gomicroim.infra.broadcast import LocalBroadcast
+from gomicroim.infra.database import TortoiseApp
+from gomicroim.modules.identity import storage
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
-from gomicroim.modules.identity.ports import RevocationList, SessionEventPublisher
 from gomicroim.modules.identity.service import IdentityService
-from gomicroim.modules.identity.storage import SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.storage import MemoryRevocationList, SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.tokens import AccessTokens
 
 
 class IdentityContainer(containers.DeclarativeContainer):
-    """Identity's providers; the root supplies settings, secret, revocations and session events."""
+    """Identity's providers; the root container supplies settings and the signing secret."""
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
-    revocations: providers.Dependency[RevocationList] = providers.Dependency()
-    session_events: providers.Dependency[SessionEventPublisher] = providers.Dependency()
 
+    tortoise_app = providers.Object(TortoiseApp("identity", storage.__name__))
     users = providers.Singleton(SqlUserStore)
     sessions = providers.Singleton(SqlSessionStore)
+    # Every process that checks tokens must see every revocation: one process alone can keep
+    # them in memory, several share them in Redis.
+    revocations = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(MemoryRevocationList),
+        redis=not_available("the Redis revocation list", REDIS_FIX),
+    )
+    # Ended sessions must reach every process holding sockets: a local broadcast when this
+    # process holds them all, Redis pub/sub in a cluster. The gateway subscribes to it.
+    session_events = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(LocalBroadcast, "session_ended"),
+        redis=not_available("the Redis session-event broadcast", REDIS_FIX),
+    )
     hasher = providers.Singleton(
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,

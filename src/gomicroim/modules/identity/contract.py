@@ -119,6 +119,19 @@ class SessionEvents(Protocol):
         ...
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The access token of an ``Authorization: Bearer <token>`` header, if it holds one.
+
+    Every edge that takes access tokens (HTTP and WebSocket) reads the header this way.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 class DeviceRead(msgspec.Struct, frozen=True, kw_only=True):
     """A device a user has logged in from; fan-out picks its strategy by ``client_type``."""
 
@@ -174,6 +187,14 @@ class IdentityFacade(Protocol):
 
     async def get_user(self, user_id: int) -> UserRead:
         """A user's profile.
+
+        Raises:
+            NotFound: ``user_not_found``.
+        """
+        ...
+
+    async def find_user(self, username: str) -> UserRead:
+        """The user with exactly this username (case-insensitive); never a prefix match.
 
         Raises:
             NotFound: ``user_not_found``.

@@ -16,12 +16,7 @@ from gomicroim.modules.identity.contract import (
     UserCreate,
     UserRead,
 )
-from gomicroim.modules.identity.domain import (
-    AccessTokens,
-    RefreshToken,
-    normalize_username,
-    same_hash,
-)
+from gomicroim.modules.identity.domain import RefreshToken, normalize_username, same_hash
 from gomicroim.modules.identity.ports import (
     DeviceRecord,
     PasswordHasher,
@@ -33,6 +28,7 @@ from gomicroim.modules.identity.ports import (
     UserRecord,
     UserStore,
 )
+from gomicroim.modules.identity.tokens import AccessTokens
 from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.identity")
@@ -195,6 +191,13 @@ class IdentityService:
         user = await self._users.by_id(user_id)
         if user is None:
             raise NotFound(f"user {user_id} does not exist", code="user_not_found")
+        return _user_read(user)
+
+    async def find_user(self, username: str) -> UserRead:
+        """Exact, case-insensitive lookup; see :meth:`IdentityFacade.find_user`."""
+        user = await self._users.by_username(normalize_username(username))
+        if user is None:
+            raise NotFound(f"no user is called {username!r}", code="user_not_found")
         return _user_read(user)
 
     async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
