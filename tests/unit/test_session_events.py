@@ -8,9 +8,9 @@ from gomicroim.clock import now_ms
 from gomicroim.errors import Unauthenticated
 from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.modules.identity.contract import LoginRequest, SessionEnded, UserCreate
-from gomicroim.modules.identity.domain import AccessTokens
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.identity.storage import MemoryRevocationList
+from gomicroim.modules.identity.tokens import AccessTokens
 from tests.fakes import FakeClock, FakeHasher, MemorySessionStore, MemoryUserStore
 
 PASSWORD = "correct horse battery"
