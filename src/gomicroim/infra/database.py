@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import msgspec
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -17,6 +18,7 @@ from tortoise.migrations.executor import MigrationExecutor
 
 from gomicroim.config import Settings
 from gomicroim.errors import Unavailable
+from gomicroim.infra.datadir import prepare_sqlite
 from gomicroim.infra.migrations import register_package
 
 log = logging.getLogger("gomicroim.database")
@@ -25,11 +27,16 @@ log = logging.getLogger("gomicroim.database")
 MODULE_APPS = ("identity", "groups", "chat", "timeline")
 
 
+def sqlite_path(settings: Settings) -> Path:
+    """The embedded shape's SQLite file under ``data_dir``."""
+    return (settings.data_path / "gomicroim.sqlite3").resolve()
+
+
 def database_url(settings: Settings) -> str:
     """The database URL in force: the configured one or SQLite under ``data_dir``."""
     if settings.storage.database_url:
         return settings.storage.database_url
-    path = (settings.data_path / "gomicroim.sqlite3").resolve()
+    path = sqlite_path(settings)
     # FULL (the default): a reply to a send means the message survived a power cut too.
     sync = settings.storage.sqlite_synchronous
     return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000"
@@ -76,8 +83,9 @@ def describe_url(url: str) -> str:
 @asynccontextmanager
 async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
     """Open the database for the life of the app; migrate first when configured to."""
-    if settings.embedded:
-        await asyncio.to_thread(Path(settings.data_path).mkdir, parents=True, exist_ok=True)
+    if not settings.storage.database_url:
+        # Private modes and a writability check before the ORM sees the file (see datadir).
+        await asyncio.to_thread(prepare_sqlite, sqlite_path(settings))
     # The context is made current here and also the process-wide fallback, because request
     # tasks are not children of the lifespan task that opens the database.
     async with TortoiseContext() as ctx:
@@ -86,12 +94,32 @@ async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
             if settings.storage.migrate_on_start:
                 await migrate(ctx)
         except (DBConnectionError, OperationalError, OSError) as exc:
-            raise Unavailable(
-                f"cannot open database {describe_url(database_url(settings))}: {exc}; "
-                "check storage.database_url and that the server is running"
-            ) from exc
+            raise _cannot_open(settings, exc) from exc
         log.info("database ready", extra={"url": describe_url(database_url(settings))})
         yield ctx
+
+
+def _cannot_open(settings: Settings, exc: Exception) -> Unavailable:
+    return Unavailable(
+        f"cannot open database {describe_url(database_url(settings))}: {exc}; "
+        "check storage.database_url and that the server is running"
+    )
+
+
+async def migrate_once(settings: Settings) -> list[str]:
+    """Open the database, apply pending migrations and close it (``gomicroim migrate``).
+
+    Raises:
+        Unavailable: the database cannot be opened, naming the URL (password masked).
+    """
+    forced = msgspec.structs.replace(
+        settings, storage=msgspec.structs.replace(settings.storage, migrate_on_start=False)
+    )
+    async with database(forced) as ctx:
+        try:
+            return await migrate(ctx)
+        except (DBConnectionError, OperationalError, OSError) as exc:
+            raise _cannot_open(settings, exc) from exc
 
 
 async def migrate(ctx: TortoiseContext) -> list[str]:

@@ -165,7 +165,7 @@ class ChatService:
         """Move the read position; see :meth:`ChatFacade.mark_read`."""
         ref = await self._readable(user_id, conversation_id)
         position = await self._store.mark_read(user_id, ref.id, seq)
-        if self._read_events is not None:
+        if position.moved and self._read_events is not None:
             self._read_events.publish_nowait(
                 [
                     ReadPositionMoved(

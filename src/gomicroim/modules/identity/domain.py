@@ -10,13 +10,19 @@ from typing import cast
 
 import jwt
 
-from gomicroim.errors import Unauthenticated
+from gomicroim.errors import InvalidInput, Unauthenticated
 from gomicroim.modules.identity.contract import ClientType, Principal
 
 _ALGORITHM = "HS256"
 _CLOCK_SKEW_S = 10
 _VERIFIED_CACHE_SIZE = 100_000
 _CLIENT_TYPES = ("app", "web", "desktop")
+#: ``typ`` of an access token; refresh tokens are opaque and never JWTs, but a token minted for
+#: another purpose with the same key must not pass as an access token.
+ACCESS_TYPE = "access"
+#: Ids are below 2^53 (safe in JavaScript); larger ``sub``/``sid`` claims are invalid tokens.
+_MAX_ID = 2**53 - 1
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "did", "typ"]
 
 
 def normalize_username(username: str) -> str:
@@ -24,11 +30,43 @@ def normalize_username(username: str) -> str:
     return username.lower()
 
 
-class AccessTokens:
-    """Issues and verifies signed, short-lived access tokens (JWT, HS256)."""
+def check_password(password: str, username: str, min_chars: int) -> None:
+    """The password policy for new passwords: long enough, and not the username.
 
-    def __init__(self, secret: str, ttl_ms: int):
+    Args:
+        password: the new password as typed.
+        username: the account's normalised (lower-case) username.
+        min_chars: ``identity.min_password_chars``.
+
+    Raises:
+        InvalidInput: ``invalid_field`` on ``password`` saying which rule it breaks.
+    """
+    if len(password) < min_chars:
+        raise InvalidInput(
+            f"password: must be at least {min_chars} characters (identity.min_password_chars)",
+            code="invalid_field",
+            field="password",
+        )
+    # The first name an attacker tries; compared case-insensitively like usernames.
+    if hmac.compare_digest(password.lower().encode(), username.encode()):
+        raise InvalidInput(
+            "password: must not be the username", code="invalid_field", field="password"
+        )
+
+
+class AccessTokens:
+    """Issues and verifies signed, short-lived access tokens (JWT, HS256).
+
+    A token carries ``iss`` (who signed it), ``aud`` (what it is for) and ``typ``; all three
+    are checked, so a token signed with the same key for another service or purpose fails.
+    """
+
+    def __init__(
+        self, secret: str, ttl_ms: int, *, issuer: str = "gomicroim", audience: str = "gomicroim"
+    ):
         self._key = secret.encode()
+        self._issuer = issuer
+        self._audience = audience
         self.ttl_ms = ttl_ms
         #: How long after issue a token may still pass :meth:`verify` (lifetime + clock skew);
         #: an ended session must be remembered at least this long.
@@ -46,12 +84,14 @@ class AccessTokens:
             "ct": principal.client_type,
             "iat": now_ms // 1000,
             "exp": expires_at // 1000,
-            "typ": "access",
+            "iss": self._issuer,
+            "aud": self._audience,
+            "typ": ACCESS_TYPE,
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM), expires_at
 
     def verify(self, token: str) -> Principal:
-        """Check signature, expiry and shape.
+        """Check signature, algorithm, expiry, issuer, audience, type and shape.
 
         Raises:
             Unauthenticated: ``token_expired`` or ``invalid_token``.
@@ -66,8 +106,11 @@ class AccessTokens:
             claims = jwt.decode(
                 token,
                 self._key,
+                # One allowed algorithm: "none" and any other alg in the header are refused.
                 algorithms=[_ALGORITHM],
-                options={"require": ["exp", "sub", "sid", "did"]},
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": _REQUIRED_CLAIMS},
                 # Replicas' clocks differ a little; a token must not fail for that alone.
                 leeway=_CLOCK_SKEW_S,
             )
@@ -91,18 +134,19 @@ def _principal(claims: dict[str, object]) -> Principal:
     did = claims.get("did")
     sub = claims.get("sub")
     if (
-        claims.get("typ") != "access"
+        claims.get("typ") != ACCESS_TYPE
         or client_type not in _CLIENT_TYPES
-        or not isinstance(sid, int)
+        or not _is_id(sid)
         or not isinstance(did, str)
         or not isinstance(sub, str)
-        or not _is_decimal(sub)
+        # Length first: int() of thousands of digits is slow, and past 4300 it raises.
+        or not (len(sub) <= 16 and _is_decimal(sub) and _is_id(int(sub)))
     ):
         raise Unauthenticated("access token is not valid", code="invalid_token")
     return Principal(
         user_id=int(sub),
         device_id=did,
-        session_id=sid,
+        session_id=cast(int, sid),
         client_type=cast(ClientType, client_type),
     )
 
@@ -132,6 +176,11 @@ class RefreshToken:
         if not sep or not _is_decimal(sid) or not secret or len(sid) > 18:
             raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
         return int(sid), hash_secret(secret)
+
+
+def _is_id(value: object) -> bool:
+    # bool is an int subclass: ``"sid": true`` is not a session id.
+    return type(value) is int and 1 <= value <= _MAX_ID
 
 
 def _is_decimal(text: str) -> bool:
