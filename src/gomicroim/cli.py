@@ -8,13 +8,16 @@ import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from gomicroim import __version__
 from gomicroim.config import ConfigError, Settings, load_settings
 from gomicroim.errors import Unavailable
+
+if TYPE_CHECKING:
+    from gomicroim.infra.database import TortoiseApp
 
 #: Settings whose values are secrets: ``gomicroim config`` shows ``***`` instead.
 _SECRET_KEY = re.compile(r"secret|password|passwd", re.IGNORECASE)
@@ -30,6 +33,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="bind address (server.host)")
     serve.add_argument("--port", type=int, help="bind port, 0 picks a free one (server.port)")
+    _role_flags(serve)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
     _common(migrate)
@@ -47,7 +51,16 @@ def _parser() -> argparse.ArgumentParser:
         "config", help="print the effective settings as JSON (secrets masked) and exit"
     )
     _common(show)
+    _role_flags(show)
     return parser
+
+
+def _role_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--roles",
+        help="comma-separated roles this process runs: api, gateway, fanout (server.roles)",
+    )
+    parser.add_argument("--node-id", help="this node's id in a cluster (server.node_id)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -61,6 +74,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides.setdefault("server", {})["host"] = args.host
     if getattr(args, "port", None) is not None:
         overrides.setdefault("server", {})["port"] = args.port
+    if getattr(args, "roles", None) is not None:
+        # Validated with the settings, so a flag and a config file get the same messages.
+        roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+        overrides.setdefault("server", {})["roles"] = roles
+    if getattr(args, "node_id", None) is not None:
+        overrides.setdefault("server", {})["node_id"] = args.node_id
     if args.data_dir:
         overrides.setdefault("storage", {})["data_dir"] = args.data_dir
     return load_settings(args.config, overrides=overrides)
@@ -127,27 +146,30 @@ def _preflight(settings: Settings) -> None:
     Inside uvicorn's start-up a failure becomes a traceback and a hang-prone lifespan; here
     it is a ConfigError or Unavailable that :func:`main` prints as one line, exit status 2.
     """
-    from gomicroim.fanout.selector import strategy_classes
+    from gomicroim.container import tortoise_apps
     from gomicroim.infra.logging import configure_logging
 
     configure_logging(settings.log)
-    strategy_classes(settings.fanout)
-    # Opens the database (migrating it if configured to) and closes it again: an unreachable
-    # database, a read-only data directory or a failing migration is reported right here.
-    asyncio.run(_open_database(settings))
+    apps = tortoise_apps(settings)
+    if apps:
+        # Opens the database (migrating it if configured to) and closes it again: an
+        # unreachable database, a read-only data directory or a failing migration is
+        # reported right here.
+        asyncio.run(_open_database(settings, apps))
 
 
-async def _open_database(settings: Settings) -> None:
+async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
     from gomicroim.infra import database
 
-    async with database.database(settings):
+    async with database.database(settings, apps):
         pass
 
 
 async def _migrate(settings: Settings) -> int:
+    from gomicroim.container import tortoise_apps
     from gomicroim.infra import database
 
-    applied = await database.migrate_once(settings)
+    applied = await database.migrate_once(settings, tortoise_apps(settings))
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     return 0
 

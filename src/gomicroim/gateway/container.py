@@ -7,13 +7,17 @@ from dependency_injector import containers, providers
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.service import Gateway
+from gomicroim.infra.adapters import KAFKA_FIX, not_available
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 
 class GatewayContainer(containers.DeclarativeContainer):
-    """The gateway needs identity (tokens), presence and timeline (for ``hello``)."""
+    """The gateway needs identity (tokens), presence and timeline (for ``hello``).
+
+    It also selects the push router the fan-out worker hands its batches to.
+    """
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
@@ -22,11 +26,18 @@ class GatewayContainer(containers.DeclarativeContainer):
 
     service = providers.Singleton(
         Gateway,
-        node_id=settings.provided.server.node_id,
+        node_id=settings.provided.node_id,
         identity=identity,
         presence=presence,
         timeline=timeline,
         idle_timeout_s=settings.provided.gateway.idle_timeout_s,
         max_pending_bytes=settings.provided.gateway.max_pending_bytes,
+    )
+    # One process holding the gateway and an in-process bus delivers to its own sockets;
+    # otherwise pushes go to each node's Kafka partition, which that node's gateway consumes.
+    router = providers.Selector(
+        settings.provided.push_route,
+        local=service,
+        kafka=not_available("the Kafka push router", KAFKA_FIX),
     )
     controllers = providers.Object([ws_endpoint])

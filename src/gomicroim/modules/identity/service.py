@@ -15,7 +15,6 @@ from gomicroim.modules.identity.contract import (
     UserRead,
 )
 from gomicroim.modules.identity.domain import (
-    AccessTokens,
     RefreshToken,
     check_password,
     normalize_username,
@@ -31,6 +30,7 @@ from gomicroim.modules.identity.ports import (
     UserRecord,
     UserStore,
 )
+from gomicroim.modules.identity.tokens import AccessTokens
 from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.identity")
