@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from gomicroim import __version__
-from gomicroim.config import ConfigError, Settings, load_settings
+from gomicroim.config import ConfigError, Settings, check_shape, load_settings
 from gomicroim.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -150,6 +150,8 @@ def _preflight(settings: Settings) -> None:
     from gomicroim.infra.logging import configure_logging
 
     configure_logging(settings.log)
+    # A shape that cannot work is refused before anything is created on disk.
+    check_shape(settings)
     apps = tortoise_apps(settings)
     if apps:
         # Opens the database (migrating it if configured to) and closes it again: an

@@ -25,30 +25,19 @@ def build_strategies(
         ConfigError: for a plugin that cannot be imported or a client type mapped to an
             unknown strategy.
     """
-    return {
-        name: cls(timeline=timeline, settings=settings)
-        for name, cls in strategy_classes(settings).items()
-    }
-
-
-def strategy_classes(settings: FanoutSettings) -> dict[str, type]:
-    """The strategy classes by name, once every configured name and plugin path resolves.
-
-    The server calls this before it starts, so a mistake is a one-line config error.
-
-    Raises:
-        ConfigError: as :func:`build_strategies`.
-    """
     classes = dict(BUILT_IN)
     for name, path in settings.plugins.items():
         classes[name] = _import(f"fanout.plugins.{name}", path)
+    strategies: dict[str, FanoutStrategy] = {
+        name: cls(timeline=timeline, settings=settings) for name, cls in classes.items()
+    }
     for client_type, name in settings.client_strategies.items():
-        if name not in classes:
+        if name not in strategies:
             raise ConfigError(
                 f"fanout.client_strategies.{client_type}: unknown strategy {name!r};"
-                f" known: {', '.join(sorted(classes))}"
+                f" known: {', '.join(sorted(strategies))}"
             )
-    return classes
+    return strategies
 
 
 def _import(key: str, path: str) -> type:
