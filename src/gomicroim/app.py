@@ -18,8 +18,11 @@ from gomicroim.config import Settings
 from gomicroim.container import Container
 from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.errors import EXCEPTION_HANDLERS
-from gomicroim.http.observability import observability_middleware
+from gomicroim.http.observability import add_edge_layer
+from gomicroim.http.openapi import COMPONENTS
 from gomicroim.http.ops import OpsController
+from gomicroim.http.params import strict_path_ids
+from gomicroim.http.websocket_doc import websocket_upgrade_required
 from gomicroim.infra import database
 from gomicroim.infra.secrets import jwt_secret
 
@@ -65,7 +68,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
                 await timeline.stop()
         log.info("gomicroim stopped")
 
-    controllers: list[Any] = [OpsController]
+    controllers: list[Any] = [OpsController, websocket_upgrade_required]
     for module in (
         container.identity,
         container.groups,
@@ -75,7 +78,7 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
     ):
         controllers.extend(module.controllers())
 
-    return Litestar(
+    app = Litestar(
         route_handlers=controllers,
         dependencies={
             "identity": _value(container.identity.service),
@@ -88,8 +91,8 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
         },
         lifespan=[lifespan],
         exception_handlers=EXCEPTION_HANDLERS,
+        before_request=strict_path_ids,
         middleware=[
-            observability_middleware(container.metrics(), access_log=settings.log.access_log),
             DefineMiddleware(
                 BearerAuthMiddleware,
                 identity=container.identity.service(),
@@ -103,7 +106,10 @@ def create_app(settings: Settings, container: Container | None = None) -> Litest
             description="Instant-messaging server API. Errors: {error: {code, message, field?}}.",
             path="/schema",
             render_plugins=[ScalarRenderPlugin()],
+            components=COMPONENTS,
         ),
         debug=False,
         logging_config=None,
     )
+    add_edge_layer(app, container.metrics(), access_log=settings.log.access_log)
+    return app

@@ -64,6 +64,7 @@ class Container(containers.DeclarativeContainer):
         identity=identity.service,
         presence=presence.service,
         timeline=timeline.service,
+        metrics=metrics,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -73,4 +74,5 @@ class Container(containers.DeclarativeContainer):
         presence=presence.service,
         timeline=timeline.service,
         router=gateway.service,
+        metrics=metrics,
     )

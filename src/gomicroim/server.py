@@ -15,6 +15,7 @@ from gomicroim.config import Settings
 from gomicroim.gateway.frames import CLOSE_GOING_AWAY
 from gomicroim.gateway.protocol import GatewayWebSocketProtocol
 from gomicroim.gateway.service import Gateway
+from gomicroim.http.protocol import HttpLimits, guarded_http_protocol
 from gomicroim.infra.logging import configure_logging
 
 log = logging.getLogger("gomicroim.server")
@@ -70,7 +71,15 @@ def serve(settings: Settings) -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_http_protocol(
+            HttpLimits(
+                max_header_bytes=settings.server.max_header_bytes,
+                max_headers=settings.server.max_headers,
+                header_timeout_s=settings.server.header_timeout_s,
+                body_timeout_s=settings.server.body_timeout_s,
+            )
+        ),
+        timeout_keep_alive=settings.server.keepalive_timeout_s,  # type: ignore[arg-type]
         ws=GatewayWebSocketProtocol,
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_ping_interval=None,

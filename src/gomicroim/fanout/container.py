@@ -8,6 +8,7 @@ from gomicroim.config import Settings
 from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushRouter
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
@@ -23,6 +24,7 @@ class FanoutContainer(containers.DeclarativeContainer):
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     router: providers.Dependency[PushRouter] = providers.Dependency()
+    metrics: providers.Dependency[Metrics] = providers.Dependency()
 
     strategies = providers.Singleton(
         build_strategies, settings=settings.provided.fanout, timeline=timeline
@@ -40,4 +42,5 @@ class FanoutContainer(containers.DeclarativeContainer):
         presence=presence,
         selector=selector,
         router=router,
+        metrics=metrics,
     )

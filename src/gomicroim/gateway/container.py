@@ -7,6 +7,7 @@ from dependency_injector import containers, providers
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.service import Gateway
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
@@ -19,6 +20,7 @@ class GatewayContainer(containers.DeclarativeContainer):
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
+    metrics: providers.Dependency[Metrics] = providers.Dependency()
 
     service = providers.Singleton(
         Gateway,
@@ -28,5 +30,6 @@ class GatewayContainer(containers.DeclarativeContainer):
         timeline=timeline,
         idle_timeout_s=settings.provided.gateway.idle_timeout_s,
         max_pending_bytes=settings.provided.gateway.max_pending_bytes,
+        metrics=metrics,
     )
     controllers = providers.Object([ws_endpoint])

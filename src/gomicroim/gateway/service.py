@@ -15,6 +15,7 @@ from gomicroim.gateway.connection import Connection
 from gomicroim.gateway.contract import PushBatch
 from gomicroim.gateway.registry import ConnectionRegistry
 from gomicroim.http.auth import bearer_token
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import IdentityFacade, Principal
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
@@ -37,6 +38,7 @@ class Gateway:
         timeline: TimelineFacade,
         idle_timeout_s: float,
         max_pending_bytes: int,
+        metrics: Metrics | None = None,
     ):
         self.node_id = node_id
         self._identity = identity
@@ -46,6 +48,9 @@ class Gateway:
         self._max_pending_bytes = max_pending_bytes
         self.registry = ConnectionRegistry()
         self._accepting = True
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_connections(lambda: len(self.registry))
 
     async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
         """Run one connection from handshake to close."""
@@ -163,6 +168,8 @@ class Gateway:
                     outgoing[connection] = [frame]
                 else:
                     queued.append(frame)
+        if self._metrics is not None:
+            self._metrics.pushes_delivered(sum(len(q) for q in outgoing.values()))
         for index, (connection, queued) in enumerate(outgoing.items(), start=1):
             connection.send_many(queued)
             if index % _YIELD_EVERY == 0:

@@ -6,7 +6,12 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import CommittedPublisher, ReadEventPublisher, SendMetrics
+from gomicroim.modules.chat.ports import (
+    CommittedPublisher,
+    OutboxMetrics,
+    ReadEventPublisher,
+    SendMetrics,
+)
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
@@ -22,7 +27,7 @@ class ChatContainer(containers.DeclarativeContainer):
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
     publisher: providers.Dependency[CommittedPublisher] = providers.Dependency()
     read_events: providers.Dependency[ReadEventPublisher] = providers.Dependency()
-    metrics: providers.Dependency[SendMetrics] = providers.Dependency()
+    metrics: providers.Dependency[SendMetrics | OutboxMetrics] = providers.Dependency()
 
     store = providers.Singleton(SqlChatStore)
     outbox = providers.Singleton(SqlOutboxStore)
@@ -34,6 +39,7 @@ class ChatContainer(containers.DeclarativeContainer):
         retention_ms=providers.Callable(
             lambda s: int(s.fanout.outbox_retention_s * 1000), settings
         ),
+        metrics=metrics,
     )
     service = providers.Singleton(
         ChatService,

@@ -6,10 +6,12 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
+from gomicroim.http.openapi import documented
 from gomicroim.modules.chat.contract import (
     ChatFacade,
     ConversationList,
@@ -36,6 +38,15 @@ class MessageController(Controller):
     @post(
         "/",
         summary="Send a message; 201 when stored, 200 when the client_msg_id was already stored",
+        status_code=201,
+        **documented(
+            403,
+            404,
+            body=MessageSend,
+            extra={
+                200: ResponseSpec(MessageRead, description="Already stored (same client_msg_id)")
+            },
+        ),
     )
     async def send(
         self, request: AnyRequest, chat: NamedDependency[ChatFacade]
@@ -52,13 +63,21 @@ class ConversationController(Controller):
     path = "/api/v1/conversations"
     tags = ["conversations"]
 
-    @get("/", summary="The caller's conversations, most recently active first")
+    @get(
+        "/",
+        summary="The caller's conversations, most recently active first",
+        **documented(),
+    )
     async def list_conversations(
         self, request: AnyRequest, chat: NamedDependency[ChatFacade]
     ) -> ConversationList:
         return await chat.conversations(caller(request).user_id)
 
-    @get("/{conversation_id:str}/messages", summary="A page of history in ascending seq order")
+    @get(
+        "/{conversation_id:str}/messages",
+        summary="A page of history in ascending seq order",
+        **documented(403, 404),
+    )
     async def history(
         self,
         request: AnyRequest,
@@ -76,7 +95,12 @@ class ConversationController(Controller):
             limit=limit,
         )
 
-    @post("/{conversation_id:str}/read", status_code=200, summary="Move the read position forward")
+    @post(
+        "/{conversation_id:str}/read",
+        status_code=200,
+        summary="Move the read position forward",
+        **documented(403, 404, body=ReadRequest),
+    )
     async def mark_read(
         self,
         request: AnyRequest,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Protocol
 
 import msgspec
@@ -153,6 +154,14 @@ class SendMetrics(Protocol):
 
     def message_deduplicated(self) -> None:
         """A send was answered with an already stored message."""
+        ...
+
+
+class OutboxMetrics(Protocol):
+    """Where the relay reports its backlog (Prometheus in production)."""
+
+    def watch_outbox_backlog(self, count: Callable[[], int]) -> None:
+        """Read the number of committed events waiting to be published from ``count``."""
         ...
 
 

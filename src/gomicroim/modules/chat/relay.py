@@ -9,7 +9,7 @@ import time
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.modules.chat.contract import MessageCommitted
-from gomicroim.modules.chat.ports import CommittedPublisher, OutboxStore
+from gomicroim.modules.chat.ports import CommittedPublisher, OutboxMetrics, OutboxStore
 
 log = logging.getLogger("gomicroim.relay")
 
@@ -35,6 +35,7 @@ class OutboxRelay:
         poll_interval_s: float = 1.0,
         mark_interval_s: float = 0.2,
         clock: Clock = now_ms,
+        metrics: OutboxMetrics | None = None,
     ):
         self._store = store
         self._publisher = publisher
@@ -50,6 +51,8 @@ class OutboxRelay:
         self._unmarked: list[tuple[str, int]] = []
         self._last_mark = time.monotonic()
         self._scan_needed = True
+        if metrics is not None:
+            metrics.watch_outbox_backlog(lambda: len(self._fresh))
 
     def submit(self, event: MessageCommitted) -> None:
         """A send committed in this process: publish it soon."""

@@ -11,6 +11,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
+from gomicroim.http.openapi import documented
+from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.groups.contract import (
     GroupCreate,
     GroupRead,
@@ -19,8 +21,8 @@ from gomicroim.modules.groups.contract import (
     MembersAdd,
 )
 
-GroupIdParam = Parameter(ge=1, le=2**53 - 1, description="group id")
-UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+GroupIdParam = Parameter(ge=1, le=2**53 - 1, description=f"group id. {PATH_ID_RULE}")
+UserIdParam = Parameter(ge=1, le=2**53 - 1, description=f"user id. {PATH_ID_RULE}")
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -30,12 +32,17 @@ class GroupController(Controller):
     path = "/api/v1/groups"
     tags = ["groups"]
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Create a group; the caller is its owner")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Create a group; the caller is its owner",
+        **documented(404, 409, body=GroupCreate),
+    )
     async def create(self, request: AnyRequest, groups: NamedDependency[GroupsFacade]) -> GroupRead:
         body = await decode_body(request, GroupCreate)
         return await groups.create(caller(request).user_id, body)
 
-    @get("/{group_id:int}", summary="A group (members only)")
+    @get("/{group_id:int}", summary="A group (members only)", **documented(403, 404))
     async def get_group(
         self,
         request: AnyRequest,
@@ -44,7 +51,11 @@ class GroupController(Controller):
     ) -> GroupRead:
         return await groups.get(group_id, caller(request).user_id)
 
-    @get("/{group_id:int}/members", summary="The group's members (members only)")
+    @get(
+        "/{group_id:int}/members",
+        summary="The group's members (members only)",
+        **documented(403, 404),
+    )
     async def members(
         self,
         request: AnyRequest,
@@ -53,7 +64,12 @@ class GroupController(Controller):
     ) -> MemberList:
         return await groups.members(group_id, caller(request).user_id)
 
-    @post("/{group_id:int}/members", status_code=200, summary="Add members (owner or admin)")
+    @post(
+        "/{group_id:int}/members",
+        status_code=200,
+        summary="Add members (owner or admin)",
+        **documented(403, 404, 409, body=MembersAdd),
+    )
     async def add_members(
         self,
         request: AnyRequest,
@@ -67,6 +83,7 @@ class GroupController(Controller):
         "/{group_id:int}/members/{user_id:int}",
         status_code=HTTP_204_NO_CONTENT,
         summary="Remove a member (owner or admin) or leave (your own id)",
+        **documented(403, 404, 409),
     )
     async def remove_member(
         self,
