@@ -14,6 +14,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.enums import ScopeType
+from litestar.routes import HTTPRoute
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from gomicroim.infra.logging import redact_query
@@ -35,11 +36,28 @@ _CACHEABLE = ("/schema",)
 
 def add_edge_layer(app: Litestar, metrics: Metrics, *, access_log: bool) -> None:
     """Wrap ``app``'s ASGI handler so every HTTP response is recorded and hardened."""
-    app.asgi_handler = edge_layer(app.asgi_handler, metrics, access_log=access_log)
+    allowed: dict[str, set[str]] = {}
+    for route in app.routes:
+        if isinstance(route, HTTPRoute):
+            allowed.setdefault(route.path_format, set()).update(route.methods)
+    app.asgi_handler = edge_layer(
+        app.asgi_handler,
+        metrics,
+        access_log=access_log,
+        allow={path: ", ".join(sorted(methods)).encode() for path, methods in allowed.items()},
+    )
 
 
-def edge_layer(inner: ASGIApp, metrics: Metrics, *, access_log: bool) -> ASGIApp:
-    """The ASGI app that records ``metrics`` and one access-log line per HTTP request."""
+def edge_layer(
+    inner: ASGIApp, metrics: Metrics, *, access_log: bool, allow: dict[str, bytes] | None = None
+) -> ASGIApp:
+    """The ASGI app that records ``metrics`` and one access-log line per HTTP request.
+
+    ``allow`` maps a route template to its methods for ``OPTIONS`` answers: Litestar's own
+    OPTIONS handler can list only the methods registered first on a path (2.25: a route
+    rebuilt for a later handler keeps the old handler's method list).
+    """
+    allow = allow or {}
 
     async def edge(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP:
@@ -56,6 +74,11 @@ def edge_layer(inner: ASGIApp, metrics: Metrics, *, access_log: bool) -> ASGIApp
                 headers = list(message.get("headers") or [])
                 names = {name.lower() for name, _ in headers}
                 headers.extend(h for h in SECURITY_HEADERS if h[0] not in names)
+                if scope["method"] == "OPTIONS" and b"allow" in names:
+                    methods = allow.get(scope.get("path_template") or "")
+                    if methods is not None:
+                        headers = [h for h in headers if h[0].lower() != b"allow"]
+                        headers.append((b"allow", methods))
                 if not cacheable and b"cache-control" not in names:
                     headers.append(_NO_STORE)
                 message["headers"] = headers

@@ -16,7 +16,9 @@ import msgspec
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import (
     Components,
+    Link,
     OpenAPIMediaType,
+    OpenAPIResponse,
     Operation,
     RequestBody,
     SecurityScheme,
@@ -36,8 +38,9 @@ ERROR_MEANINGS = {
     404: "The addressed user, group or conversation does not exist",
     409: "The request clashes with current state",
     413: "The body is larger than `server.max_request_bytes`, or a field over its limit",
-    426: "Not a WebSocket upgrade request",
+    426: "Not a WebSocket upgrade request; open it with `Upgrade: websocket`",
     429: "Too many requests; wait `Retry-After` seconds",
+    431: "The request head is over `server.max_header_bytes` or `server.max_headers`",
     503: "A dependency (the database) is down; retry after `Retry-After` seconds",
 }
 
@@ -74,20 +77,50 @@ def _body_schema(model: type[msgspec.Struct]) -> dict[str, Any]:
     return dict(components[model.__name__])
 
 
-def _operation_with_body(model: type[msgspec.Struct]) -> type[Operation]:
-    schema = _body_schema(model)
+def operation_ref(path: str, method: str) -> str:
+    """A JSON pointer to the operation ``method path`` for a link's ``operationRef``."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method.lower()
+
+
+def link(
+    path: str,
+    method: str,
+    *,
+    parameters: dict[str, str] | None = None,
+    body: dict[str, object] | None = None,
+    description: str | None = None,
+) -> Link:
+    """An OpenAPI link from a response to the operation it enables (clients and fuzzers follow
+    these: a created group's id into its members, a stored message into its history).
+    """
+    return Link(
+        operation_ref=operation_ref(path, method),
+        parameters=parameters,
+        request_body=body,
+        description=description,
+    )
+
+
+def _operation_class(
+    model: type[msgspec.Struct] | None, links: dict[int, dict[str, Link]]
+) -> type[Operation]:
+    schema = _body_schema(model) if model is not None else None
 
     @dataclass
-    class BodyOperation(Operation):
+    class DocumentedOperation(Operation):
         def __post_init__(self) -> None:
-            self.request_body = RequestBody(
-                required=True,
-                description=schema.get("description"),
-                content={"application/json": OpenAPIMediaType(schema=schema)},  # type: ignore[arg-type]
-            )
+            if schema is not None:
+                self.request_body = RequestBody(
+                    required=True,
+                    description=schema.get("description"),
+                    content={"application/json": OpenAPIMediaType(schema=schema)},  # type: ignore[arg-type]
+                )
+            for status, named in links.items():
+                response = (self.responses or {}).get(str(status))
+                if isinstance(response, OpenAPIResponse):
+                    response.links = dict(named)
 
-    BodyOperation.__name__ = f"{model.__name__}Operation"
-    return BodyOperation
+    return DocumentedOperation
 
 
 def documented(
@@ -95,23 +128,25 @@ def documented(
     body: type[msgspec.Struct] | None = None,
     public: bool = False,
     extra: dict[int, ResponseSpec] | None = None,
+    links: dict[int, dict[str, Link]] | None = None,
 ) -> dict[str, Any]:
     """Route-decorator arguments that document a route truthfully.
 
-    Every route can answer 400 (bad parameters) and 503 (database down); authenticated routes
-    also 401 and 429, and a route with a body 413.
+    Every route can answer 400 (bad parameters), 431 (oversized head) and 503 (database
+    down); authenticated routes also 401 and 429, and a route with a body 413.
 
     Args:
         *statuses: further error statuses the route answers (403, 404, 409...).
         body: the Struct the handler decodes with ``decode_body``.
         public: the route needs no token (``exclude_from_auth``).
         extra: further non-error responses, e.g. a second success status.
+        links: per success status, the operations its response enables (see :func:`link`).
 
     Returns:
         ``responses``, ``security`` and, with a body, ``operation_class``, plus
         ``exclude_from_auth`` for public routes.
     """
-    codes = {400, 503, *statuses}
+    codes = {400, 431, 503, *statuses}
     if not public:
         codes |= {401, 429}
     if body is not None:
@@ -121,6 +156,6 @@ def documented(
         kwargs["exclude_from_auth"] = True
     else:
         kwargs["security"] = [{BEARER: []}]
-    if body is not None:
-        kwargs["operation_class"] = _operation_with_body(body)
+    if body is not None or links:
+        kwargs["operation_class"] = _operation_class(body, links or {})
     return kwargs

@@ -43,7 +43,7 @@ A plain GET without the upgrade is answered 426 `upgrade_required`.
     security=[{BEARER: []}, {}],
     responses={
         101: ResponseSpec(None, description="Switching Protocols: the WebSocket is open"),
-        **error_responses([426]),
+        **error_responses([400, 426, 431]),
     },
     status_code=426,
     media_type=MediaType.JSON,

@@ -11,7 +11,7 @@ from litestar.params import Parameter
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
-from gomicroim.http.openapi import documented
+from gomicroim.http.openapi import documented, link
 from gomicroim.modules.chat.contract import (
     ChatFacade,
     ConversationList,
@@ -27,6 +27,19 @@ ConversationIdParam = Parameter(
 )
 SeqParam = Parameter(ge=0, le=2**53 - 1, required=False)
 AnyRequest = Request[Any, Any, Any]
+_CONVERSATION = {"conversation_id": "$response.body#/conversation_id"}
+#: What a stored message enables: its conversation's history and moving the read position.
+_STORED_LINKS = {
+    "history": link(
+        "/api/v1/conversations/{conversation_id}/messages", "get", parameters=_CONVERSATION
+    ),
+    "read": link(
+        "/api/v1/conversations/{conversation_id}/read",
+        "post",
+        parameters=_CONVERSATION,
+        body={"seq": "$response.body#/seq"},
+    ),
+}
 
 
 class MessageController(Controller):
@@ -43,6 +56,7 @@ class MessageController(Controller):
             403,
             404,
             body=MessageSend,
+            links={201: _STORED_LINKS, 200: _STORED_LINKS},
             extra={
                 200: ResponseSpec(MessageRead, description="Already stored (same client_msg_id)")
             },

@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
-from gomicroim.http.openapi import documented
+from gomicroim.http.openapi import documented, link
 from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.groups.contract import (
     GroupCreate,
@@ -23,6 +23,29 @@ from gomicroim.modules.groups.contract import (
 
 GroupIdParam = Parameter(ge=1, le=2**53 - 1, description=f"group id. {PATH_ID_RULE}")
 UserIdParam = Parameter(ge=1, le=2**53 - 1, description=f"user id. {PATH_ID_RULE}")
+_GROUP = {"group_id": "$response.body#/id"}
+#: What a created group enables: reading it, its members, changing them, talking in it.
+_CREATED_GROUP_LINKS = {
+    "group": link("/api/v1/groups/{group_id}", "get", parameters=_GROUP),
+    "members": link("/api/v1/groups/{group_id}/members", "get", parameters=_GROUP),
+    "add_members": link("/api/v1/groups/{group_id}/members", "post", parameters=_GROUP),
+    "remove_member": link(
+        "/api/v1/groups/{group_id}/members/{user_id}",
+        "delete",
+        parameters={**_GROUP, "user_id": "$request.body#/member_ids/0"},
+    ),
+    "send": link(
+        "/api/v1/messages",
+        "post",
+        body={
+            "to": "$response.body#/id",
+            "session_type": "group",
+            "client_msg_id": "linked-message",
+            "msg_type": "text",
+            "body": "hello group",
+        },
+    ),
+}
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -36,7 +59,7 @@ class GroupController(Controller):
         "/",
         status_code=HTTP_201_CREATED,
         summary="Create a group; the caller is its owner",
-        **documented(404, 409, body=GroupCreate),
+        **documented(404, 409, body=GroupCreate, links={201: _CREATED_GROUP_LINKS}),
     )
     async def create(self, request: AnyRequest, groups: NamedDependency[GroupsFacade]) -> GroupRead:
         body = await decode_body(request, GroupCreate)

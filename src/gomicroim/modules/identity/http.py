@@ -11,7 +11,7 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
-from gomicroim.http.openapi import documented
+from gomicroim.http.openapi import documented, link
 from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.identity.contract import (
     IdentityFacade,
@@ -36,7 +36,25 @@ class AuthController(Controller):
         "/register",
         status_code=HTTP_201_CREATED,
         summary="Create an account",
-        **documented(409, body=UserCreate, public=True),
+        **documented(
+            409,
+            body=UserCreate,
+            public=True,
+            links={
+                201: {
+                    "login": link(
+                        "/api/v1/auth/login",
+                        "post",
+                        body={
+                            "username": "$response.body#/username",
+                            "password": "$request.body#/password",
+                            "device_id": "linked-device",
+                            "client_type": "app",
+                        },
+                    )
+                }
+            },
+        ),
     )
     async def register(
         self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
@@ -82,7 +100,22 @@ class UserController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
 
-    @get("/me", summary="The caller's profile", **documented(404))
+    @get(
+        "/me",
+        summary="The caller's profile",
+        **documented(
+            404,
+            links={
+                200: {
+                    "profile": link(
+                        "/api/v1/users/{user_id}",
+                        "get",
+                        parameters={"user_id": "$response.body#/id"},
+                    )
+                }
+            },
+        ),
+    )
     async def me(self, request: AnyRequest, identity: NamedDependency[IdentityFacade]) -> UserRead:
         return await identity.get_user(caller(request).user_id)
 
