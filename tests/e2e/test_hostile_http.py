@@ -120,7 +120,8 @@ def test_heads_and_bodies_within_the_limits_are_served(server: ServerProcess) ->
     response, _ = read_until_closed(sock, 10)
     status, _, answer = parse(response)
     assert status == 400, response[:300]  # the body's username is refused, not the head
-    assert isinstance(answer, dict) and answer["error"]["field"] == "username"
+    assert isinstance(answer, dict)
+    assert answer["error"]["field"] == "username"
 
 
 def test_ten_unfinished_40mb_heads_do_not_grow_memory(server: ServerProcess) -> None:

@@ -90,8 +90,10 @@ def link(
     body: dict[str, object] | None = None,
     description: str | None = None,
 ) -> Link:
-    """An OpenAPI link from a response to the operation it enables (clients and fuzzers follow
-    these: a created group's id into its members, a stored message into its history).
+    """An OpenAPI link from a response to the operation it enables.
+
+    Clients and fuzzers follow these: a created group's id into its members, a stored message
+    into its history.
     """
     return Link(
         operation_ref=operation_ref(path, method),

@@ -23,7 +23,10 @@ from gomicroim.modules.chat.contract import (
 )
 
 ConversationIdParam = Parameter(
-    max_length=64, description="s:<small_user_id>:<big_user_id> or g:<group_id>"
+    max_length=64,
+    description="s:<small_user_id>:<big_user_id> (small < big) or g:<group_id>",
+    # Documented only: the chat domain checks it and answers 400 invalid_conversation_id.
+    schema_extra={"pattern": r"^(s:[1-9][0-9]{0,15}:[1-9][0-9]{0,15}|g:[1-9][0-9]{0,15})$"},
 )
 SeqParam = Parameter(ge=0, le=2**53 - 1, required=False)
 AnyRequest = Request[Any, Any, Any]
