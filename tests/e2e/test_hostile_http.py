@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.e2e.conftest import _launch
 from tests.e2e.server import ServerProcess
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(120)]
@@ -33,17 +34,14 @@ SLACK_S = 3.0
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("hostile")
-    process = ServerProcess(
-        data_dir=root / "data",
-        log_dir=root,
-        env={
+    process = _launch(
+        tmp_path_factory.mktemp("hostile"),
+        {
             "GOMICROIM__SERVER__HEADER_TIMEOUT_S": str(HEADER_TIMEOUT_S),
             "GOMICROIM__SERVER__BODY_TIMEOUT_S": str(BODY_TIMEOUT_S),
             "GOMICROIM__SERVER__KEEPALIVE_TIMEOUT_S": str(KEEPALIVE_TIMEOUT_S),
         },
     )
-    process.start()
     try:
         yield process
     finally:

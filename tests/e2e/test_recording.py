@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.client import Api, bearer
+from tests.e2e.conftest import _launch
 from tests.e2e.devices import Devices, opened_devices
 from tests.e2e.server import ServerProcess
 from tests.e2e.test_ops import metrics_text, samples
@@ -23,17 +24,14 @@ pytestmark = pytest.mark.e2e
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
-    root = tmp_path_factory.mktemp("recording")
-    process = ServerProcess(
-        data_dir=root / "data",
-        log_dir=root,
-        env={
+    process = _launch(
+        tmp_path_factory.mktemp("recording"),
+        {
             "GOMICROIM__LOG__ACCESS_LOG": "true",
             "GOMICROIM__LIMITS__REQUESTS_PER_SECOND": "2",
             "GOMICROIM__LIMITS__BURST": "20",
         },
     )
-    process.start()
     try:
         yield process
     finally:
