@@ -1,115 +1,106 @@
-"""Composition root: builds the Litestar app for the configured settings."""
+"""Composition root: builds the Litestar app for the configured settings and roles."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
-from typing import Any
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from gomicroim import __version__
-from gomicroim.config import Settings
+from gomicroim.config import Settings, check_shape
 from gomicroim.container import Container
-from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.errors import EXCEPTION_HANDLERS
 from gomicroim.http.observability import add_edge_layer
 from gomicroim.http.openapi import COMPONENTS
 from gomicroim.http.ops import OpsController
 from gomicroim.http.params import strict_path_ids
-from gomicroim.http.websocket_doc import websocket_upgrade_required
-from gomicroim.infra import database
 from gomicroim.infra.secrets import jwt_secret
+from gomicroim.roles import Node, assemble
 
 log = logging.getLogger("gomicroim.app")
 
 
 def build_container(settings: Settings) -> Container:
-    """The wired container for ``settings``."""
+    """The wired container for ``settings``, once their shape passed the start-time check.
+
+    Raises:
+        ConfigError: roles and backends that cannot work together, naming the fix.
+    """
+    check_shape(settings)
     container = Container(settings=settings, jwt_secret=jwt_secret(settings))
     container.check_dependencies()
     return container
 
 
-def _value(provider: Callable[[], Any]) -> Provide:
-    # Services are singletons: hand Litestar the instance without a thread hop per request.
-    return Provide(lambda: provider(), use_cache=True, sync_to_thread=False)
+def create_app(
+    settings: Settings, container: Container | None = None, node: Node | None = None
+) -> Litestar:
+    """Build the app for ``server.roles``; no engine is touched until the app starts.
 
+    Tests pass a ``container`` whose providers they overrode; the server passes the ``node``
+    it also uses to close WebSockets on shutdown.
 
-def create_app(settings: Settings, container: Container | None = None) -> Litestar:
-    """Build the app; nothing touches the database until the app starts."""
+    Raises:
+        ConfigError: the settings select an adapter this build does not have.
+    """
     container = container or build_container(settings)
-
-    @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        async with database.database(settings):
-            await container.identity.service().start()
-            timeline = container.timeline.service()
-            worker = container.fanout.worker()
-            relay = container.chat.relay()
-            timeline.start()
-            worker.start(container.committed_topic(), container.read_topic())
-            relay.start()
-            log.info(
-                "gomicroim started",
-                extra={"node_id": settings.server.node_id, "version": __version__},
-            )
-            try:
-                yield
-            finally:
-                # Relay first: its flush still needs the worker to take what it publishes.
-                await relay.stop(settings.gateway.shutdown_grace_s)
-                await worker.stop()
-                await timeline.stop()
-        log.info("gomicroim stopped")
-
-    controllers: list[Any] = [OpsController, websocket_upgrade_required]
-    for module in (
-        container.identity,
-        container.groups,
-        container.chat,
-        container.timeline,
-        container.gateway,
-    ):
-        controllers.extend(module.controllers())
-
+    node = node or assemble(settings.server.roles, container)
+    metrics = container.metrics()
     app = Litestar(
-        route_handlers=controllers,
+        route_handlers=[OpsController, *node.controllers],
         dependencies={
-            "identity": _value(container.identity.service),
-            "groups": _value(container.groups.service),
-            "chat": _value(container.chat.service),
-            "timeline": _value(container.timeline.service),
-            "gateway": _value(container.gateway.service),
-            "metrics": _value(container.metrics),
-            "readiness_checks": _value(lambda: {"database": database.ping}),
+            **node.dependencies,
+            "metrics": Provide(lambda: metrics, use_cache=True, sync_to_thread=False),
+            "readiness_checks": Provide(
+                lambda: node.readiness_checks, use_cache=True, sync_to_thread=False
+            ),
         },
-        lifespan=[lifespan],
+        lifespan=[_lifespan(settings, node)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_path_ids,
-        middleware=[
-            DefineMiddleware(
-                BearerAuthMiddleware,
-                identity=container.identity.service(),
-                rate_limiter=container.rate_limiter(),
-            ),
-        ],
+        middleware=node.middleware,
         request_max_body_size=settings.server.max_request_bytes,
-        openapi_config=OpenAPIConfig(
-            title="gomicroim",
-            version=__version__,
-            description="Instant-messaging server API. Errors: {error: {code, message, field?}}.",
-            path="/schema",
-            render_plugins=[ScalarRenderPlugin()],
-            components=COMPONENTS,
-        ),
+        openapi_config=_openapi(),
         debug=False,
         logging_config=None,
     )
-    add_edge_layer(app, container.metrics(), access_log=settings.log.access_log)
+    add_edge_layer(app, metrics, access_log=settings.log.access_log)
     return app
+
+
+def _lifespan(
+    settings: Settings, node: Node
+) -> Callable[[Litestar], AbstractAsyncContextManager[None]]:
+    @asynccontextmanager
+    async def lifespan(_: Litestar) -> AsyncIterator[None]:
+        async with AsyncExitStack() as stack:
+            for lifecycle in node.lifecycles:
+                await stack.enter_async_context(lifecycle)
+            log.info(
+                "gomicroim started",
+                extra={
+                    "node_id": settings.node_id,
+                    "roles": list(settings.server.roles),
+                    "version": __version__,
+                },
+            )
+            yield
+        log.info("gomicroim stopped")
+
+    return lifespan
+
+
+def _openapi() -> OpenAPIConfig:
+    return OpenAPIConfig(
+        title="gomicroim",
+        version=__version__,
+        description="Instant-messaging server API. Errors: {error: {code, message, field?}}.",
+        path="/schema",
+        render_plugins=[ScalarRenderPlugin()],
+        components=COMPONENTS,
+    )

@@ -24,6 +24,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(serve)
     serve.add_argument("--host", help="bind address (server.host)")
     serve.add_argument("--port", type=int, help="bind port, 0 picks a free one (server.port)")
+    _role_flags(serve)
 
     migrate = sub.add_parser("migrate", help="apply pending database migrations and exit")
     _common(migrate)
@@ -32,7 +33,16 @@ def _parser() -> argparse.ArgumentParser:
 
     show = sub.add_parser("config", help="print the effective settings as JSON and exit")
     _common(show)
+    _role_flags(show)
     return parser
+
+
+def _role_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--roles",
+        help="comma-separated roles this process runs: api, gateway, fanout (server.roles)",
+    )
+    parser.add_argument("--node-id", help="this node's id in a cluster (server.node_id)")
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +56,12 @@ def _settings(args: argparse.Namespace) -> Settings:
         overrides.setdefault("server", {})["host"] = args.host
     if getattr(args, "port", None) is not None:
         overrides.setdefault("server", {})["port"] = args.port
+    if getattr(args, "roles", None) is not None:
+        # Validated with the settings, so a flag and a config file get the same messages.
+        roles = [role.strip() for role in args.roles.split(",") if role.strip()]
+        overrides.setdefault("server", {})["roles"] = roles
+    if getattr(args, "node_id", None) is not None:
+        overrides.setdefault("server", {})["node_id"] = args.node_id
     if args.data_dir:
         overrides.setdefault("storage", {})["data_dir"] = args.data_dir
     return load_settings(args.config, overrides=overrides)
@@ -75,12 +91,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 async def _migrate(settings: Settings) -> int:
+    from gomicroim.container import tortoise_apps
     from gomicroim.infra import database
 
     forced = msgspec.structs.replace(
         settings, storage=msgspec.structs.replace(settings.storage, migrate_on_start=False)
     )
-    async with database.database(forced) as ctx:
-        applied = await database.migrate(ctx)
+    apps = tortoise_apps(settings)
+    async with database.database(forced, apps) as ctx:
+        applied = await database.migrate(ctx, apps)
     print("\n".join(f"applied {name}" for name in applied) or "database is up to date")
     return 0

@@ -16,13 +16,25 @@ Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
 
+#: The parts one process can run: the HTTP API (and the outbox relay), the WebSocket gateway,
+#: and the fan-out worker (with timeline pruning).
+Role = Literal["api", "gateway", "fanout"]
+ALL_ROLES: tuple[Role, ...] = ("api", "gateway", "fanout")
+
+#: The node id of a process that is the whole deployment (the embedded shape).
+EMBEDDED_NODE_ID = "node-1"
+
 
 class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Where the HTTP/WebSocket listener binds and who this node is."""
+    """Where the HTTP/WebSocket listener binds, which roles this process runs, who it is."""
 
     host: str = "127.0.0.1"
     port: Port = 8080
-    node_id: str = "node-1"
+    roles: Annotated[list[Role], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: list(ALL_ROLES)
+    )
+    #: Names this gateway in presence and push routing; empty is ``node-1`` outside a cluster.
+    node_id: str = ""
     max_request_bytes: PositiveInt = 1_048_576
     #: A request head (request line and headers) above this is answered 431.
     max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16384
@@ -76,8 +88,9 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The write fan-out inbox."""
+    """The write fan-out inbox: in the relational database (``sql``) or in MongoDB."""
 
+    backend: Literal["sql", "mongo"] = "sql"
     retention_days: Annotated[float, msgspec.Meta(gt=0)] = 30
     prune_interval_s: Seconds = 3600
     max_sync_page: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
@@ -98,7 +111,9 @@ class FanoutSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     write_max_group_size: PositiveInt = 2000
     plugins: dict[str, str] = msgspec.field(default_factory=dict)
     relay_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
+    relay_buffer_size: Annotated[int, msgspec.Meta(ge=1)] = 10000
     outbox_retention_s: Seconds = 3600
+    outbox_stale_s: Seconds = 5
 
 
 class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -115,6 +130,27 @@ class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     requests_per_second: Annotated[float, msgspec.Meta(ge=0)] = 50.0
     burst: PositiveInt = 100
+
+
+class RedisSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Shared state of a cluster. ``url`` empty: presence and revocations stay in process."""
+
+    url: str = ""
+    key_prefix: str = "gomicroim:"
+
+
+class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The bus of a cluster. ``bootstrap_servers`` empty: the bus is in-process queues."""
+
+    bootstrap_servers: str = ""
+    topic_prefix: str = "gomicroim."
+
+
+class MongoSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """MongoDB for ``timeline.backend = "mongo"``."""
+
+    url: str = ""
+    database: str = "gomicroim"
 
 
 class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -137,6 +173,9 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fanout: FanoutSettings = msgspec.field(default_factory=FanoutSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
+    mongo: MongoSettings = msgspec.field(default_factory=MongoSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     @property
@@ -148,6 +187,36 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     def embedded(self) -> bool:
         """True when running on SQLite with in-process adapters."""
         return not self.storage.database_url or self.storage.database_url.startswith("sqlite")
+
+    # Adapter choice. Containers select on these keys (``providers.Selector``); nothing else
+    # in the code asks which backend or role is in force.
+
+    @property
+    def clustered(self) -> bool:
+        """True when other processes share this one's bus or state (Kafka or Redis is set)."""
+        return bool(self.kafka.bootstrap_servers or self.redis.url)
+
+    @property
+    def node_id(self) -> str:
+        """This node's id: ``server.node_id``, or ``node-1`` when it was left empty."""
+        return self.server.node_id or EMBEDDED_NODE_ID
+
+    @property
+    def bus_backend(self) -> Literal["memory", "kafka"]:
+        """Where committed-message and read events travel: in-process queues or Kafka."""
+        return "kafka" if self.kafka.bootstrap_servers else "memory"
+
+    @property
+    def shared_state_backend(self) -> Literal["memory", "redis"]:
+        """Where presence and revoked sessions live: this process's memory or Redis."""
+        return "redis" if self.redis.url else "memory"
+
+    @property
+    def push_route(self) -> Literal["local", "kafka"]:
+        """How pushes reach gateways: straight to this process's own, or over Kafka."""
+        if "gateway" in self.server.roles and self.bus_backend == "memory":
+            return "local"
+        return "kafka"
 
 
 class ConfigError(Exception):
@@ -176,9 +245,51 @@ def load_settings(
     if overrides:
         _merge(raw, dict(overrides))
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         raise ConfigError(f"invalid setting: {_explain(exc)}") from exc
+    _check_roles(settings.server.roles)
+    return settings
+
+
+def check_shape(settings: Settings) -> None:
+    """Refuse, at start, a combination of roles and backends that cannot work.
+
+    Raises:
+        ConfigError: one line naming the setting to change.
+    """
+    roles = settings.server.roles
+    split = set(roles) != set(ALL_ROLES)
+    shown = msgspec.json.encode(roles).decode()
+    if split and not settings.kafka.bootstrap_servers:
+        raise ConfigError(
+            f"server.roles = {shown} runs part of the server, and the parts talk over a bus: "
+            "set kafka.bootstrap_servers, or run all three roles in one process"
+        )
+    if split and not settings.redis.url:
+        raise ConfigError(
+            f"server.roles = {shown} runs part of the server, and the parts share presence and "
+            "revoked sessions: set redis.url, or run all three roles in one process"
+        )
+    if settings.timeline.backend == "mongo" and not settings.mongo.url:
+        raise ConfigError(
+            'timeline.backend = "mongo" needs a server: set mongo.url '
+            '(mongodb://host:27017), or use timeline.backend = "sql"'
+        )
+    if "gateway" in roles and settings.clustered and not settings.server.node_id:
+        raise ConfigError(
+            "a gateway in a cluster is addressed by its node id: set server.node_id "
+            "(or pass --node-id) to a name no other node uses"
+        )
+
+
+def _check_roles(roles: list[Role]) -> None:
+    twice = sorted({role for role in roles if roles.count(role) > 1})
+    if twice:
+        raise ConfigError(
+            f"invalid setting: server.roles: {', '.join(twice)} listed more than once; "
+            "name each role once"
+        )
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -231,4 +342,23 @@ def _explain(exc: msgspec.ValidationError) -> str:
     if not sep:
         return text
     key = where.strip("`").removeprefix("$.").removeprefix("$")
+    allowed = _allowed_values(key)
+    if allowed is not None and message.startswith("Invalid enum value"):
+        message = f"{message}; allowed: {', '.join(map(str, allowed))}"
     return f"{key}: {message}" if key else message
+
+
+def _allowed_values(key: str) -> tuple[object, ...] | None:
+    """The values a ``Literal`` setting allows, found by walking ``key`` through the types."""
+    node: msgspec.inspect.Type = msgspec.inspect.type_info(Settings)
+    for part in key.replace("[", ".[").split("."):
+        if isinstance(node, msgspec.inspect.ListType) and part.startswith("["):
+            node = node.item_type
+        elif isinstance(node, msgspec.inspect.StructType):
+            found = [f.type for f in node.fields if f.name == part]
+            if not found:
+                return None
+            node = found[0]
+        else:
+            return None
+    return node.values if isinstance(node, msgspec.inspect.LiteralType) else None

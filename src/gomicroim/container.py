@@ -1,6 +1,8 @@
-"""Root container: the one place that decides which adapter serves which port."""
+"""Root container: connects the module containers, which pick their adapters from config."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from dependency_injector import containers, providers
 
@@ -9,55 +11,71 @@ from gomicroim.fanout.container import FanoutContainer
 from gomicroim.gateway.container import GatewayContainer
 from gomicroim.http.ratelimit import RateLimiter
 from gomicroim.infra.bus import InProcessTopic
+from gomicroim.infra.database import TortoiseApp, open_database, ping
+from gomicroim.infra.engines import Engine
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.container import GroupsContainer
 from gomicroim.modules.identity.container import IdentityContainer
-from gomicroim.modules.identity.storage import MemoryRevocationList
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
 
-class Container(containers.DeclarativeContainer):
-    """Connects the module containers; built once per app by :func:`gomicroim.app.create_app`.
+def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
+    # A module whose selected adapter is not SQL contributes None.
+    return [app for app in apps if app is not None]
 
-    Embedded shape: one process checks every token and rate, holds every connection and runs
-    the bus in memory, so the in-process adapters are the truth here.
+
+def _engines(
+    tortoise_apps: list[TortoiseApp], database_resource: providers.Resource[Any]
+) -> list[Engine]:
+    # Redis, Kafka and MongoDB clients join this list with their adapters.
+    engines = []
+    if tortoise_apps:
+        engines.append(Engine("database", database_resource, ping))
+    return engines
+
+
+class Container(containers.DeclarativeContainer):
+    """Connects the module containers; built once per process by :mod:`gomicroim.app`.
+
+    Adapters are chosen inside the module containers (``providers.Selector`` on the settings);
+    this container only passes what modules need from each other, the in-process bus topics
+    and the engines. Which roles run is decided from ``server.roles`` by :mod:`gomicroim.roles`.
     """
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
 
     metrics = providers.Singleton(Metrics)
-    revocations = providers.Singleton(MemoryRevocationList)
     rate_limiter = providers.Singleton(
         RateLimiter,
         rate=settings.provided.limits.requests_per_second,
         burst=settings.provided.limits.burst,
     )
+    # The in-process bus: used by the modules' Selectors when no Kafka is configured.
     committed_topic: providers.Singleton[InProcessTopic[MessageCommitted]] = providers.Singleton(
         InProcessTopic, "committed"
     )
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
-        InProcessTopic, "read"
+        InProcessTopic, "read", lossy=True
     )
 
-    identity = providers.Container(
-        IdentityContainer, settings=settings, jwt_secret=jwt_secret, revocations=revocations
-    )
+    identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
     groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
     chat = providers.Container(
         ChatContainer,
         settings=settings,
         identity=identity.service,
         groups=groups.service,
-        publisher=committed_topic,
-        read_events=read_topic,
+        committed_topic=committed_topic,
+        read_topic=read_topic,
         metrics=metrics,
+        relay_metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
-    presence = providers.Container(PresenceContainer)
+    presence = providers.Container(PresenceContainer, settings=settings)
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -73,6 +91,25 @@ class Container(containers.DeclarativeContainer):
         groups=groups.service,
         presence=presence.service,
         timeline=timeline.service,
-        router=gateway.service,
+        router=gateway.router,
+        committed_topic=committed_topic,
+        read_topic=read_topic,
         metrics=metrics,
     )
+
+    #: The tortoise apps of the modules whose selected store is SQL.
+    tortoise_apps = providers.Callable(
+        _tortoise_apps,
+        identity.tortoise_app,
+        groups.tortoise_app,
+        chat.tortoise_app,
+        timeline.tortoise_app,
+    )
+    database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    #: The engines the selected adapters use, in the order they open.
+    engines = providers.Callable(_engines, tortoise_apps, database.provider)
+
+
+def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
+    """The modules' tortoise apps for ``settings``, for tools that migrate without serving."""
+    return Container(settings=settings).tortoise_apps()

@@ -12,11 +12,10 @@ import uvicorn
 
 from gomicroim.app import build_container, create_app
 from gomicroim.config import Settings
-from gomicroim.gateway.frames import CLOSE_GOING_AWAY
 from gomicroim.gateway.protocol import GatewayWebSocketProtocol
-from gomicroim.gateway.service import Gateway
 from gomicroim.http.protocol import HttpLimits, guarded_http_protocol
 from gomicroim.infra.logging import configure_logging
+from gomicroim.roles import CloseConnections, assemble
 
 log = logging.getLogger("gomicroim.server")
 
@@ -28,9 +27,9 @@ class GracefulServer(uvicorn.Server):
     reconnect elsewhere, so the gateway closes them itself before uvicorn gets to them.
     """
 
-    def __init__(self, config: uvicorn.Config, gateway: Gateway, grace_s: float):
+    def __init__(self, config: uvicorn.Config, close_connections: CloseConnections, grace_s: float):
         super().__init__(config)
-        self._gateway = gateway
+        self._close_connections = close_connections
         self._grace_s = grace_s
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
@@ -45,9 +44,7 @@ class GracefulServer(uvicorn.Server):
         """Close listeners and WebSockets, then let uvicorn finish HTTP and the lifespan."""
         for server in self.servers:
             server.close()
-        closed = await self._gateway.close_all(
-            CLOSE_GOING_AWAY, "server shutting down", self._grace_s
-        )
+        closed = await self._close_connections(self._grace_s)
         log.info("websockets closed", extra={"connections": closed})
         await super().shutdown(sockets)
 
@@ -65,7 +62,8 @@ def serve(settings: Settings) -> int:
     """Serve until SIGINT/SIGTERM; returns the exit status."""
     configure_logging(settings.log)
     container = build_container(settings)
-    app = create_app(settings, container)
+    node = assemble(settings.server.roles, container)
+    app = create_app(settings, container, node)
     config = uvicorn.Config(
         app,
         host=settings.server.host,
@@ -89,7 +87,7 @@ def serve(settings: Settings) -> int:
         server_header=False,
         timeout_graceful_shutdown=int(settings.gateway.shutdown_grace_s) + 5,
     )
-    server = GracefulServer(config, container.gateway.service(), settings.gateway.shutdown_grace_s)
+    server = GracefulServer(config, node.close_connections, settings.gateway.shutdown_grace_s)
     _tune_gc()
     server.run()
     # uvicorn leaves started=False when the lifespan failed (e.g. the database is unreachable).

@@ -4,9 +4,10 @@ Every contract test is parametrised over ``backend``. Isolation:
 
 * memory: a fresh fake per test.
 * sqlite: a fresh database file per test in ``tmp_path``, opened exactly as the embedded app
-  opens it (:func:`gomicroim.infra.database.database` with an empty ``database_url``, so the
-  app's own SQLite URL and pragmas apply). The file is a copy of a template migrated once per
-  session through the same function, because migrating every test's file costs ~0.3 s each.
+  opens it (:func:`gomicroim.infra.database.database` with the modules' apps and an empty
+  ``database_url``, so the app's own SQLite URL and pragmas apply). The file is a copy of a
+  template migrated once per session through the same function, because migrating every
+  test's file costs ~0.3 s each.
 * mysql: one database ``gomicroim_test_<random>`` per test session, created on first use and
   dropped at the end; each test opens it through :func:`database` (migrations run on the
   first open) and deletes every row of the modules' tables before it starts. Tables are
@@ -37,6 +38,7 @@ from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
 
 from gomicroim.config import load_settings
+from gomicroim.container import tortoise_apps
 from gomicroim.infra.database import database, database_url
 from tests.conftest import MYSQL_URL
 
@@ -139,7 +141,7 @@ def _sqlite_settings(data_dir: Path) -> Any:
 
 async def _migrate(settings: Any) -> None:
     EXECUTOR_CACHE.clear()
-    async with database(settings):
+    async with database(settings, tortoise_apps(settings)):
         pass
 
 
@@ -196,7 +198,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     # life of the process; both SQL backends call their connection "default", so SQLite's
     # "?" statements would be reused on MySQL (and "%s" ones on SQLite) without this.
     EXECUTOR_CACHE.clear()
-    async with database(settings) as ctx:
+    async with database(settings, tortoise_apps(settings)) as ctx:
         opened = Backend(name, ctx)
         if name == "mysql":
             await _empty_tables(opened)

@@ -13,11 +13,11 @@ from tests.e2e.server import BASE_ENV, EXECUTABLE
 pytestmark = pytest.mark.e2e
 
 
-def serve(data_dir: Path, **env: str) -> subprocess.CompletedProcess[str]:
+def serve(data_dir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     environment = {k: v for k, v in os.environ.items() if not k.startswith("GOMICROIM__")}
     environment.update(BASE_ENV, **env)
     return subprocess.run(
-        [str(EXECUTABLE), "serve", "--port", "0", "--data-dir", str(data_dir)],
+        [str(EXECUTABLE), "serve", "--port", "0", "--data-dir", str(data_dir), *args],
         env=environment,
         capture_output=True,
         text=True,
@@ -32,6 +32,40 @@ def test_an_invalid_setting_is_named_and_nothing_starts(tmp_path: Path) -> None:
     assert "limits.burst" in result.stderr
     assert "Traceback" not in result.stderr
     assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--roles", "api"], "set kafka.bootstrap_servers"),
+        (["--roles", "gateway,gateway"], "gateway listed more than once"),
+        (["--roles", "web"], "allowed: api, fanout, gateway"),
+    ],
+)
+def test_roles_that_cannot_work_are_named_and_nothing_starts(
+    tmp_path: Path, args: list[str], named: str
+) -> None:
+    result = serve(tmp_path / "data", *args)
+    assert result.returncode == 2
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
+
+
+def test_a_cluster_adapter_this_build_lacks_stops_the_start(tmp_path: Path) -> None:
+    result = serve(
+        tmp_path / "data",
+        "--roles",
+        "gateway",
+        "--node-id",
+        "gw-1",
+        GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
+        GOMICROIM__REDIS__URL="redis://127.0.0.1:9/0",
+        GOMICROIM__IDENTITY__JWT_SECRET="a-shared-secret-of-at-least-32-characters",
+    )
+    assert result.returncode == 2
+    assert "is not available yet" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_an_unusable_data_dir_is_named_without_a_traceback(tmp_path: Path) -> None:

@@ -12,12 +12,12 @@ from gomicroim.clock import now_ms
 from gomicroim.errors import Unauthenticated
 from gomicroim.modules.identity.contract import Principal
 from gomicroim.modules.identity.domain import (
-    AccessTokens,
     RefreshToken,
     hash_secret,
     normalize_username,
     same_hash,
 )
+from gomicroim.modules.identity.tokens import AccessTokens
 
 SECRET = "s3cret-for-tests-only-0123456789abcdef"
 TTL = 60_000

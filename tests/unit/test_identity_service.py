@@ -10,9 +10,9 @@ import pytest
 from gomicroim.clock import now_ms
 from gomicroim.errors import Conflict, NotFound, Unauthenticated
 from gomicroim.modules.identity.contract import ClientType, LoginRequest, TokenPair, UserCreate
-from gomicroim.modules.identity.domain import AccessTokens
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.identity.storage import MemoryRevocationList
+from gomicroim.modules.identity.tokens import AccessTokens
 from tests.fakes import FakeClock, FakeHasher, MemorySessionStore, MemoryUserStore
 
 ACCESS_TTL = 15 * 60_000

@@ -2,57 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
 import msgspec
 import pytest
-from litestar import Litestar
-from litestar.di import Provide
-from litestar.middleware import DefineMiddleware
-from litestar.testing import AsyncTestClient
 
-from gomicroim.clock import now_ms
-from gomicroim.http.auth import BearerAuthMiddleware
-from gomicroim.http.errors import EXCEPTION_HANDLERS
-from gomicroim.http.ratelimit import RateLimiter
+from gomicroim.app import create_app
+from gomicroim.config import Settings
+from gomicroim.container import Container
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.identity.contract import LoginRequest, UserCreate
-from gomicroim.modules.identity.domain import AccessTokens
-from gomicroim.modules.identity.service import IdentityService
-from gomicroim.modules.identity.storage import MemoryRevocationList
-from gomicroim.modules.timeline.http import SyncController
-from gomicroim.modules.timeline.service import TimelineService
-from tests.fakes import FakeClock, FakeHasher, MemorySessionStore, MemoryUserStore
-from tests.fakes.timeline import MemoryTimelineStore
+from tests.fakes.asgi import serving
+from tests.fakes.world import JWT_SECRET, World
 
 NOW = 1_700_000_000_000
-
-
-@pytest.fixture
-async def identity() -> IdentityService:
-    service = IdentityService(
-        users=MemoryUserStore(),
-        sessions=MemorySessionStore(),
-        revocations=MemoryRevocationList(),
-        hasher=FakeHasher(),
-        tokens=AccessTokens("unit-test-secret-0123456789abcdef", 15 * 60_000),
-        refresh_ttl_ms=3_600_000,
-        # PyJWT refuses an iat in the future; start the clock a little in the past.
-        clock=FakeClock(now_ms() - 60_000),
-    )
-    await service.start()
-    return service
-
-
-async def login(identity: IdentityService, username: str) -> tuple[int, str]:
-    """Register and log in ``username``; return the user id and an access token."""
-    user = await identity.register(UserCreate(username=username, password="pw-" * 4))
-    tokens = await identity.login(
-        LoginRequest(username=username, password="pw-" * 4, device_id="phone", client_type="app")
-    )
-    return user.id, tokens.access_token
 
 
 @dataclass(frozen=True)
@@ -65,11 +31,6 @@ class Caller:
 class Users:
     alice: Caller
     bob: Caller
-
-
-@pytest.fixture
-async def users(identity: IdentityService) -> Users:
-    return Users(Caller(*await login(identity, "alice")), Caller(*await login(identity, "bob")))
 
 
 def message(seq: int, users: Users) -> MessageRead:
@@ -88,42 +49,50 @@ def message(seq: int, users: Users) -> MessageRead:
 
 
 @pytest.fixture
-async def client(
-    identity: IdentityService, users: Users
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    """The sync route wired as the app wires it; alice holds seqs 1-5, bob 1-4."""
-    timeline = TimelineService(
-        store=MemoryTimelineStore(),
-        retention_days=30,
-        prune_interval_s=3600,
-        max_sync_page=4,
-        default_sync_page=2,
+def container(make_settings: Callable[..., Settings]) -> Container:
+    """The app's own container for an API process, over fakes, with small sync pages."""
+    settings = make_settings(
+        server={"roles": ["api"]},
+        timeline={"max_sync_page": 4, "default_sync_page": 2},
+        limits={"requests_per_second": 0},
     )
+    return World().wire(Container(settings=settings, jwt_secret=JWT_SECRET))
+
+
+async def login(container: Container, username: str) -> Caller:
+    """Register and log in ``username``."""
+    identity = container.identity.service()
+    user = await identity.register(UserCreate(username=username, password="pw-" * 4))
+    tokens = await identity.login(
+        LoginRequest(username=username, password="pw-" * 4, device_id="phone", client_type="app")
+    )
+    return Caller(user.id, tokens.access_token)
+
+
+@pytest.fixture
+async def users(container: Container) -> Users:
+    return Users(await login(container, "alice"), await login(container, "bob"))
+
+
+@pytest.fixture
+async def client(container: Container, users: Users) -> AsyncIterator[httpx.AsyncClient]:
+    """The app as ``create_app`` builds it; alice holds seqs 1-5, bob 1-4."""
+    timeline = container.timeline.service()
     both = {users.alice.user_id, users.bob.user_id}
     for seq in range(1, 6):
         await timeline.append(message(seq, users), {users.alice.user_id} if seq == 5 else both)
-    app = Litestar(
-        route_handlers=[SyncController],
-        dependencies={"timeline": Provide(lambda: timeline, sync_to_thread=False)},
-        middleware=[
-            DefineMiddleware(
-                BearerAuthMiddleware, identity=identity, rate_limiter=RateLimiter(0, 1)
-            )
-        ],
-        exception_handlers=EXCEPTION_HANDLERS,
-    )
-    async with AsyncTestClient(app) as test_client:
+    async with serving(create_app(container.settings(), container)) as test_client:
         yield test_client
 
 
-async def sync(client: AsyncTestClient[Litestar], caller: Caller, **params: Any) -> Any:
+async def sync(client: httpx.AsyncClient, caller: Caller, **params: Any) -> Any:
     return await client.get(
         "/api/v1/sync", params=params, headers={"Authorization": f"Bearer {caller.token}"}
     )
 
 
 async def test_sync_answers_the_callers_timeline_with_the_default_page(
-    client: AsyncTestClient[Litestar], users: Users
+    client: httpx.AsyncClient, users: Users
 ) -> None:
     response = await sync(client, users.alice)
 
@@ -137,7 +106,7 @@ async def test_sync_answers_the_callers_timeline_with_the_default_page(
     }
 
 
-async def test_sync_pages_after_a_cursor(client: AsyncTestClient[Litestar], users: Users) -> None:
+async def test_sync_pages_after_a_cursor(client: httpx.AsyncClient, users: Users) -> None:
     response = await sync(client, users.alice, after=2, limit=4)
 
     body = response.json()
@@ -146,7 +115,7 @@ async def test_sync_pages_after_a_cursor(client: AsyncTestClient[Litestar], user
 
 
 async def test_each_user_sees_only_their_own_timeline(
-    client: AsyncTestClient[Litestar], users: Users
+    client: httpx.AsyncClient, users: Users
 ) -> None:
     body = (await sync(client, users.bob, limit=4)).json()
 
@@ -160,7 +129,7 @@ async def test_each_user_sees_only_their_own_timeline(
     [{"limit": 5}, {"limit": 0}, {"limit": "x"}, {"after": -1}, {"after": "x"}, {"after": 2**53}],
 )
 async def test_bad_parameters_are_answered_with_400(
-    client: AsyncTestClient[Litestar], users: Users, params: dict[str, Any]
+    client: httpx.AsyncClient, users: Users, params: dict[str, Any]
 ) -> None:
     response = await sync(client, users.alice, **params)
 
@@ -172,7 +141,7 @@ async def test_bad_parameters_are_answered_with_400(
 
 @pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer not-a-token"}])
 async def test_sync_needs_a_valid_access_token(
-    client: AsyncTestClient[Litestar], headers: dict[str, str]
+    client: httpx.AsyncClient, headers: dict[str, str]
 ) -> None:
     response = await client.get("/api/v1/sync", headers=headers)
 

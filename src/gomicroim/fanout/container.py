@@ -8,7 +8,10 @@ from gomicroim.config import Settings
 from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushRouter
+from gomicroim.infra.adapters import KAFKA_FIX, not_available
+from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.metrics import Metrics
+from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
@@ -16,7 +19,10 @@ from gomicroim.modules.timeline.contract import TimelineFacade
 
 
 class FanoutContainer(containers.DeclarativeContainer):
-    """Strategies from config, the selector and the worker; the router is chosen by the root."""
+    """Strategies from config, the selector, the worker and the bus topics it consumes.
+
+    The router comes from the gateway container, which selects it.
+    """
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
@@ -25,6 +31,20 @@ class FanoutContainer(containers.DeclarativeContainer):
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     router: providers.Dependency[PushRouter] = providers.Dependency()
     metrics: providers.Dependency[Metrics] = providers.Dependency()
+    committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
+    read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
+
+    # The consuming side of the bus (in Kafka: consumer groups of the fan-out workers).
+    committed_source = providers.Selector(
+        settings.provided.bus_backend,
+        memory=committed_topic,
+        kafka=not_available("the Kafka committed-message consumer", KAFKA_FIX),
+    )
+    read_source = providers.Selector(
+        settings.provided.bus_backend,
+        memory=read_topic,
+        kafka=not_available("the Kafka read-event consumer", KAFKA_FIX),
+    )
 
     strategies = providers.Singleton(
         build_strategies, settings=settings.provided.fanout, timeline=timeline

@@ -7,6 +7,8 @@ from dependency_injector import containers, providers
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.service import Gateway
+from gomicroim.http.websocket_doc import websocket_upgrade_required
+from gomicroim.infra.adapters import KAFKA_FIX, not_available
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
@@ -14,7 +16,10 @@ from gomicroim.modules.timeline.contract import TimelineFacade
 
 
 class GatewayContainer(containers.DeclarativeContainer):
-    """The gateway needs identity (tokens), presence and timeline (for ``hello``)."""
+    """The gateway needs identity (tokens), presence and timeline (for ``hello``).
+
+    It also selects the push router the fan-out worker hands its batches to.
+    """
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
@@ -24,7 +29,7 @@ class GatewayContainer(containers.DeclarativeContainer):
 
     service = providers.Singleton(
         Gateway,
-        node_id=settings.provided.server.node_id,
+        node_id=settings.provided.node_id,
         identity=identity,
         presence=presence,
         timeline=timeline,
@@ -32,4 +37,12 @@ class GatewayContainer(containers.DeclarativeContainer):
         max_pending_bytes=settings.provided.gateway.max_pending_bytes,
         metrics=metrics,
     )
-    controllers = providers.Object([ws_endpoint])
+    # One process holding the gateway and an in-process bus delivers to its own sockets;
+    # otherwise pushes go to each node's Kafka partition, which that node's gateway consumes.
+    router = providers.Selector(
+        settings.provided.push_route,
+        local=service,
+        kafka=not_available("the Kafka push router", KAFKA_FIX),
+    )
+    #: The WebSocket, and a plain GET on its path that documents it and says how to upgrade.
+    controllers = providers.Object([ws_endpoint, websocket_upgrade_required])

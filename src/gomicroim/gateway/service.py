@@ -14,9 +14,8 @@ from gomicroim.gateway import frames
 from gomicroim.gateway.connection import Connection
 from gomicroim.gateway.contract import PushBatch
 from gomicroim.gateway.registry import ConnectionRegistry
-from gomicroim.http.auth import bearer_token
 from gomicroim.infra.metrics import Metrics
-from gomicroim.modules.identity.contract import IdentityFacade, Principal
+from gomicroim.modules.identity.contract import IdentityFacade, Principal, bearer_token
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 

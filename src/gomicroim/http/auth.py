@@ -16,20 +16,10 @@ from litestar.types import ASGIApp
 
 from gomicroim.errors import Unauthenticated
 from gomicroim.http.ratelimit import RateLimiter
-from gomicroim.modules.identity.contract import IdentityFacade, Principal
+from gomicroim.modules.identity.contract import IdentityFacade, Principal, bearer_token
 
 #: Handlers opt out of authentication with ``exclude_from_auth=True``; these paths always do.
 PUBLIC_PATHS = ["^/schema"]
-
-
-def bearer_token(authorization: str | None) -> str | None:
-    """The token of an ``Authorization: Bearer <token>`` header, if that is what it holds."""
-    if not authorization:
-        return None
-    scheme, _, token = authorization.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        return None
-    return token.strip()
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):

@@ -1,14 +1,14 @@
-"""Tortoise ORM lifecycle: connection config per module, migrations, readiness."""
+"""Tortoise ORM lifecycle: connection config for the modules' apps, migrations, readiness."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 from asyncmy import errors as mysql_errors
@@ -23,8 +23,14 @@ from gomicroim.infra.migrations import register_package
 
 log = logging.getLogger("gomicroim.database")
 
-#: Each module that owns tables is one tortoise app, with its own migrations package.
-MODULE_APPS = ("identity", "groups", "chat", "timeline")
+
+class TortoiseApp(NamedTuple):
+    """One module's tables: contributed by the module's container when it stores in SQL."""
+
+    #: The tortoise app label; also the module's migrations package, ``migrations/<label>``.
+    label: str
+    #: Import path of the module that defines the tortoise models (the module's storage).
+    models: str
 
 
 def database_url(settings: Settings) -> str:
@@ -37,7 +43,7 @@ def database_url(settings: Settings) -> str:
     return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000"
 
 
-def tortoise_config(settings: Settings) -> dict[str, Any]:
+def tortoise_config(settings: Settings, apps: Sequence[TortoiseApp]) -> dict[str, Any]:
     """The tortoise config dict: one connection, one app per storage-owning module."""
     url = database_url(settings)
     connection: str | dict[str, Any] = url
@@ -49,21 +55,21 @@ def tortoise_config(settings: Settings) -> dict[str, Any]:
         )
     return {
         "connections": {"default": connection},
-        "apps": _apps_config(),
+        "apps": _apps_config(apps),
         "use_tz": True,
         "timezone": "UTC",
     }
 
 
-def _apps_config() -> dict[str, dict[str, Any]]:
+def _apps_config(apps: Sequence[TortoiseApp]) -> dict[str, dict[str, Any]]:
     migrations = register_package()
     return {
-        name: {
-            "models": [f"gomicroim.modules.{name}.storage"],
-            "migrations": f"{migrations}.{name}",
+        app.label: {
+            "models": [app.models],
+            "migrations": f"{migrations}.{app.label}",
             "default_connection": "default",
         }
-        for name in MODULE_APPS
+        for app in apps
     }
 
 
@@ -76,17 +82,19 @@ def describe_url(url: str) -> str:
 
 
 @asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
-    """Open the database for the life of the app; migrate first when configured to."""
+async def database(
+    settings: Settings, apps: Sequence[TortoiseApp]
+) -> AsyncIterator[TortoiseContext]:
+    """Open the database with ``apps`` for the life of the app; migrate first if configured."""
     if settings.embedded:
         await asyncio.to_thread(Path(settings.data_path).mkdir, parents=True, exist_ok=True)
     # The context is made current here and also the process-wide fallback, because request
     # tasks are not children of the lifespan task that opens the database.
     async with TortoiseContext() as ctx:
         try:
-            await ctx.init(config=tortoise_config(settings), _enable_global_fallback=True)
+            await ctx.init(config=tortoise_config(settings, apps), _enable_global_fallback=True)
             if settings.storage.migrate_on_start:
-                await migrate(ctx)
+                await migrate(ctx, apps)
         except (DBConnectionError, OperationalError, OSError) as exc:
             raise Unavailable(
                 f"cannot open database {describe_url(database_url(settings))}: {exc}; "
@@ -96,8 +104,16 @@ async def database(settings: Settings) -> AsyncIterator[TortoiseContext]:
         yield ctx
 
 
-async def migrate(ctx: TortoiseContext) -> list[str]:
-    """Apply every pending migration on the context's connection; return the names applied."""
+async def open_database(
+    settings: Settings, apps: Sequence[TortoiseApp]
+) -> AsyncIterator[TortoiseContext]:
+    """:func:`database` as a generator, the form a ``providers.Resource`` runs."""
+    async with database(settings, apps) as ctx:
+        yield ctx
+
+
+async def migrate(ctx: TortoiseContext, apps: Sequence[TortoiseApp]) -> list[str]:
+    """Apply every pending migration of ``apps``; return the names applied."""
     applied: list[str] = []
 
     def progress(event: str, app_label: str, name: str) -> None:
@@ -105,7 +121,7 @@ async def migrate(ctx: TortoiseContext) -> list[str]:
             applied.append(f"{app_label}.{name}")
             log.info("migration applied", extra={"migration": f"{app_label}.{name}"})
 
-    executor = MigrationExecutor(ctx.connections.get("default"), _apps_config())
+    executor = MigrationExecutor(ctx.connections.get("default"), _apps_config(apps))
     await executor.migrate(None, progress=progress)
     return applied
 

@@ -8,6 +8,7 @@ import tempfile
 from tortoise.cli import main as tortoise_main
 
 from gomicroim.config import load_settings
+from gomicroim.container import tortoise_apps
 from gomicroim.infra.database import tortoise_config
 
 #: Read by tortoise's CLI through ``-c gomicroim.infra.makemigrations.TORTOISE_ORM``.
@@ -17,9 +18,9 @@ TORTOISE_ORM: dict[str, object] = {}
 def run(labels: list[str]) -> None:
     """Diff the models against the migrations on disk and write what is missing."""
     scratch = tempfile.mkdtemp(prefix="gomicroim-migrations-")
-    TORTOISE_ORM.update(
-        tortoise_config(load_settings(overrides={"storage": {"data_dir": scratch}}))
-    )
+    settings = load_settings(overrides={"storage": {"data_dir": scratch}})
+    # A developer entry point, so it asks the composition root which modules own tables.
+    TORTOISE_ORM.update(tortoise_config(settings, tortoise_apps(settings)))
     sys.argv = ["tortoise", "-c", f"{__name__}.TORTOISE_ORM", "makemigrations", *labels]
     tortoise_main()
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
+from gomicroim.infra.adapters import KAFKA_FIX, not_available
+from gomicroim.infra.bus import InProcessTopic
+from gomicroim.infra.database import TortoiseApp
+from gomicroim.modules.chat import storage
+from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import (
-    CommittedPublisher,
-    OutboxMetrics,
-    ReadEventPublisher,
-    SendMetrics,
-)
+from gomicroim.modules.chat.ports import RelayMetrics, SendMetrics
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
@@ -20,26 +20,50 @@ from gomicroim.modules.identity.contract import IdentityFacade
 
 
 class ChatContainer(containers.DeclarativeContainer):
-    """Chat's providers; the root supplies the other modules and the bus topics."""
+    """Chat's providers; the root supplies the other modules and the in-process bus topics."""
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
-    publisher: providers.Dependency[CommittedPublisher] = providers.Dependency()
-    read_events: providers.Dependency[ReadEventPublisher] = providers.Dependency()
-    metrics: providers.Dependency[SendMetrics | OutboxMetrics] = providers.Dependency()
+    committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
+    read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
+    metrics: providers.Dependency[SendMetrics] = providers.Dependency()
+    relay_metrics: providers.Dependency[RelayMetrics] = providers.Dependency()
 
-    store = providers.Singleton(SqlChatStore)
+    # The publishing side of the bus; the fan-out container selects the consuming side.
+    publisher = providers.Selector(
+        settings.provided.bus_backend,
+        memory=committed_topic,
+        kafka=not_available("the Kafka committed-message publisher", KAFKA_FIX),
+    )
+    read_events = providers.Selector(
+        settings.provided.bus_backend,
+        memory=read_topic,
+        kafka=not_available("the Kafka read-event publisher", KAFKA_FIX),
+    )
+
+    tortoise_app = providers.Object(TortoiseApp("chat", storage.__name__))
+    stale_ms = providers.Callable(lambda s: int(s.fanout.outbox_stale_s * 1000), settings)
     outbox = providers.Singleton(SqlOutboxStore)
     relay = providers.Singleton(
         OutboxRelay,
         store=outbox,
         publisher=publisher,
+        owner=settings.provided.node_id,
         batch_size=settings.provided.fanout.relay_batch_size,
         retention_ms=providers.Callable(
             lambda s: int(s.fanout.outbox_retention_s * 1000), settings
         ),
-        metrics=metrics,
+        stale_ms=stale_ms,
+        max_buffer=settings.provided.fanout.relay_buffer_size,
+        metrics=relay_metrics,
+    )
+    # The store is the send's unit of work: it hands each commit to the relay itself.
+    store = providers.Singleton(
+        SqlChatStore,
+        on_commit=relay.provided.submit,
+        owner=settings.provided.node_id,
+        lease_ms=stale_ms,
     )
     service = providers.Singleton(
         ChatService,
@@ -47,7 +71,6 @@ class ChatContainer(containers.DeclarativeContainer):
         users=identity,
         groups=groups,
         max_body_bytes=settings.provided.chat.max_body_bytes,
-        on_commit=relay.provided.submit,
         read_events=read_events,
         metrics=metrics,
         default_page_size=settings.provided.chat.default_page_size,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
+from gomicroim.infra.database import TortoiseApp
+from gomicroim.modules.groups import storage
 from gomicroim.modules.groups.http import GroupController
 from gomicroim.modules.groups.service import GroupsService
 from gomicroim.modules.groups.storage import SqlGroupStore
@@ -17,6 +19,7 @@ class GroupsContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
 
+    tortoise_app = providers.Object(TortoiseApp("groups", storage.__name__))
     store = providers.Singleton(SqlGroupStore)
     service = providers.Singleton(
         GroupsService,

@@ -5,23 +5,32 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
-from gomicroim.modules.identity.domain import AccessTokens
+from gomicroim.infra.adapters import REDIS_FIX, not_available
+from gomicroim.infra.database import TortoiseApp
+from gomicroim.modules.identity import storage
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
-from gomicroim.modules.identity.ports import RevocationList
 from gomicroim.modules.identity.service import IdentityService
-from gomicroim.modules.identity.storage import SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.storage import MemoryRevocationList, SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.tokens import AccessTokens
 
 
 class IdentityContainer(containers.DeclarativeContainer):
-    """Identity's providers; the root container supplies settings, secret and revocation list."""
+    """Identity's providers; the root container supplies settings and the signing secret."""
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
-    revocations: providers.Dependency[RevocationList] = providers.Dependency()
 
+    tortoise_app = providers.Object(TortoiseApp("identity", storage.__name__))
     users = providers.Singleton(SqlUserStore)
     sessions = providers.Singleton(SqlSessionStore)
+    # Every process that checks tokens must see every revocation: one process alone can keep
+    # them in memory, several share them in Redis.
+    revocations = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(MemoryRevocationList),
+        redis=not_available("the Redis revocation list", REDIS_FIX),
+    )
     hasher = providers.Singleton(
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,

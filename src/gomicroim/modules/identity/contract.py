@@ -84,6 +84,19 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     client_type: ClientType
 
 
+def bearer_token(authorization: str | None) -> str | None:
+    """The access token of an ``Authorization: Bearer <token>`` header, if it holds one.
+
+    Every edge that takes access tokens (HTTP and WebSocket) reads the header this way.
+    """
+    if not authorization:
+        return None
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
 class DeviceRead(msgspec.Struct, frozen=True, kw_only=True):
     """A device a user has logged in from; fan-out picks its strategy by ``client_type``."""
 

@@ -14,12 +14,7 @@ from gomicroim.modules.identity.contract import (
     UserCreate,
     UserRead,
 )
-from gomicroim.modules.identity.domain import (
-    AccessTokens,
-    RefreshToken,
-    normalize_username,
-    same_hash,
-)
+from gomicroim.modules.identity.domain import RefreshToken, normalize_username, same_hash
 from gomicroim.modules.identity.ports import (
     DeviceRecord,
     PasswordHasher,
@@ -30,6 +25,7 @@ from gomicroim.modules.identity.ports import (
     UserRecord,
     UserStore,
 )
+from gomicroim.modules.identity.tokens import AccessTokens
 from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.identity")

@@ -1,0 +1,76 @@
+"""Access tokens: signing, verification, and the cache that spares repeated signature checks."""
+
+from __future__ import annotations
+
+import time
+
+import jwt
+
+from gomicroim.errors import Unauthenticated
+from gomicroim.modules.identity.contract import Principal
+from gomicroim.modules.identity.domain import principal_from_claims
+
+_ALGORITHM = "HS256"
+_CLOCK_SKEW_S = 10
+_VERIFIED_CACHE_SIZE = 100_000
+
+
+class AccessTokens:
+    """Issues and verifies signed, short-lived access tokens (JWT, HS256)."""
+
+    def __init__(self, secret: str, ttl_ms: int):
+        self._key = secret.encode()
+        self.ttl_ms = ttl_ms
+        #: How long after issue a token may still pass :meth:`verify` (lifetime + clock skew);
+        #: an ended session must be remembered at least this long.
+        self.max_validity_ms = ttl_ms + _CLOCK_SKEW_S * 1000
+        # token -> (principal, exp in s): signature checks cost more than the rest of a request.
+        self._verified: dict[str, tuple[Principal, int]] = {}
+
+    def issue(self, principal: Principal, now_ms: int) -> tuple[str, int]:
+        """Sign a token for ``principal``; return it with its expiry in Unix ms."""
+        expires_at = now_ms + self.ttl_ms
+        claims = {
+            "sub": str(principal.user_id),
+            "did": principal.device_id,
+            "sid": principal.session_id,
+            "ct": principal.client_type,
+            "iat": now_ms // 1000,
+            "exp": expires_at // 1000,
+            "typ": "access",
+        }
+        return jwt.encode(claims, self._key, algorithm=_ALGORITHM), expires_at
+
+    def verify(self, token: str) -> Principal:
+        """Check signature, expiry and shape.
+
+        Raises:
+            Unauthenticated: ``token_expired`` or ``invalid_token``.
+        """
+        cached = self._verified.get(token)
+        if cached is not None:
+            principal, expires_s = cached
+            if time.time() <= expires_s + _CLOCK_SKEW_S:
+                return principal
+            del self._verified[token]
+        try:
+            claims = jwt.decode(
+                token,
+                self._key,
+                algorithms=[_ALGORITHM],
+                options={"require": ["exp", "sub", "sid", "did"]},
+                # Replicas' clocks differ a little; a token must not fail for that alone.
+                leeway=_CLOCK_SKEW_S,
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise Unauthenticated(
+                "access token expired; refresh it at POST /api/v1/auth/refresh",
+                code="token_expired",
+            ) from exc
+        except jwt.PyJWTError as exc:
+            raise Unauthenticated("access token is not valid", code="invalid_token") from exc
+        principal = principal_from_claims(claims)
+        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
+            self._verified.clear()
+        self._verified[token] = (principal, int(claims["exp"]))
+        return principal

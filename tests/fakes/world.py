@@ -1,0 +1,79 @@
+"""In-memory stand-ins for every engine, shared by any number of real containers.
+
+Two :class:`~gomicroim.container.Container` objects wired to one :class:`World` behave like two
+processes of one cluster: one database (the fake stores), one bus (in-process topics) and one
+presence. The containers themselves are the real wiring; only adapters and engines are
+overridden, with ``provider.override``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from dependency_injector import providers
+
+from gomicroim.container import Container
+from gomicroim.infra.bus import InProcessTopic
+from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.identity.storage import MemoryRevocationList
+from gomicroim.modules.presence.service import LocalPresence
+from tests.fakes.chat import MemoryChatStore
+from tests.fakes.groups import MemoryGroupStore
+from tests.fakes.identity import FakeHasher, MemorySessionStore, MemoryUserStore
+from tests.fakes.outbox import MemoryOutboxStore
+from tests.fakes.timeline import MemoryTimelineStore
+
+#: The signing secret every container of a world shares, as a cluster's processes do.
+JWT_SECRET = "unit-test-secret-0123456789abcdef-shared"
+
+
+@dataclass
+class World:
+    """The shared state of one deployment, in memory."""
+
+    users: MemoryUserStore = field(default_factory=MemoryUserStore)
+    sessions: MemorySessionStore = field(default_factory=MemorySessionStore)
+    revocations: MemoryRevocationList = field(default_factory=MemoryRevocationList)
+    hasher: FakeHasher = field(default_factory=FakeHasher)
+    groups: MemoryGroupStore = field(default_factory=MemoryGroupStore)
+    outbox: MemoryOutboxStore = field(default_factory=MemoryOutboxStore)
+    timeline: MemoryTimelineStore = field(default_factory=MemoryTimelineStore)
+    presence: LocalPresence = field(default_factory=LocalPresence)
+    committed: InProcessTopic[MessageCommitted] = field(
+        default_factory=lambda: InProcessTopic("committed")
+    )
+    reads: InProcessTopic[ReadPositionMoved] = field(default_factory=lambda: InProcessTopic("read"))
+    chat: MemoryChatStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        # The send transaction and the relay share one outbox, as in SQL.
+        self.chat = MemoryChatStore(outbox_store=self.outbox)
+
+    def wire(self, container: Container) -> Container:
+        """Override ``container``'s adapters and engines with this world's; return it."""
+        overrides: dict[Any, Any] = {
+            container.identity.users: self.users,
+            container.identity.sessions: self.sessions,
+            container.identity.revocations: self.revocations,
+            container.identity.hasher: self.hasher,
+            container.groups.store: self.groups,
+            container.chat.outbox: self.outbox,
+            container.timeline.store: self.timeline,
+            container.presence.service: self.presence,
+            container.committed_topic: self.committed,
+            container.read_topic: self.reads,
+            # The fakes need no database, so no engine opens.
+            container.engines: [],
+        }
+        for provider, fake in overrides.items():
+            provider.override(providers.Object(fake))
+        # One database, but each process's store hands its own commits to its own relay.
+        container.chat.store.override(
+            providers.Singleton(
+                self.chat.replica,
+                on_commit=container.chat.relay.provided.submit,
+                owner=container.settings.provided.node_id,
+            )
+        )
+        return container
