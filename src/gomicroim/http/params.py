@@ -21,8 +21,11 @@ _PLAIN_ID = re.compile(r"(?:0|[1-9][0-9]*)\Z")
 PATH_ID_RULE = "Plain ASCII digits, no sign, spaces or leading zeros; anything else is 400."
 
 
-def strict_path_ids(request: Request[Any, Any, Any]) -> None:
+async def strict_path_ids(request: Request[Any, Any, Any]) -> None:
     """Reject integer path parameters not written as plain ASCII digits (400 ``invalid_field``).
+
+    A coroutine although it never awaits: Litestar runs a plain function hook in a worker
+    thread, a thread hop on every request.
 
     Raises:
         InvalidInput: naming the parameter in ``field``.
