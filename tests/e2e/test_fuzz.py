@@ -82,7 +82,7 @@ def test_schemathesis_finds_nothing(start_server: StartServer, tmp_path: Path) -
         str(tmp_path / "report"),
     ]
     result = subprocess.run(
-        command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=840, check=False
+        command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=840, check=False
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, (
