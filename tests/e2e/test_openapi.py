@@ -81,6 +81,8 @@ async def run_flows(api: Api) -> None:
     await http.get(f"/api/v1/users/{bob.id}", headers=alice.headers)
     await http.get("/api/v1/users/9000000", headers=alice.headers)
     await http.get("/api/v1/users/0", headers=alice.headers)
+    await http.get(f"/api/v1/users?username={bob.username.upper()}", headers=alice.headers)
+    await http.get("/api/v1/users?username=nobody_here", headers=alice.headers)
 
     group = (
         await http.post(
@@ -95,6 +97,8 @@ async def run_flows(api: Api) -> None:
     await http.get(f"/api/v1/groups/{gid}", headers=outsider.headers)
     await http.get("/api/v1/groups/9000000", headers=bob.headers)
     await http.get(f"/api/v1/groups/{gid}/members", headers=bob.headers)
+    await http.get("/api/v1/groups?limit=1", headers=bob.headers)
+    await http.get("/api/v1/groups?cursor=garbage", headers=bob.headers)
     await http.post(
         f"/api/v1/groups/{gid}/members", json={"user_ids": [carol.id]}, headers=alice.headers
     )
@@ -141,6 +145,7 @@ async def run_flows(api: Api) -> None:
     await http.get("/api/v1/sync?after=0", headers=alice.headers)
     await http.get("/api/v1/sync?after=-1", headers=alice.headers)
 
+    await http.get("/")
     await http.get("/healthz")
     await http.get("/readyz")
     await http.get("/metrics")

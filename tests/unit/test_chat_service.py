@@ -354,6 +354,17 @@ async def test_mark_read_tells_the_users_devices_and_the_peer(chatty: World) -> 
     ]
 
 
+async def test_a_read_that_moves_nothing_tells_nobody(chatty: World) -> None:
+    await chatty.chat.mark_read(B, AB, 5, "tablet")
+    chatty.read_events.events.clear()
+
+    again = await chatty.chat.mark_read(B, AB, 5, "tablet")
+    back = await chatty.chat.mark_read(B, AB, 2, "phone")
+
+    assert (again.read_seq, back.read_seq) == (5, 5)
+    assert chatty.read_events.events == []
+
+
 async def test_a_group_read_has_no_peer(world: World) -> None:
     gid = await world.group(A, B)
     await world.send(A, gid, "c1", session_type="group")
@@ -374,3 +385,32 @@ async def test_a_read_event_the_bus_refuses_does_not_fail_the_read(chatty: World
 async def test_outsiders_cannot_mark_reads(chatty: World) -> None:
     await fails(chatty.chat.mark_read(C, AB, 1), Forbidden, "not_a_participant")
     assert await chatty.unread(C) == {}
+
+
+# --- the peer's read position ------------------------------------------------------------------
+
+
+async def test_a_single_chat_entry_shows_how_far_the_peer_has_read(chatty: World) -> None:
+    before = {
+        c.conversation_id: c.peer_read_seq
+        for c in (await chatty.chat.conversations(A)).conversations
+    }
+    await chatty.chat.mark_read(B, AB, 4)
+
+    [mine] = (await chatty.chat.conversations(A)).conversations
+    [theirs] = (await chatty.chat.conversations(B)).conversations
+
+    assert before == {AB: 0}
+    assert (mine.peer_read_seq, mine.read_seq) == (4, 7)
+    # B's view of A: sending moved A's read position to A's own last message.
+    assert (theirs.peer_read_seq, theirs.read_seq) == (7, 4)
+
+
+async def test_a_group_entry_has_no_peer_read_position(world: World) -> None:
+    gid = await world.group(A, B)
+    await world.send(A, gid, "c1", session_type="group")
+    await world.chat.mark_read(B, f"g:{gid}", 1)
+
+    [entry] = (await world.chat.conversations(A)).conversations
+
+    assert entry.peer_read_seq is None

@@ -62,10 +62,15 @@ class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReadPosition(msgspec.Struct, frozen=True, kw_only=True):
-    """A user's read seq in a conversation and the conversation's last seq."""
+    """A user's read seq in a conversation and the conversation's last seq.
+
+    ``moved`` says whether this call moved ``read_seq`` forward: a read that changes nothing
+    tells nobody.
+    """
 
     read_seq: int
     last_seq: int
+    moved: bool = False
 
 
 class DuplicateMessage(Exception):
@@ -144,6 +149,10 @@ class ChatStore(Protocol):
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Move the read seq forward (clamped to last seq); create the entry if missing."""
+        ...
+
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The other participant's read seq in each of these single chats (absent: no entry)."""
         ...
 
 

@@ -123,10 +123,14 @@ class ChatService:
         """The conversation list; see :meth:`ChatFacade.conversations`."""
         items = []
         total = 0
-        for row in await self._store.entries(user_id):
+        rows = await self._store.entries(user_id)
+        singles = [r.conversation_id for r in rows if r.session_type == "single"]
+        peer_reads = await self._store.peer_read_seqs(user_id, singles)
+        for row in rows:
             ref = domain.parse_conversation_id(row.conversation_id)
             count = domain.unread(row.last_seq, row.read_seq)
             total += count
+            peer_read = peer_reads.get(row.conversation_id)
             items.append(
                 ConversationRead(
                     conversation_id=row.conversation_id,
@@ -138,6 +142,9 @@ class ChatService:
                     unread=count,
                     last_message=row.last_message,
                     updated_at=row.updated_at,
+                    peer_read_seq=(
+                        None if ref.group_id is not None else min(peer_read or 0, row.last_seq)
+                    ),
                 )
             )
         return ConversationList(conversations=items, total_unread=total)
@@ -167,7 +174,7 @@ class ChatService:
         """Move the read position; see :meth:`ChatFacade.mark_read`."""
         ref = await self._readable(user_id, conversation_id)
         position = await self._store.mark_read(user_id, ref.id, seq)
-        if self._read_events is not None:
+        if position.moved and self._read_events is not None:
             await _hint_read(
                 self._read_events,
                 ReadPositionMoved(

@@ -7,10 +7,18 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 import msgspec
 
 from gomicroim.modules.identity.contract import UserId
+from gomicroim.patterns import DISPLAY_NAME
 
 Role = Literal["owner", "admin", "member"]
 GroupName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=255, description="up to groups.max_name_chars")
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        pattern=DISPLAY_NAME,
+        description="Up to groups.max_name_chars; no control characters, escapes or"
+        " bidirectional overrides.",
+    ),
 ]
 UserIds = Annotated[list[UserId], msgspec.Meta(max_length=2000)]
 
@@ -36,6 +44,16 @@ class GroupRead(msgspec.Struct, kw_only=True):
     owner_id: int
     member_count: int
     created_at: int
+
+
+class GroupPage(msgspec.Struct, kw_only=True):
+    """A page of the caller's groups, oldest group first.
+
+    ``next_cursor`` is opaque: pass it back as ``cursor`` for the next page; null on the last.
+    """
+
+    groups: list[GroupRead]
+    next_cursor: str | None
 
 
 class MemberRead(msgspec.Struct, kw_only=True):
@@ -80,6 +98,14 @@ class GroupsFacade(Protocol):
         Raises:
             NotFound: ``group_not_found``.
             Forbidden: ``not_a_member``.
+        """
+        ...
+
+    async def groups_of(self, user_id: int, *, limit: int, cursor: str | None) -> GroupPage:
+        """The groups ``user_id`` belongs to, by ascending group id, ``limit`` per page.
+
+        Raises:
+            InvalidInput: ``invalid_field`` (``cursor``) for a cursor this server did not issue.
         """
         ...
 

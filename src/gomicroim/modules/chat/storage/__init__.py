@@ -262,6 +262,17 @@ class SqlChatStore:
             for c in conversations
         ]
 
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The peers' entries of these single chats, by the conversation_id index."""
+        if not conversation_ids:
+            return {}
+        rows = (
+            await Entry.filter(conversation_id__in=conversation_ids)
+            .exclude(user_id=user_id)
+            .values_list("conversation_id", "read_seq")
+        )
+        return {str(c): int(cast(int, r)) for c, r in rows}
+
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Forward-only read position."""
         async with in_transaction():
@@ -280,11 +291,12 @@ class SqlChatStore:
                     read_seq=read_seq,
                     created_at=conversation.updated_at,
                 )
-                return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+                return ReadPosition(read_seq=read_seq, last_seq=last_seq, moved=read_seq > 0)
             read_seq = next_read_seq(entry.read_seq, seq, last_seq)
-            if read_seq != entry.read_seq:
+            moved = read_seq != entry.read_seq
+            if moved:
                 await Entry.filter(id=entry.id).update(read_seq=read_seq)
-            return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+            return ReadPosition(read_seq=read_seq, last_seq=last_seq, moved=moved)
 
 
 class SqlOutboxStore:
