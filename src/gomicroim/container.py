@@ -83,6 +83,7 @@ class Container(containers.DeclarativeContainer):
         presence=presence.service,
         timeline=timeline.service,
         session_events=identity.session_events,
+        metrics=metrics,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -94,6 +95,7 @@ class Container(containers.DeclarativeContainer):
         router=gateway.router,
         committed_topic=committed_topic,
         read_topic=read_topic,
+        metrics=metrics,
     )
 
     #: The tortoise apps of the modules whose selected store is SQL.

@@ -8,7 +8,9 @@ from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.http.websocket_doc import websocket_upgrade_required
 from gomicroim.infra.adapters import KAFKA_FIX, REDIS_FIX, not_available
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
@@ -25,6 +27,7 @@ class GatewayContainer(containers.DeclarativeContainer):
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     session_events: providers.Dependency[SessionEvents] = providers.Dependency()
+    metrics: providers.Dependency[Metrics] = providers.Dependency()
 
     # In process when one node holds every socket; a cluster counts them in Redis.
     quota = providers.Selector(
@@ -48,6 +51,7 @@ class GatewayContainer(containers.DeclarativeContainer):
         max_pending_bytes=settings.provided.gateway.max_pending_bytes,
         max_frames_per_second=settings.provided.gateway.max_frames_per_second,
         frame_burst=settings.provided.gateway.frame_burst,
+        metrics=metrics,
     )
     # One process holding the gateway and an in-process bus delivers to its own sockets;
     # otherwise pushes go to each node's Kafka partition, which that node's gateway consumes.
@@ -56,4 +60,5 @@ class GatewayContainer(containers.DeclarativeContainer):
         local=service,
         kafka=not_available("the Kafka push router", KAFKA_FIX),
     )
-    controllers = providers.Object([ws_endpoint])
+    #: The WebSocket, and a plain GET on its path that documents it and says how to upgrade.
+    controllers = providers.Object([ws_endpoint, websocket_upgrade_required])

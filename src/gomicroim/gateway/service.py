@@ -16,6 +16,7 @@ from gomicroim.gateway.contract import PushBatch
 from gomicroim.gateway.handshake import access_token, client_ip, refuse_too_many
 from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
 from gomicroim.gateway.registry import ConnectionRegistry
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import (
     IdentityFacade,
     Principal,
@@ -50,6 +51,7 @@ class Gateway:
         max_pending_bytes: int,
         max_frames_per_second: float,
         frame_burst: int,
+        metrics: Metrics | None = None,
     ):
         self.node_id = node_id
         self._identity = identity
@@ -71,6 +73,9 @@ class Gateway:
         self.registry = ConnectionRegistry()
         self._accepting = True
         session_events.subscribe(self.end_session)
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_connections(lambda: len(self.registry))
 
     async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
         """Run one connection from the upgrade request to the close."""
@@ -260,6 +265,8 @@ class Gateway:
                     outgoing[connection] = [frame]
                 else:
                     queued.append(frame)
+        if self._metrics is not None:
+            self._metrics.pushes_delivered(sum(len(q) for q in outgoing.values()))
         for index, (connection, queued) in enumerate(outgoing.items(), start=1):
             connection.send_many(queued)
             if index % _YIELD_EVERY == 0:
