@@ -75,6 +75,19 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     #: something else is refused.
     token_issuer: Annotated[str, msgspec.Meta(min_length=1)] = "gomicroim"  # noqa: S105
     token_audience: Annotated[str, msgspec.Meta(min_length=1)] = "gomicroim"  # noqa: S105
+    #: How often a process reloads sessions other processes ended (an admin command, another
+    #: replica), so their tokens are refused and their sockets closed here too.
+    revocation_poll_s: Seconds = 2.0
+
+
+class AuthSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Who may create an account.
+
+    ``open``: anyone; ``closed``: nobody (accounts come from ``gomicroim users create``);
+    ``invite``: holders of an invite code from ``gomicroim invites create``.
+    """
+
+    registration: Literal["open", "closed", "invite"] = "open"
 
 
 class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -180,6 +193,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     identity: IdentitySettings = msgspec.field(default_factory=IdentitySettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     groups: GroupSettings = msgspec.field(default_factory=GroupSettings)
     chat: ChatSettings = msgspec.field(default_factory=ChatSettings)
     timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)

@@ -26,6 +26,7 @@ from gomicroim.http.ops import ReadinessCheck
 from gomicroim.infra.engines import running
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.chat.relay import OutboxRelay
+from gomicroim.modules.identity.revocation_poll import RevocationPoller
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.timeline.service import TimelineService
 from gomicroim.web.http import WebController
@@ -116,6 +117,16 @@ async def _revocations_loaded(identity: IdentityService) -> AsyncIterator[None]:
 
 
 @asynccontextmanager
+async def _revocation_poll(poller: RevocationPoller) -> AsyncIterator[None]:
+    # Sessions that other processes end (gomicroim users disable) take effect here too.
+    poller.start()
+    try:
+        yield
+    finally:
+        await poller.stop()
+
+
+@asynccontextmanager
 async def _timeline_pruning(timeline: TimelineService) -> AsyncIterator[None]:
     timeline.start()
     try:
@@ -166,6 +177,7 @@ def _grace_s(container: Container) -> float:
 #: missing adapter stops the start) only when one of this process's roles names it.
 LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
     "revocations": lambda c: _revocations_loaded(c.identity.service()),
+    "revocation-poll": lambda c: _revocation_poll(c.identity.revocation_poller()),
     "timeline-pruning": lambda c: _timeline_pruning(c.timeline.service()),
     "fanout-worker": lambda c: _fanout_worker(
         c.fanout.worker(), c.fanout.committed_source(), c.fanout.read_source()
@@ -175,8 +187,8 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
 }
 
 ROLES: Mapping[Role, RoleSpec] = {
-    "api": RoleSpec(_api_routes, ("revocations", "outbox-relay")),
-    "gateway": RoleSpec(_gateway_routes, ("revocations", "gateway")),
+    "api": RoleSpec(_api_routes, ("revocations", "revocation-poll", "outbox-relay")),
+    "gateway": RoleSpec(_gateway_routes, ("revocations", "revocation-poll", "gateway")),
     "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
 }
 

@@ -4,7 +4,12 @@ from tests.fakes.chat import MemoryChatStore, RecordingReadEvents
 from tests.fakes.clock import FakeClock
 from tests.fakes.directory import StaticDirectory
 from tests.fakes.groups import MemoryGroupStore
-from tests.fakes.identity import FakeHasher, MemorySessionStore, MemoryUserStore
+from tests.fakes.identity import (
+    FakeHasher,
+    MemoryInviteStore,
+    MemorySessionStore,
+    MemoryUserStore,
+)
 from tests.fakes.outbox import MemoryOutboxStore, RecordingPublisher
 
 __all__ = [
@@ -12,6 +17,7 @@ __all__ = [
     "FakeHasher",
     "MemoryChatStore",
     "MemoryGroupStore",
+    "MemoryInviteStore",
     "MemoryOutboxStore",
     "MemorySessionStore",
     "MemoryUserStore",

@@ -20,7 +20,12 @@ from gomicroim.modules.identity.storage import MemoryRevocationList
 from gomicroim.modules.presence.service import LocalPresence
 from tests.fakes.chat import MemoryChatStore
 from tests.fakes.groups import MemoryGroupStore
-from tests.fakes.identity import FakeHasher, MemorySessionStore, MemoryUserStore
+from tests.fakes.identity import (
+    FakeHasher,
+    MemoryInviteStore,
+    MemorySessionStore,
+    MemoryUserStore,
+)
 from tests.fakes.outbox import MemoryOutboxStore
 from tests.fakes.timeline import MemoryTimelineStore
 
@@ -32,7 +37,8 @@ JWT_SECRET = "unit-test-secret-0123456789abcdef-shared"
 class World:
     """The shared state of one deployment, in memory."""
 
-    users: MemoryUserStore = field(default_factory=MemoryUserStore)
+    invites: MemoryInviteStore = field(default_factory=MemoryInviteStore)
+    users: MemoryUserStore = field(init=False)
     sessions: MemorySessionStore = field(default_factory=MemorySessionStore)
     revocations: MemoryRevocationList = field(default_factory=MemoryRevocationList)
     hasher: FakeHasher = field(default_factory=FakeHasher)
@@ -49,11 +55,14 @@ class World:
     def __post_init__(self) -> None:
         # The send transaction and the relay share one outbox, as in SQL.
         self.chat = MemoryChatStore(outbox_store=self.outbox)
+        # Registration takes invite uses in the user store's transaction, as in SQL.
+        self.users = MemoryUserStore(self.invites)
 
     def wire(self, container: Container) -> Container:
         """Override ``container``'s adapters and engines with this world's; return it."""
         overrides: dict[Any, Any] = {
             container.identity.users: self.users,
+            container.identity.invites: self.invites,
             container.identity.sessions: self.sessions,
             container.identity.revocations: self.revocations,
             container.identity.hasher: self.hasher,

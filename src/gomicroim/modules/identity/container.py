@@ -9,10 +9,18 @@ from gomicroim.infra.adapters import REDIS_FIX, not_available
 from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.database import TortoiseApp
 from gomicroim.modules.identity import storage
+from gomicroim.modules.identity.admin import IdentityAdminService
+from gomicroim.modules.identity.ending import SessionEnding
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
+from gomicroim.modules.identity.revocation_poll import RevocationPoller
 from gomicroim.modules.identity.service import IdentityService
-from gomicroim.modules.identity.storage import MemoryRevocationList, SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.storage import (
+    MemoryRevocationList,
+    SqlInviteStore,
+    SqlSessionStore,
+    SqlUserStore,
+)
 from gomicroim.modules.identity.tokens import AccessTokens
 
 
@@ -62,5 +70,32 @@ class IdentityContainer(containers.DeclarativeContainer):
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
         min_password_chars=settings.provided.identity.min_password_chars,
         events=session_events,
+        registration=settings.provided.auth.registration,
+    )
+    invites = providers.Singleton(SqlInviteStore)
+    ending = providers.Singleton(
+        SessionEnding,
+        revocations=revocations,
+        events=session_events,
+        validity_ms=tokens.provided.max_validity_ms,
+    )
+    #: Operator commands (``gomicroim users|invites``): no role serves them over HTTP.
+    admin = providers.Singleton(
+        IdentityAdminService,
+        users=users,
+        sessions=sessions,
+        invites=invites,
+        hasher=hasher,
+        ending=ending,
+        min_password_chars=settings.provided.identity.min_password_chars,
+    )
+    # Sessions other processes end (an operator's command) reach this process's token checks
+    # and sockets; with a shared revocation list it finds them known already.
+    revocation_poller = providers.Singleton(
+        RevocationPoller,
+        sessions=sessions,
+        revocations=revocations,
+        ending=ending,
+        interval_s=settings.provided.identity.revocation_poll_s,
     )
     controllers = providers.Object([AuthController, UserController])

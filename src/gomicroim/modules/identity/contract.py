@@ -48,6 +48,16 @@ DeviceId = Annotated[
     ),
 ]
 UserId = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+InviteCode = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=whole("A-Za-z0-9_-"),
+        description="An invite code from `gomicroim invites create`; needed when"
+        ' auth.registration = "invite", ignored otherwise.',
+    ),
+]
 
 
 class UserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -56,6 +66,7 @@ class UserCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     username: Username
     password: Password
     nickname: Nickname | None = None
+    invite_code: InviteCode | None = None
 
 
 class LoginRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -108,14 +119,17 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     expires_at: int | None = None
 
 
-SessionEndReason = Literal["logout", "replaced", "refresh_token_reused", "user_disabled"]
+SessionEndReason = Literal[
+    "logout", "replaced", "refresh_token_reused", "user_disabled", "password_reset"
+]
 
 
 class SessionEnded(msgspec.Struct, frozen=True, kw_only=True):
     """A login session ended: its tokens are refused from now on, and its sockets must close.
 
     ``reason``: ``logout``, ``replaced`` (the device logged in again), ``refresh_token_reused``
-    (a rotated refresh token was shown again) or ``user_disabled``.
+    (a rotated refresh token was shown again), ``user_disabled`` or ``password_reset`` (an
+    operator disabled the account or set a new password).
     """
 
     session_id: int
@@ -165,10 +179,15 @@ class IdentityFacade(Protocol):
     """Accounts, devices and tokens."""
 
     async def register(self, request: UserCreate) -> UserRead:
-        """Create an account.
+        """Create an account, as ``auth.registration`` allows.
+
+        With ``invite`` the request's ``invite_code`` is used up by one use, atomically with
+        the account's creation: a refused registration uses nothing.
 
         Raises:
             Conflict: ``username_taken``.
+            Forbidden: ``registration_closed``; with invites ``invite_required`` (no code),
+                ``invite_invalid`` (unknown or revoked), ``invite_expired``, ``invite_used_up``.
         """
         ...
 
@@ -179,6 +198,7 @@ class IdentityFacade(Protocol):
 
         Raises:
             Unauthenticated: ``bad_credentials`` for an unknown user or wrong password.
+            Forbidden: ``user_disabled`` (right password, but an operator disabled the account).
         """
         ...
 
@@ -188,6 +208,7 @@ class IdentityFacade(Protocol):
         Raises:
             Unauthenticated: ``invalid_refresh_token``, or ``refresh_token_reused`` when an
                 already rotated token is shown again (the session is then ended).
+            Forbidden: ``user_disabled``.
         """
         ...
 
@@ -225,4 +246,108 @@ class IdentityFacade(Protocol):
 
     async def devices_of(self, user_ids: set[int]) -> dict[int, list[DeviceRead]]:
         """Registered devices per user (users without devices are absent)."""
+        ...
+
+
+class AccountRead(msgspec.Struct, frozen=True, kw_only=True):
+    """A user as an operator sees it: the profile and whether the account is disabled."""
+
+    id: int
+    username: str
+    nickname: str
+    created_at: int
+    disabled_at: int | None
+
+
+class AccountChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """What an operator's change did: the account now, whether it changed, sessions ended."""
+
+    account: AccountRead
+    changed: bool
+    sessions_ended: int
+
+
+class InviteRead(msgspec.Struct, frozen=True, kw_only=True):
+    """An invite code's record; the code itself is never stored, only its hash."""
+
+    id: int
+    uses: int
+    max_uses: int
+    expires_at: int | None
+    note: str
+    created_at: int
+    revoked_at: int | None
+
+
+class InviteCreated(msgspec.Struct, frozen=True, kw_only=True):
+    """A new invite and its code, which exists only in this answer."""
+
+    invite: InviteRead
+    code: str
+
+
+@runtime_checkable
+class IdentityAdmin(Protocol):
+    """Operator actions on accounts and invite codes (``gomicroim users|invites``)."""
+
+    async def create_user(
+        self, username: str, password: str, nickname: str | None = None
+    ) -> AccountRead:
+        """Create an account whatever ``auth.registration`` says.
+
+        Raises:
+            InvalidInput: ``invalid_field`` for a username or password the API would refuse.
+            Conflict: ``username_taken``.
+        """
+        ...
+
+    async def disable_user(self, username: str) -> AccountChanged:
+        """Refuse the account's logins and refreshes and end all of its sessions.
+
+        Its sockets close with 4401 on every server process within
+        ``identity.revocation_poll_s`` (``SessionEnded`` with reason ``user_disabled``).
+
+        Raises:
+            NotFound: ``user_not_found``.
+        """
+        ...
+
+    async def enable_user(self, username: str) -> AccountChanged:
+        """Let a disabled account log in again.
+
+        Raises:
+            NotFound: ``user_not_found``.
+        """
+        ...
+
+    async def reset_password(self, username: str, password: str) -> AccountChanged:
+        """Set a new password and end all of the account's sessions (``password_reset``).
+
+        Raises:
+            NotFound: ``user_not_found``.
+            InvalidInput: ``invalid_field`` for a password the policy refuses.
+        """
+        ...
+
+    async def create_invite(
+        self, *, max_uses: int, expires_at: int | None, note: str
+    ) -> InviteCreated:
+        """A new invite code admitting ``max_uses`` registrations until ``expires_at`` (ms).
+
+        Raises:
+            InvalidInput: ``invalid_field`` for uses below 1, an expiry not in the future or
+                a note the API could not show.
+        """
+        ...
+
+    async def list_invites(self, *, limit: int) -> list[InviteRead]:
+        """The newest ``limit`` invites, newest first."""
+        ...
+
+    async def revoke_invite(self, code_or_id: str) -> InviteRead:
+        """Make an invite unusable, found by its code or its id.
+
+        Raises:
+            NotFound: ``invite_not_found``.
+        """
         ...

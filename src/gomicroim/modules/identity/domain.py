@@ -5,10 +5,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
-from typing import cast
+from typing import Literal, cast
 
-from gomicroim.errors import InvalidInput, Unauthenticated
+from gomicroim.errors import Forbidden, InvalidInput, Unauthenticated
 from gomicroim.modules.identity.contract import ClientType, Principal
+from gomicroim.modules.identity.ports import InviteRecord
 
 _CLIENT_TYPES = ("app", "web", "desktop")
 #: ``typ`` of an access token; refresh tokens are opaque and never JWTs, but a token minted for
@@ -121,3 +122,60 @@ def hash_secret(secret: str) -> str:
 def same_hash(a: str, b: str) -> bool:
     """Constant-time comparison of two hashes."""
     return hmac.compare_digest(a, b)
+
+
+RegistrationMode = Literal["open", "closed", "invite"]
+
+
+def admission(mode: RegistrationMode, invite_code: str | None) -> str | None:
+    """Whether ``auth.registration`` lets a registration in, and the invite code it must use.
+
+    Returns:
+        The invite code to take a use of, or None when registration is open (a code sent
+        anyway is ignored, not used up).
+
+    Raises:
+        Forbidden: ``registration_closed``, or ``invite_required`` without a code.
+    """
+    if mode == "closed":
+        raise Forbidden(
+            "registration is closed on this server; ask its operator for an account",
+            code="registration_closed",
+        )
+    if mode == "open":
+        return None
+    if not invite_code:
+        raise Forbidden(
+            "registration on this server needs an invite: pass invite_code", code="invite_required"
+        )
+    return invite_code
+
+
+def invite_refusal(invite: InviteRecord | None, now_ms: int) -> Forbidden:
+    """Why an invite the store would not use cannot admit anyone (as the error to answer)."""
+    if invite is None or invite.revoked_at is not None:
+        return Forbidden("invite code is not valid", code="invite_invalid", field="invite_code")
+    if invite.expires_at is not None and invite.expires_at <= now_ms:
+        return Forbidden("invite code has expired", code="invite_expired", field="invite_code")
+    # Also a race: the last use was taken between the refused update and this reading.
+    return Forbidden("invite code has been used up", code="invite_used_up", field="invite_code")
+
+
+def invite_usable(invite: InviteRecord, now_ms: int) -> bool:
+    """Whether ``invite`` can admit one more registration at ``now_ms``."""
+    return (
+        invite.revoked_at is None
+        and (invite.expires_at is None or invite.expires_at > now_ms)
+        and invite.uses < invite.max_uses
+    )
+
+
+def new_invite_code() -> tuple[str, str]:
+    """A fresh invite code and the hash to store for it.
+
+    Never all digits, so a command that takes a code or an id can tell them apart.
+    """
+    code = secrets.token_urlsafe(18)
+    while _is_decimal(code):
+        code = secrets.token_urlsafe(18)
+    return code, hash_secret(code)

@@ -6,7 +6,7 @@ from typing import Protocol
 
 import msgspec
 
-from gomicroim.modules.identity.contract import ClientType, SessionEnded
+from gomicroim.modules.identity.contract import ClientType, SessionEnded, SessionEndReason
 
 
 class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -17,6 +17,8 @@ class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
     nickname: str
     password_hash: str
     created_at: int
+    #: When an operator disabled the account; None while it may log in.
+    disabled_at: int | None = None
 
 
 class DeviceRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -40,23 +42,73 @@ class SessionRecord(msgspec.Struct, frozen=True, kw_only=True):
     refresh_expires_at: int
     revoked_at: int | None
     previous_hashes: tuple[str, ...] = ()
+    #: Why it ended (None while live, and for sessions ended before reasons were stored).
+    end_reason: SessionEndReason | None = None
 
 
 #: How many rotated refresh-token hashes a session remembers for reuse detection.
 ROTATED_HASHES_KEPT = 64
 
 
+class InviteRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored invite: the SHA-256 of its code, how often it was used and may be used."""
+
+    id: int
+    code_hash: str
+    uses: int
+    max_uses: int
+    expires_at: int | None
+    note: str
+    created_at: int
+    revoked_at: int | None
+
+
 class UsernameTaken(Exception):
     """Raised by :meth:`UserStore.create` when the username exists."""
+
+
+class InviteNotUsable(Exception):
+    """Raised by :meth:`UserStore.create` when the invite cannot admit anyone now.
+
+    ``invite`` is the record as it is now (None for an unknown code), so the caller can say
+    why: revoked, expired or used up.
+    """
+
+    def __init__(self, invite: InviteRecord | None):
+        super().__init__(invite.id if invite else None)
+        self.invite = invite
 
 
 class UserStore(Protocol):
     """Users and their devices."""
 
     async def create(
-        self, *, username: str, nickname: str, password_hash: str, now_ms: int
+        self,
+        *,
+        username: str,
+        nickname: str,
+        password_hash: str,
+        now_ms: int,
+        invite_hash: str | None = None,
     ) -> UserRecord:
-        """Insert a user; raise :class:`UsernameTaken` if the name exists."""
+        """Insert a user; raise :class:`UsernameTaken` if the name exists.
+
+        With ``invite_hash``, one use of that invite is taken in the same transaction, only
+        if it is unrevoked, unexpired at ``now_ms`` and has uses left; else
+        :class:`InviteNotUsable` and nothing is written. Concurrent registrations never take
+        more uses than the invite has.
+        """
+        ...
+
+    async def set_disabled(self, user_id: int, disabled_at: int | None) -> UserRecord | None:
+        """Disable (a time) or enable (None) a user; the user after it, None if unknown.
+
+        An already disabled user keeps its first ``disabled_at``.
+        """
+        ...
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> bool:
+        """Replace a user's password hash; False if the user does not exist."""
         ...
 
     async def by_username(self, username: str) -> UserRecord | None:
@@ -110,12 +162,56 @@ class SessionStore(Protocol):
         """
         ...
 
-    async def revoke(self, session_id: int, now_ms: int) -> bool:
-        """End a session; False if it was already ended."""
+    async def revoke(
+        self, session_id: int, now_ms: int, reason: SessionEndReason | None = None
+    ) -> bool:
+        """End a session, noting why; False if it was already ended."""
         ...
 
     async def revoked_since(self, since_ms: int) -> list[int]:
         """Ids of sessions ended at or after ``since_ms``."""
+        ...
+
+    async def end_all_of(
+        self, user_id: int, now_ms: int, reason: SessionEndReason
+    ) -> list[SessionRecord]:
+        """End every live session of ``user_id``; return them as ended."""
+        ...
+
+    async def ended_since(
+        self, since_ms: int, *, after_id: int = 0, limit: int
+    ) -> list[SessionRecord]:
+        """Ended sessions in ``(revoked_at, id)`` order, at most ``limit``.
+
+        Those that ended at or after ``since_ms``, except, at exactly ``since_ms``, those with
+        an id up to ``after_id``: the last row of a page is where the next page starts.
+        """
+        ...
+
+
+class InviteStore(Protocol):
+    """Invite codes, kept as hashes; :meth:`UserStore.create` takes their uses."""
+
+    async def create(
+        self, *, code_hash: str, max_uses: int, expires_at: int | None, note: str, now_ms: int
+    ) -> InviteRecord:
+        """Store a new invite with no uses taken."""
+        ...
+
+    async def get(self, invite_id: int) -> InviteRecord | None:
+        """An invite by id."""
+        ...
+
+    async def by_hash(self, code_hash: str) -> InviteRecord | None:
+        """The invite whose code hashes to ``code_hash``."""
+        ...
+
+    async def newest(self, limit: int) -> list[InviteRecord]:
+        """The newest ``limit`` invites, newest first."""
+        ...
+
+    async def revoke(self, invite_id: int, now_ms: int) -> InviteRecord | None:
+        """Make an invite unusable (keeping an earlier revocation time); None if unknown."""
         ...
 
 

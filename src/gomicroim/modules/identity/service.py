@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import Conflict, NotFound, Unauthenticated
+from gomicroim.errors import Conflict, Forbidden, NotFound, Unauthenticated
 from gomicroim.modules.identity.contract import (
     DeviceRead,
     LoginRequest,
     Principal,
-    SessionEnded,
     SessionEndReason,
     TokenPair,
     UserCreate,
@@ -18,12 +17,18 @@ from gomicroim.modules.identity.contract import (
 )
 from gomicroim.modules.identity.domain import (
     RefreshToken,
+    RegistrationMode,
+    admission,
     check_password,
+    hash_secret,
+    invite_refusal,
     normalize_username,
     same_hash,
 )
+from gomicroim.modules.identity.ending import SessionEnding
 from gomicroim.modules.identity.ports import (
     DeviceRecord,
+    InviteNotUsable,
     PasswordHasher,
     RevocationList,
     SessionEventPublisher,
@@ -59,8 +64,10 @@ class IdentityService:
         min_password_chars: int = 8,
         clock: Clock = now_ms,
         events: SessionEventPublisher | None = None,
+        registration: RegistrationMode = "open",
     ):
         self._min_password_chars = min_password_chars
+        self._registration: RegistrationMode = registration
         # Asked for every message fanned out; logins here invalidate, the TTL bounds the rest.
         self._devices: TtlCache[int, list[DeviceRead]] = TtlCache(device_cache_ttl_s)
         # Users are never deleted, so a user once seen exists for good.
@@ -72,7 +79,9 @@ class IdentityService:
         self._tokens = tokens
         self._refresh_ttl_ms = refresh_ttl_ms
         self._clock = clock
-        self._events = events
+        self._ending = SessionEnding(
+            revocations=revocations, events=events, validity_ms=tokens.max_validity_ms
+        )
         # A dummy hash to verify against for unknown users, so both paths cost the same.
         self._dummy_hash: str | None = None
 
@@ -86,20 +95,25 @@ class IdentityService:
 
     async def register(self, request: UserCreate) -> UserRead:
         """Create an account; see :meth:`IdentityFacade.register`."""
+        invite_code = admission(self._registration, request.invite_code)
         username = normalize_username(request.username)
         check_password(request.password, username, self._min_password_chars)
         password_hash = await self._hasher.hash(request.password)
+        now = self._clock()
         try:
             user = await self._users.create(
                 username=username,
                 nickname=request.nickname or request.username,
                 password_hash=password_hash,
-                now_ms=self._clock(),
+                now_ms=now,
+                invite_hash=hash_secret(invite_code) if invite_code else None,
             )
         except UsernameTaken as exc:
             raise Conflict(
                 f"username {username!r} is taken; choose another", code="username_taken"
             ) from exc
+        except InviteNotUsable as exc:
+            raise invite_refusal(exc.invite, now) from exc
         log.info("user registered", extra={"user_id": user.id})
         return _user_read(user)
 
@@ -111,6 +125,7 @@ class IdentityService:
             raise Unauthenticated(_BAD_CREDENTIALS, code="bad_credentials")
         if not await self._hasher.verify(user.password_hash, request.password):
             raise Unauthenticated(_BAD_CREDENTIALS, code="bad_credentials")
+        _refuse_disabled(user)
         now = self._clock()
         await self._users.save_device(
             DeviceRecord(
@@ -131,8 +146,14 @@ class IdentityService:
             now_ms=now,
         )
         for session_id in ended:
-            await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
-            await self._announce(session_id, user.id, request.device_id, "replaced", now)
+            await self._ending.spread(
+                session_id=session_id,
+                user_id=user.id,
+                device_id=request.device_id,
+                reason="replaced",
+                now_ms=now,
+            )
+        await self._recheck_disabled(session, now)
         self._devices.forget(user.id)
         log.info("login", extra={"user_id": user.id, "device_id": request.device_id})
         return self._pair(session, RefreshToken.format(session.id, secret), now)
@@ -158,6 +179,7 @@ class IdentityService:
                 "refresh token was already used; the session is ended, log in again",
                 code="refresh_token_reused",
             )
+        await self._recheck_disabled(session, now)
         secret, new_hash = RefreshToken.new_secret()
         expires_at = now + self._refresh_ttl_ms
         swapped = await self._sessions.set_refresh(
@@ -251,24 +273,23 @@ class IdentityService:
         self, session: SessionRecord | Principal, reason: SessionEndReason, now: int
     ) -> None:
         session_id = session.id if isinstance(session, SessionRecord) else session.session_id
-        await self._sessions.revoke(session_id, now)
-        await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
-        await self._announce(session_id, session.user_id, session.device_id, reason, now)
+        await self._sessions.revoke(session_id, now, reason)
+        await self._ending.spread(
+            session_id=session_id,
+            user_id=session.user_id,
+            device_id=session.device_id,
+            reason=reason,
+            now_ms=now,
+        )
 
-    async def _announce(
-        self, session_id: int, user_id: int, device_id: str, reason: SessionEndReason, now: int
-    ) -> None:
-        # After the revocation, never before: a socket that authenticates in between is then
-        # either refused by the revocation list or found open by the event.
-        if self._events is not None:
-            event = SessionEnded(
-                session_id=session_id,
-                user_id=user_id,
-                device_id=device_id,
-                reason=reason,
-                ended_at=now,
-            )
-            await self._events.publish(event)
+    async def _recheck_disabled(self, session: SessionRecord, now: int) -> None:
+        # An operator may disable the user between the password check (or the refresh
+        # token's) and this session's write; disabling sets the flag before it ends the
+        # user's sessions, so a session it missed sees the flag here.
+        user = await self._users.by_id(session.user_id)
+        if user is None or user.disabled_at is not None:
+            await self._end(session, "user_disabled", now)
+            _refuse_disabled(user)
 
     def _pair(self, session: SessionRecord, refresh_token: str, now: int) -> TokenPair:
         principal = Principal(
@@ -286,6 +307,11 @@ class IdentityService:
             access_expires_at=access_expires_at,
             refresh_expires_at=session.refresh_expires_at,
         )
+
+
+def _refuse_disabled(user: UserRecord | None) -> None:
+    if user is None or user.disabled_at is not None:
+        raise Forbidden("this account is disabled; ask the server's operator", code="user_disabled")
 
 
 def _user_read(user: UserRecord) -> UserRead:

@@ -5,19 +5,25 @@ from __future__ import annotations
 import time
 from typing import cast
 
+import msgspec
 from tortoise import fields, models
 from tortoise.exceptions import IntegrityError
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
 from gomicroim.infra.retry import RetryPolicy, is_transient
-from gomicroim.modules.identity.contract import ClientType
+from gomicroim.modules.identity.contract import ClientType, SessionEndReason
 from gomicroim.modules.identity.ports import (
     ROTATED_HASHES_KEPT,
     DeviceRecord,
+    InviteNotUsable,
     SessionRecord,
     UsernameTaken,
     UserRecord,
 )
+from gomicroim.modules.identity.storage.invites import Invite, SqlInviteStore, take_invite_use
+
+__all__ = ["Invite", "SqlInviteStore"]
 
 #: Racing logins of one device collide on ``live_key`` until one wins; give them room.
 _OPEN_RETRY = RetryPolicy(attempts=10)
@@ -36,6 +42,7 @@ class User(models.Model):
     nickname = fields.CharField(max_length=64)
     password_hash = fields.CharField(max_length=255)
     created_at = fields.BigIntField()
+    disabled_at = fields.BigIntField(null=True, default=None)
 
     class Meta:
         table = "identity_user"
@@ -71,6 +78,7 @@ class Session(models.Model):
     revoked_at = fields.BigIntField(null=True, db_index=True)
     # "<user_id>:<device_id>" while live, NULL once ended: at most one live session per device.
     live_key = fields.CharField(max_length=100, null=True, unique=True)
+    end_reason = fields.CharField(max_length=32, null=True, default=None)
 
     class Meta:
         table = "identity_session"
@@ -84,6 +92,7 @@ def _user(row: User) -> UserRecord:
         nickname=row.nickname,
         password_hash=row.password_hash,
         created_at=row.created_at,
+        disabled_at=row.disabled_at,
     )
 
 
@@ -97,6 +106,7 @@ def _session(row: Session) -> SessionRecord:
         refresh_expires_at=row.refresh_expires_at,
         revoked_at=row.revoked_at,
         previous_hashes=tuple((row.previous_hashes or "").split()),
+        end_reason=cast(SessionEndReason | None, row.end_reason),
     )
 
 
@@ -104,19 +114,44 @@ class SqlUserStore:
     """``UserStore`` on the relational database (SQLite or MySQL)."""
 
     async def create(
-        self, *, username: str, nickname: str, password_hash: str, now_ms: int
+        self,
+        *,
+        username: str,
+        nickname: str,
+        password_hash: str,
+        now_ms: int,
+        invite_hash: str | None = None,
     ) -> UserRecord:
-        """Insert a user."""
+        """Insert a user, taking one use of the invite in the same transaction."""
+
+        async def attempt() -> UserRecord:
+            async with in_transaction():
+                if invite_hash is not None and not await take_invite_use(invite_hash, now_ms):
+                    raise InviteNotUsable(await SqlInviteStore().by_hash(invite_hash))
+                row = await User.create(
+                    username=username,
+                    nickname=nickname,
+                    password_hash=password_hash,
+                    created_at=now_ms,
+                )
+            return _user(row)
+
         try:
-            row = await User.create(
-                username=username,
-                nickname=nickname,
-                password_hash=password_hash,
-                created_at=now_ms,
-            )
+            return await _OPEN_RETRY.run(attempt, what="user create", retry_if=is_transient)
         except IntegrityError as exc:
             raise UsernameTaken(username) from exc
-        return _user(row)
+
+    async def set_disabled(self, user_id: int, disabled_at: int | None) -> UserRecord | None:
+        """Disable or enable; a disabled user keeps its first time."""
+        users = User.filter(id=user_id)
+        if disabled_at is not None:
+            users = users.filter(disabled_at=None)
+        await users.update(disabled_at=disabled_at)
+        return await self.by_id(user_id)
+
+    async def set_password_hash(self, user_id: int, password_hash: str) -> bool:
+        """Replace the password hash."""
+        return bool(await User.filter(id=user_id).update(password_hash=password_hash))
 
     async def by_username(self, username: str) -> UserRecord | None:
         """Find by username."""
@@ -199,7 +234,9 @@ class SqlSessionStore:
                 )
                 ended = [int(cast(int, i)) for i in await active.values_list("id", flat=True)]
                 if ended:
-                    await Session.filter(id__in=ended).update(revoked_at=now_ms, live_key=None)
+                    await Session.filter(id__in=ended).update(
+                        revoked_at=now_ms, live_key=None, end_reason="replaced"
+                    )
                 row = await Session.create(
                     user_id=user_id,
                     device_id=device_id,
@@ -238,12 +275,42 @@ class SqlSessionStore:
             )
         return bool(updated)
 
-    async def revoke(self, session_id: int, now_ms: int) -> bool:
+    async def revoke(
+        self, session_id: int, now_ms: int, reason: SessionEndReason | None = None
+    ) -> bool:
         """End a session."""
         updated = await Session.filter(id=session_id, revoked_at=None).update(
-            revoked_at=now_ms, live_key=None
+            revoked_at=now_ms, live_key=None, end_reason=reason
         )
         return bool(updated)
+
+    async def end_all_of(
+        self, user_id: int, now_ms: int, reason: SessionEndReason
+    ) -> list[SessionRecord]:
+        """End a user's live sessions under their row locks; return them as ended."""
+        async with in_transaction():
+            live = await Session.select_for_update().filter(user_id=user_id, revoked_at=None)
+            if live:
+                await Session.filter(id__in=[row.id for row in live]).update(
+                    revoked_at=now_ms, live_key=None, end_reason=reason
+                )
+        return [
+            msgspec.structs.replace(_session(row), revoked_at=now_ms, end_reason=reason)
+            for row in live
+        ]
+
+    async def ended_since(
+        self, since_ms: int, *, after_id: int = 0, limit: int
+    ) -> list[SessionRecord]:
+        """Sessions ended recently, by the ``revoked_at`` index, keyset-paged."""
+        rows = (
+            await Session.filter(
+                Q(revoked_at__gt=since_ms) | Q(revoked_at=since_ms, id__gt=after_id)
+            )
+            .order_by("revoked_at", "id")
+            .limit(limit)
+        )
+        return [_session(row) for row in rows]
 
     async def revoked_since(self, since_ms: int) -> list[int]:
         """Sessions ended recently."""

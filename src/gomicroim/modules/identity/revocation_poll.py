@@ -1,0 +1,104 @@
+"""Picks up sessions other processes ended, so this process refuses them and closes their sockets.
+
+In the embedded shape each process keeps revocations in its own memory: a session ended by
+``gomicroim users disable`` (a separate, short-lived process) or by another process on the
+same database would otherwise stay trusted here until its access token expired. The sessions
+table is the truth; this reads the sessions ended since its last look and spreads each one
+this process does not know yet (revocation list, ``SessionEnded`` for the gateway).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from gomicroim.clock import Clock, now_ms
+from gomicroim.modules.identity.ending import SessionEnding
+from gomicroim.modules.identity.ports import RevocationList, SessionStore
+
+log = logging.getLogger("gomicroim.identity.revocations")
+
+#: Each look goes back this far before the previous one: a session's ``revoked_at`` is taken
+#: before its transaction commits, so it can become visible later than it says.
+OVERLAP_MS = 30_000
+#: Sessions read per query; a longer backlog is read page by page in one look.
+PAGE = 1000
+
+
+class RevocationPoller:
+    """Every ``interval_s``, spreads the sessions ended elsewhere since the last look."""
+
+    def __init__(
+        self,
+        *,
+        sessions: SessionStore,
+        revocations: RevocationList,
+        ending: SessionEnding,
+        interval_s: float,
+        clock: Clock = now_ms,
+    ):
+        self._sessions = sessions
+        self._revocations = revocations
+        self._ending = ending
+        self._interval_s = interval_s
+        self._clock = clock
+        self._checked_at = clock()
+        #: Sessions already looked at in the overlap window -> their revoked_at.
+        self._seen: dict[int, int] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        """Look from now on; what ended earlier was loaded by the service's start."""
+        self._checked_at = self._clock()
+        self._task = asyncio.create_task(self._run(), name="revocation-poll")
+
+    async def stop(self) -> None:
+        """Stop looking."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def poll_once(self) -> int:
+        """One look; returns how many sessions were new to this process."""
+        started = self._clock()
+        since, after_id = self._checked_at - OVERLAP_MS, 0
+        spread = 0
+        while True:
+            page = await self._sessions.ended_since(since, after_id=after_id, limit=PAGE)
+            for session in page:
+                if session.id in self._seen or session.revoked_at is None:
+                    continue
+                self._seen[session.id] = session.revoked_at
+                # Ended by this process (or loaded at start): it took effect here already.
+                if await self._revocations.is_revoked(session.id):
+                    continue
+                await self._ending.spread(
+                    session_id=session.id,
+                    user_id=session.user_id,
+                    device_id=session.device_id,
+                    reason=session.end_reason or "logout",
+                    now_ms=started,
+                )
+                spread += 1
+            if len(page) < PAGE:
+                break
+            since, after_id = page[-1].revoked_at or since, page[-1].id
+        self._checked_at = started
+        horizon = started - 2 * OVERLAP_MS
+        self._seen = {sid: at for sid, at in self._seen.items() if at >= horizon}
+        if spread:
+            log.info("sessions ended elsewhere took effect", extra={"sessions": spread})
+        return spread
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self._interval_s)
+            try:
+                await self.poll_once()
+            except Exception as exc:
+                # A database outage: the next look covers this one's window (the overlap is
+                # measured from the last successful look).
+                log.warning("ended sessions not reloaded", extra={"error": repr(exc)})
