@@ -65,6 +65,12 @@ class MemoryGroupStore:
         """All members, in join order."""
         return list(self._members.get(group_id, {}).values())
 
+    async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
+        """Up to ``limit`` groups with ids above ``after_group_id``, ascending."""
+        return [self._groups[g] for g in sorted(g for g in self._groups if g > after_group_id)][
+            :limit
+        ]
+
     async def add_members(
         self, group_id: int, user_ids: set[int], *, max_members: int, now_ms: int
     ) -> GroupRecord:

@@ -109,6 +109,14 @@ class GroupsFacade(Protocol):
         """
         ...
 
+    async def all_groups(self, *, limit: int, cursor: str | None) -> GroupPage:
+        """Every group, by ascending id, for operators (``gomicroim groups list``).
+
+        Raises:
+            InvalidInput: ``invalid_field`` (``cursor``) for a cursor this server did not issue.
+        """
+        ...
+
     async def members(self, group_id: int, caller_id: int) -> MemberList:
         """The members, for members only (same errors as :meth:`get`)."""
         ...

@@ -60,6 +60,10 @@ class GroupStore(Protocol):
         """All members, in join order."""
         ...
 
+    async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
+        """Up to ``limit`` groups with ids above ``after_group_id``, ascending (operators)."""
+        ...
+
     async def add_members(
         self, group_id: int, user_ids: set[int], *, max_members: int, now_ms: int
     ) -> GroupRecord:

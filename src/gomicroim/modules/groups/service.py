@@ -85,6 +85,15 @@ class GroupsService:
             next_cursor=str(page[-1].id) if more and page else None,
         )
 
+    async def all_groups(self, *, limit: int, cursor: str | None) -> GroupPage:
+        """Every group; see :meth:`GroupsFacade.all_groups`."""
+        rows = await self._store.all_groups(after_group_id=_parse_cursor(cursor), limit=limit + 1)
+        page = rows[:limit]
+        return GroupPage(
+            groups=[_group_read(g) for g in page],
+            next_cursor=str(page[-1].id) if len(rows) > limit and page else None,
+        )
+
     async def members(self, group_id: int, caller_id: int) -> MemberList:
         """Members for members; see :meth:`GroupsFacade.members`."""
         await self._group(group_id)

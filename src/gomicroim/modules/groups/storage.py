@@ -108,6 +108,11 @@ class SqlGroupStore:
         """All members in join order."""
         return [_member(r) for r in await Member.filter(group_id=group_id).order_by("id")]
 
+    async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
+        """Every group by ascending id, a page at a time."""
+        rows = await Group.filter(id__gt=after_group_id).order_by("id").limit(limit)
+        return [_group(r) for r in rows]
+
     async def add_members(
         self, group_id: int, user_ids: set[int], *, max_members: int, now_ms: int
     ) -> GroupRecord:

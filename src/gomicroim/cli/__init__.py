@@ -1,9 +1,10 @@
-"""Command line: ``gomicroim serve | migrate | backup | config | bench``."""
+"""Command line: ``gomicroim serve | migrate | backup | config | bench``, operator commands."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import re
 import sys
 from collections.abc import Callable
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from gomicroim import __version__
+from gomicroim.cli import admin
 from gomicroim.config import ConfigError, Settings, check_shape, load_settings
 from gomicroim.errors import Unavailable
 
 if TYPE_CHECKING:
     from gomicroim.infra.database import TortoiseApp
+    from gomicroim.infra.process_lock import ProcessLock
 
 #: Settings whose values are secrets: ``gomicroim config`` shows ``***`` instead.
 _SECRET_KEY = re.compile(r"secret|password|passwd", re.IGNORECASE)
@@ -46,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     _common(backup)
 
     sub.add_parser("bench", help="run load scenarios (see `gomicroim bench --help`)")
+    admin.add_commands(sub)
 
     show = sub.add_parser(
         "config", help="print the effective settings as JSON (secrets masked) and exit"
@@ -91,13 +95,17 @@ def main(argv: list[str] | None = None) -> int:
     if argv[:1] == ["bench"]:
         return _bench(argv[1:])
     args = _parser().parse_args(argv)
+    lock: ProcessLock | None = None
     try:
         settings = _settings(args)
         if args.command == "serve":
             from gomicroim.server import serve
 
-            _preflight(settings)
+            lock = _preflight(settings)
             return serve(settings)
+        if args.command in ADMIN_COMMANDS:
+            _quiet_logging(settings)
+            return asyncio.run(admin.run(settings, args))
         if args.command == "migrate":
             return asyncio.run(_migrate(settings))
         if args.command == "backup":
@@ -108,6 +116,22 @@ def main(argv: list[str] | None = None) -> int:
         # One line: an operator's terminal or a supervisor's log shows the cause and the fix.
         sys.stderr.write(f"gomicroim: {' '.join(str(exc).split())}\n")
         return 2
+    finally:
+        if lock is not None:
+            lock.release()
+
+
+#: Operator commands; see :mod:`gomicroim.cli.admin`.
+ADMIN_COMMANDS = ("users", "invites", "groups")
+
+
+def _quiet_logging(settings: Settings) -> None:
+    from gomicroim.infra.logging import configure_logging
+
+    # Only what an operator must see (the audit lines of what changed, warnings, errors);
+    # the result itself is the command's stdout.
+    level = max(settings.log.level, "WARNING", key=logging.getLevelName)
+    configure_logging(msgspec.structs.replace(settings.log, level=level))
 
 
 def masked(settings: Settings) -> Any:
@@ -140,24 +164,39 @@ def _mask_url(text: str) -> str:
         return text
 
 
-def _preflight(settings: Settings) -> None:
+def _preflight(settings: Settings) -> ProcessLock | None:
     """Fail before the server starts, with a one-line error, on what would stop its start.
 
     Inside uvicorn's start-up a failure becomes a traceback and a hang-prone lifespan; here
     it is a ConfigError or Unavailable that :func:`main` prints as one line, exit status 2.
+
+    Returns:
+        The lock that makes this the only server on its database while the bus is in
+        process (None in a cluster); the caller holds it for the server's life.
     """
     from gomicroim.container import tortoise_apps
     from gomicroim.infra.logging import configure_logging
+    from gomicroim.infra.process_lock import server_lock
 
     configure_logging(settings.log)
     # A shape that cannot work is refused before anything is created on disk.
     check_shape(settings)
     apps = tortoise_apps(settings)
-    if apps:
-        # Opens the database (migrating it if configured to) and closes it again: an
-        # unreachable database, a read-only data directory or a failing migration is
-        # reported right here.
-        asyncio.run(_open_database(settings, apps))
+    # Before the database opens: a second server must not even migrate it.
+    lock = server_lock(settings) if apps else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        if apps:
+            # Opens the database (migrating it if configured to) and closes it again: an
+            # unreachable database, a read-only data directory or a failing migration is
+            # reported right here.
+            asyncio.run(_open_database(settings, apps))
+    except BaseException:
+        if lock is not None:
+            lock.release()
+        raise
+    return lock
 
 
 async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
