@@ -27,7 +27,7 @@ if TYPE_CHECKING:
 
 Action = Callable[["Container", argparse.Namespace], Awaitable[None]]
 
-_DURATION = re.compile(r"(\d{1,6})([smhdw])")
+_DURATION = re.compile(r"([0-9]{1,6})([smhdw])")
 _UNIT_S = {"s": 1, "m": 60, "h": 3600, "d": 86_400, "w": 604_800}
 
 
