@@ -204,17 +204,18 @@ class NamedDatabaseLock:
             async with connection.cursor() as cursor:
                 await cursor.execute("SELECT 1")
             return connection
-        except (OSError, mysql_errors.MySQLError) as exc:
-            log.warning(
-                "server lock connection lost; taking the lock again", extra={"error": repr(exc)}
-            )
+        except Exception as exc:  # a lost or already closed connection, whatever the driver says
+            log.warning("server lock connection lost", extra={"error": repr(exc)})
         connection.close()
         try:
             return await self._take()
-        except (ConfigError, Unavailable) as exc:
+        except Unavailable as exc:
+            # The database is down: the lock went with the connection; try again next time.
+            log.warning("server lock not taken again yet", extra={"error": str(exc)})
+        except ConfigError as exc:
             # Another server started while this one's connection was gone: both now run.
-            log.error("server lock not taken again", extra={"error": str(exc)})
-            return connection
+            log.error("server lock taken by another server", extra={"error": str(exc)})
+        return connection
 
 
 def lock_name(database: str) -> str:
