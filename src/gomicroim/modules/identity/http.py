@@ -41,8 +41,9 @@ class AuthController(Controller):
     @post(
         "/register",
         status_code=HTTP_201_CREATED,
-        summary="Create an account",
+        summary="Create an account; auth.registration may close it or require an invite_code",
         **documented(
+            403,
             409,
             body=UserCreate,
             public=True,
@@ -71,7 +72,7 @@ class AuthController(Controller):
         "/login",
         status_code=200,
         summary="Log a device in; returns access and refresh tokens",
-        **documented(401, body=LoginRequest, public=True),
+        **documented(401, 403, body=LoginRequest, public=True),
     )
     async def login(
         self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
@@ -82,7 +83,7 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         summary="Rotate tokens; the refresh token is single-use",
-        **documented(401, body=RefreshRequest, public=True),
+        **documented(401, 403, body=RefreshRequest, public=True),
     )
     async def refresh(
         self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
