@@ -14,6 +14,7 @@ from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp, open_database, ping
 from gomicroim.infra.engines import Engine
 from gomicroim.infra.metrics import Metrics
+from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.container import GroupsContainer
@@ -27,14 +28,19 @@ def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     return [app for app in apps if app is not None]
 
 
-def _engines(
-    tortoise_apps: list[TortoiseApp], database_resource: providers.Resource[Any]
-) -> list[Engine]:
-    # Redis, Kafka and MongoDB clients join this list with their adapters.
-    engines = []
-    if tortoise_apps:
-        engines.append(Engine("database", database_resource, ping))
-    return engines
+def _database_engine(
+    tortoise_apps: list[TortoiseApp], resource: providers.Resource[Any]
+) -> Engine | None:
+    return Engine("database", resource, ping) if tortoise_apps else None
+
+
+def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Engine:
+    return Engine("redis", resource, engine.ping)
+
+
+def _engines(*engines: Engine | None) -> list[Engine]:
+    # Kafka and MongoDB clients join this list with their adapters.
+    return [engine for engine in engines if engine is not None]
 
 
 class Container(containers.DeclarativeContainer):
@@ -49,6 +55,9 @@ class Container(containers.DeclarativeContainer):
     jwt_secret = providers.Dependency(instance_of=str)
 
     metrics = providers.Singleton(Metrics)
+    #: The Redis client; built (and later opened) only when an adapter config selects uses it.
+    redis = providers.Singleton(RedisEngine, settings.provided.redis)
+    redis_resource = providers.Resource(open_redis, redis)
     rate_limiter = providers.Singleton(
         RateLimiter,
         rate=settings.provided.limits.requests_per_second,
@@ -62,8 +71,12 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "read"
     )
 
-    identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
-    groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
+    identity = providers.Container(
+        IdentityContainer, settings=settings, jwt_secret=jwt_secret, redis=redis, metrics=metrics
+    )
+    groups = providers.Container(
+        GroupsContainer, settings=settings, identity=identity.service, redis=redis, metrics=metrics
+    )
     chat = providers.Container(
         ChatContainer,
         settings=settings,
@@ -74,7 +87,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
-    presence = providers.Container(PresenceContainer, settings=settings)
+    presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -103,8 +116,14 @@ class Container(containers.DeclarativeContainer):
         timeline.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    database_engine = providers.Callable(_database_engine, tortoise_apps, database.provider)
+    redis_engine = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Object(None),
+        redis=providers.Callable(_redis_engine, redis, redis_resource.provider),
+    )
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, tortoise_apps, database.provider)
+    engines = providers.Callable(_engines, database_engine, redis_engine)
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:

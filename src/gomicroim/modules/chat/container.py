@@ -42,7 +42,7 @@ class ChatContainer(containers.DeclarativeContainer):
     )
 
     tortoise_app = providers.Object(TortoiseApp("chat", storage.__name__))
-    store = providers.Singleton(SqlChatStore)
+    store = providers.Singleton(SqlChatStore, cache_stats=metrics)
     outbox = providers.Singleton(SqlOutboxStore)
     relay = providers.Singleton(
         OutboxRelay,

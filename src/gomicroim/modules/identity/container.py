@@ -4,14 +4,23 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from gomicroim.caching import CacheStats
 from gomicroim.config import Settings
-from gomicroim.infra.adapters import REDIS_FIX, not_available
+from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.database import TortoiseApp
+from gomicroim.infra.redis import RedisEngine
+from gomicroim.infra.redis_broadcast import RedisBroadcast
 from gomicroim.modules.identity import storage
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
+from gomicroim.modules.identity.ports import DevicesChanged
 from gomicroim.modules.identity.service import IdentityService
-from gomicroim.modules.identity.storage import MemoryRevocationList, SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.storage import (
+    MemoryRevocationList,
+    RedisRevocationList,
+    SqlSessionStore,
+    SqlUserStore,
+)
 from gomicroim.modules.identity.tokens import AccessTokens
 
 
@@ -20,6 +29,8 @@ class IdentityContainer(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
+    redis: providers.Dependency[RedisEngine] = providers.Dependency()
+    metrics: providers.Dependency[CacheStats] = providers.Dependency()
 
     tortoise_app = providers.Object(TortoiseApp("identity", storage.__name__))
     users = providers.Singleton(SqlUserStore)
@@ -29,7 +40,13 @@ class IdentityContainer(containers.DeclarativeContainer):
     revocations = providers.Selector(
         settings.provided.shared_state_backend,
         memory=providers.Singleton(MemoryRevocationList),
-        redis=not_available("the Redis revocation list", REDIS_FIX),
+        redis=providers.Singleton(RedisRevocationList, redis),
+    )
+    # A login on any process must reach every process's cached device lists.
+    device_events = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(LocalBroadcast, "identity.devices"),
+        redis=providers.Singleton(RedisBroadcast, redis, "identity.devices", DevicesChanged),
     )
     hasher = providers.Singleton(
         Argon2Hasher,
@@ -40,6 +57,7 @@ class IdentityContainer(containers.DeclarativeContainer):
         AccessTokens,
         secret=jwt_secret,
         ttl_ms=providers.Callable(lambda s: s.identity.access_ttl_s * 1000, settings),
+        cache_stats=metrics,
     )
     service = providers.Singleton(
         IdentityService,
@@ -50,5 +68,7 @@ class IdentityContainer(containers.DeclarativeContainer):
         tokens=tokens,
         refresh_ttl_ms=providers.Callable(lambda s: s.identity.refresh_ttl_s * 1000, settings),
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
+        device_events=device_events,
+        cache_stats=metrics,
     )
     controllers = providers.Object([AuthController, UserController])

@@ -6,26 +6,30 @@ import time
 
 import jwt
 
+from gomicroim.caching import Cache, CacheStats
 from gomicroim.errors import Unauthenticated
 from gomicroim.modules.identity.contract import Principal
 from gomicroim.modules.identity.domain import principal_from_claims
 
 _ALGORITHM = "HS256"
 _CLOCK_SKEW_S = 10
-_VERIFIED_CACHE_SIZE = 100_000
+#: Verified tokens remembered (an LRU): about one per active device.
+VERIFIED_CACHED = 100_000
 
 
 class AccessTokens:
     """Issues and verifies signed, short-lived access tokens (JWT, HS256)."""
 
-    def __init__(self, secret: str, ttl_ms: int):
+    def __init__(self, secret: str, ttl_ms: int, cache_stats: CacheStats | None = None):
         self._key = secret.encode()
         self.ttl_ms = ttl_ms
         #: How long after issue a token may still pass :meth:`verify` (lifetime + clock skew);
         #: an ended session must be remembered at least this long.
         self.max_validity_ms = ttl_ms + _CLOCK_SKEW_S * 1000
         # token -> (principal, exp in s): signature checks cost more than the rest of a request.
-        self._verified: dict[str, tuple[Principal, int]] = {}
+        self._verified: Cache[str, tuple[Principal, int]] = Cache(
+            "identity_verified_tokens", max_size=VERIFIED_CACHED, stats=cache_stats
+        )
 
     def issue(self, principal: Principal, now_ms: int) -> tuple[str, int]:
         """Sign a token for ``principal``; return it with its expiry in Unix ms."""
@@ -52,7 +56,7 @@ class AccessTokens:
             principal, expires_s = cached
             if time.time() <= expires_s + _CLOCK_SKEW_S:
                 return principal
-            del self._verified[token]
+            self._verified.invalidate(token)
         try:
             claims = jwt.decode(
                 token,
@@ -70,7 +74,5 @@ class AccessTokens:
         except jwt.PyJWTError as exc:
             raise Unauthenticated("access token is not valid", code="invalid_token") from exc
         principal = principal_from_claims(claims)
-        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-            self._verified.clear()
-        self._verified[token] = (principal, int(claims["exp"]))
+        self._verified.put(token, (principal, int(claims["exp"])))
         return principal

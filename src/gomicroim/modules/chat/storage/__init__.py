@@ -8,6 +8,7 @@ import msgspec
 from tortoise import fields, models
 from tortoise.transactions import in_transaction
 
+from gomicroim.caching import Cache, CacheStats
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.domain import next_read_seq
 from gomicroim.modules.chat.ports import (
@@ -18,7 +19,8 @@ from gomicroim.modules.chat.ports import (
 )
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
-_KNOWN_LIMIT = 1_000_000
+#: Conversations remembered as existing, and their entries' member versions (LRUs).
+CONVERSATIONS_CACHED = 100_000
 _decode_message = msgspec.json.Decoder(MessageRead).decode
 
 
@@ -107,22 +109,24 @@ class SqlChatStore:
     SQLite (one writer).
     """
 
-    def __init__(self, *, max_batch: int = 256) -> None:
+    def __init__(self, *, max_batch: int = 256, cache_stats: CacheStats | None = None) -> None:
         self._committer = GroupCommitter(max_batch=max_batch)
         # Conversations are never deleted: once seen, a conversation needs no existence check.
-        self._known: set[str] = set()
-        self._member_versions: dict[str, int] = {}
+        self._known: Cache[str, bool] = Cache(
+            "chat_conversations", max_size=CONVERSATIONS_CACHED, stats=cache_stats
+        )
+        self._member_versions: Cache[str, int] = Cache(
+            "chat_member_versions", max_size=CONVERSATIONS_CACHED, stats=cache_stats
+        )
 
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:
         """Create conversation and entries if missing."""
-        if conversation_id in self._known:
+        if self._known.get(conversation_id):
             return
-        if len(self._known) > _KNOWN_LIMIT:
-            self._known.clear()
         if await Conversation.filter(id=conversation_id).exists():
-            self._known.add(conversation_id)
+            self._known.put(conversation_id, True)
             return
         async with in_transaction():
             await Conversation.bulk_create(
@@ -137,7 +141,7 @@ class SqlChatStore:
                     ],
                     ignore_conflicts=True,
                 )
-        self._known.add(conversation_id)
+        self._known.put(conversation_id, True)
 
     async def member_version(self, conversation_id: str) -> int:
         """Membership version the entries reflect.
@@ -152,7 +156,7 @@ class SqlChatStore:
             "member_version", flat=True
         )
         version = int(cast(int, versions[0])) if versions else 0
-        self._member_versions[conversation_id] = version
+        self._member_versions.put(conversation_id, version)
         return version
 
     async def sync_members(
@@ -162,7 +166,7 @@ class SqlChatStore:
         async with in_transaction():
             conversation = await Conversation.select_for_update().get(id=conversation_id)
             if conversation.member_version >= version:
-                self._member_versions[conversation_id] = conversation.member_version
+                self._member_versions.put(conversation_id, conversation.member_version)
                 return
             current = set(
                 await Entry.filter(conversation_id=conversation_id).values_list(
@@ -187,7 +191,7 @@ class SqlChatStore:
                     ignore_conflicts=True,
                 )
             await Conversation.filter(id=conversation_id).update(member_version=version)
-        self._member_versions[conversation_id] = version
+        self._member_versions.put(conversation_id, version)
 
     async def append(self, draft: MessageDraft) -> MessageRead:
         """Allocate the seq and write message, sender entry, conversation and outbox at once.
