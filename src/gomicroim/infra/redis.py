@@ -21,6 +21,7 @@ import contextlib
 import logging
 import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
@@ -77,6 +78,8 @@ class RedisEngine:
             retry=Retry(NoBackoff(), 0),
         )
         self._alive_key = self.key("alive")
+        self._wake_channel = self.key("engine", self.instance)
+        self._background: set[asyncio.Future[Any]] = set()
         self._resets: list[ResetHandler] = []
         self._channels: dict[str, list[MessageHandler]] = {}
         self._tasks: list[asyncio.Task[None]] = []
@@ -105,8 +108,28 @@ class RedisEngine:
         self._resets.append(handler)
 
     def subscribe(self, channel: str, handler: MessageHandler) -> None:
-        """Call ``handler`` with the payload of every message published on ``channel``."""
+        """Call ``handler`` with the payload of every message published on ``channel``.
+
+        Adapters subscribe when they are built, before :meth:`start`; a channel added later
+        is subscribed within moments (:meth:`subscribed` waits for it).
+        """
+        new = channel not in self._channels
         self._channels.setdefault(channel, []).append(handler)
+        if new and self._tasks:
+            self._subscribed.clear()
+            # Wake the subscriber out of its wait for messages, so it subscribes at once.
+            wake = self.client.publish(self._wake_channel, b"")
+            self._background.add(task := asyncio.ensure_future(wake))
+            task.add_done_callback(self._woken)
+
+    def _woken(self, task: asyncio.Future[Any]) -> None:
+        self._background.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.debug("subscriber not woken", extra={"error": str(task.exception())})
+
+    async def subscribed(self) -> None:
+        """Wait until every channel subscribed so far receives messages."""
+        await self._subscribed.wait()
 
     async def publish(self, channel: str, payload: bytes) -> None:
         """Publish ``payload`` on ``channel``.
@@ -178,7 +201,6 @@ class RedisEngine:
             pubsub = self._subscriber.pubsub(ignore_subscribe_messages=True)
             try:
                 subscribed = await self._subscribe_all(pubsub, set())
-                self._subscribed.set()
                 if not first:
                     self._reset("pub/sub reconnected")
                 first, backoff = False, 0.1
@@ -197,9 +219,10 @@ class RedisEngine:
 
     async def _subscribe_all(self, pubsub: PubSub, done: set[str]) -> set[str]:
         # Always one channel, so a process without subscribers still notices reconnects.
-        wanted = {self.key("engine"), *self._channels}
+        wanted = {self._wake_channel, *self._channels}
         if wanted - done:
             await pubsub.subscribe(*sorted(wanted - done))
+        self._subscribed.set()
         return wanted
 
     async def _dispatch(self, channel: str, payload: bytes) -> None:
