@@ -68,7 +68,7 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "committed"
     )
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
-        InProcessTopic, "read"
+        InProcessTopic, "read", lossy=True
     )
 
     identity = providers.Container(
@@ -85,6 +85,7 @@ class Container(containers.DeclarativeContainer):
         committed_topic=committed_topic,
         read_topic=read_topic,
         metrics=metrics,
+        relay_metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
     presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
