@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
@@ -109,9 +110,20 @@ class PrivateRedis:
     def stop(self) -> None:
         """Kill it (its data is gone: nothing is saved)."""
         if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
             self._proc.kill()
             self._proc.wait(10)
         self._proc = None
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections open, nothing answers."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """Let a paused process go on (SIGCONT)."""
+        assert self._proc is not None
+        self._proc.send_signal(signal.SIGCONT)
 
     def flush(self) -> None:
         """FLUSHALL this private server."""
