@@ -56,9 +56,7 @@ def test_a_cluster_adapter_this_build_lacks_stops_the_start(tmp_path: Path) -> N
     result = serve(
         tmp_path / "data",
         "--roles",
-        "gateway",
-        "--node-id",
-        "gw-1",
+        "fanout",
         GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
         GOMICROIM__REDIS__URL="redis://127.0.0.1:9/0",
         GOMICROIM__IDENTITY__JWT_SECRET="a-shared-secret-of-at-least-32-characters",
