@@ -33,7 +33,8 @@ def test_a_second_process_with_a_live_node_id_does_not_start(
 
     second = serve(tmp_path / "second", "--node-id", "gw-1", **cluster_env)
 
-    assert second.returncode != 0
+    assert second.returncode == 2
+    assert "Traceback" not in second.stderr
     assert "server.node_id 'gw-1' is in use" in second.stderr
     assert "give this process another --node-id" in second.stderr
     assert httpx.get(f"{first.base_url}/readyz").json()["checks"]["redis"] == "ok"
@@ -48,3 +49,16 @@ def test_a_node_id_is_free_again_once_its_process_stopped(
     again = start_server(GOMICROIM__SERVER__NODE_ID="gw-1", **cluster_env)
 
     assert httpx.get(f"{again.base_url}/readyz").status_code == 200
+
+
+def test_a_redis_that_does_not_answer_stops_the_start_naming_redis_url(
+    tmp_path: Path, cluster_env: dict[str, str]
+) -> None:
+    env = cluster_env | {"GOMICROIM__REDIS__URL": "redis://127.0.0.1:9/0"}
+
+    result = serve(tmp_path / "data", "--node-id", "gw-1", **env)
+
+    assert result.returncode == 2
+    assert "Redis at redis://127.0.0.1:9/0 does not answer" in result.stderr
+    assert "redis.url" in result.stderr
+    assert "Traceback" not in result.stderr
