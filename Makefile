@@ -26,9 +26,13 @@ typecheck: install                 ## mypy --strict
 unit: install                      ## seconds: pure rules and services with fakes
 	$(BIN)/pytest tests/unit -q
 
-contract: install                  ## every store port against fakes, SQLite and MariaDB
+contract: install                  ## every store port against fakes, SQLite, MariaDB and Redis
 	scripts/services
 	$(BIN)/pytest tests/contract -q
+
+integration: install               ## adapters on their real engines (Redis), replicas, faults
+	scripts/services
+	$(BIN)/pytest tests/integration -q
 
 e2e: install                       ## real server processes over HTTP
 	$(BIN)/pytest tests/e2e -q
