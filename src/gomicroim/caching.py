@@ -25,6 +25,8 @@ from typing import Any, Generic, Protocol, TypeVar
 
 from cachetools import LRUCache, TTLCache
 
+from gomicroim.errors import Unavailable
+
 K = TypeVar("K", bound=Hashable)
 V = TypeVar("V")
 T = TypeVar("T")
@@ -223,3 +225,21 @@ class Cache(Generic[K, V]):
         if not flight.cancelled() and flight.exception() is not None:
             # Retrieved here, so a flight whose callers all left logs no "never retrieved".
             log.debug("cache load failed", extra={"cache": self.name})
+
+
+async def invalidate_everywhere(
+    cache: Cache[K, Any], key: K, events: Invalidations[T] | None, event: T
+) -> None:
+    """Drop ``key`` from ``cache`` here, then announce ``event`` to the other processes.
+
+    The write that changed the entry has committed: a broker that is down does not undo it.
+    It is logged; the other processes drop their caches wholesale when they reconnect, and
+    their TTL bounds the staleness until then.
+    """
+    cache.invalidate(key)
+    if events is None:
+        return
+    try:
+        await events.publish(event)
+    except Unavailable as exc:
+        log.warning("invalidation not broadcast", extra={"cache": cache.name, "error": exc.message})

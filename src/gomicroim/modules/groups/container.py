@@ -6,10 +6,9 @@ from dependency_injector import containers, providers
 
 from gomicroim.caching import CacheStats
 from gomicroim.config import Settings
-from gomicroim.infra.broadcast import LocalBroadcast
+from gomicroim.infra.adapters import shared_broadcast
 from gomicroim.infra.database import TortoiseApp
 from gomicroim.infra.redis import RedisEngine
-from gomicroim.infra.redis_broadcast import RedisBroadcast
 from gomicroim.modules.groups import storage
 from gomicroim.modules.groups.http import GroupController
 from gomicroim.modules.groups.ports import MembersChanged
@@ -29,11 +28,7 @@ class GroupsContainer(containers.DeclarativeContainer):
     tortoise_app = providers.Object(TortoiseApp("groups", storage.__name__))
     store = providers.Singleton(SqlGroupStore)
     # A membership change on any process must reach every process's cached member sets.
-    member_events = providers.Selector(
-        settings.provided.shared_state_backend,
-        memory=providers.Singleton(LocalBroadcast, "groups.members"),
-        redis=providers.Singleton(RedisBroadcast, redis, "groups.members", MembersChanged),
-    )
+    member_events = shared_broadcast(settings, redis, "groups.members", MembersChanged)
     service = providers.Singleton(
         GroupsService,
         store=store,

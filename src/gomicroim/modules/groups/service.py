@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from gomicroim.caching import Cache, CacheStats, Invalidations
+from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound, Unavailable
+from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups.contract import (
     GroupCreate,
     GroupPage,
@@ -181,18 +181,8 @@ class GroupsService:
         return await self._member_sets.load(group_id, load)
 
     async def _members_saved(self, group_id: int) -> None:
-        self._member_sets.invalidate(group_id)
-        if self._member_events is None:
-            return
-        try:
-            await self._member_events.publish(MembersChanged(group_id=group_id))
-        except Unavailable as exc:
-            # The change stands; other processes catch up when their cached sets expire,
-            # or drop them all when they reconnect to Redis.
-            log.warning(
-                "membership change not broadcast",
-                extra={"group_id": group_id, "error": exc.message},
-            )
+        event = MembersChanged(group_id=group_id)
+        await invalidate_everywhere(self._member_sets, group_id, self._member_events, event)
 
     async def _members_changed(self, event: MembersChanged) -> None:
         self._member_sets.invalidate(event.group_id)

@@ -6,10 +6,9 @@ from dependency_injector import containers, providers
 
 from gomicroim.caching import CacheStats
 from gomicroim.config import Settings
-from gomicroim.infra.broadcast import LocalBroadcast
+from gomicroim.infra.adapters import shared_broadcast
 from gomicroim.infra.database import TortoiseApp
 from gomicroim.infra.redis import RedisEngine
-from gomicroim.infra.redis_broadcast import RedisBroadcast
 from gomicroim.modules.identity import storage
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
@@ -43,11 +42,7 @@ class IdentityContainer(containers.DeclarativeContainer):
         redis=providers.Singleton(RedisRevocationList, redis),
     )
     # A login on any process must reach every process's cached device lists.
-    device_events = providers.Selector(
-        settings.provided.shared_state_backend,
-        memory=providers.Singleton(LocalBroadcast, "identity.devices"),
-        redis=providers.Singleton(RedisBroadcast, redis, "identity.devices", DevicesChanged),
-    )
+    device_events = shared_broadcast(settings, redis, "identity.devices", DevicesChanged)
     hasher = providers.Singleton(
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,

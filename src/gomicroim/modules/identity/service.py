@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import logging
 
-from gomicroim.caching import Cache, CacheStats, Invalidations
+from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import Conflict, NotFound, Unauthenticated, Unavailable
+from gomicroim.errors import Conflict, NotFound, Unauthenticated
 from gomicroim.modules.identity.contract import (
     DeviceRead,
     LoginRequest,
@@ -273,17 +273,8 @@ class IdentityService:
         return out
 
     async def _devices_saved(self, user_id: int) -> None:
-        self._devices.invalidate(user_id)
-        if self._device_events is None:
-            return
-        try:
-            await self._device_events.publish(DevicesChanged(user_id=user_id))
-        except Unavailable as exc:
-            # The login stands; other processes catch up when their cached lists expire,
-            # or drop them all when they reconnect to Redis.
-            log.warning(
-                "device change not broadcast", extra={"user_id": user_id, "error": exc.message}
-            )
+        event = DevicesChanged(user_id=user_id)
+        await invalidate_everywhere(self._devices, user_id, self._device_events, event)
 
     async def _devices_changed(self, event: DevicesChanged) -> None:
         self._devices.invalidate(event.user_id)

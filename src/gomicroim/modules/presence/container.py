@@ -5,9 +5,8 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
-from gomicroim.infra.broadcast import LocalBroadcast
+from gomicroim.infra.adapters import shared_broadcast
 from gomicroim.infra.redis import RedisEngine
-from gomicroim.infra.redis_broadcast import RedisBroadcast
 from gomicroim.modules.presence.contract import ConnectionDisplaced
 from gomicroim.modules.presence.service import PresenceService
 from gomicroim.modules.presence.storage import MemoryPresenceStore, RedisPresenceStore
@@ -25,11 +24,7 @@ class PresenceContainer(containers.DeclarativeContainer):
         redis=providers.Singleton(RedisPresenceStore, redis),
     )
     # Carries "this device connected again elsewhere" to the node holding the old socket.
-    events = providers.Selector(
-        settings.provided.shared_state_backend,
-        memory=providers.Singleton(LocalBroadcast, "presence.displaced"),
-        redis=providers.Singleton(RedisBroadcast, redis, "presence.displaced", ConnectionDisplaced),
-    )
+    events = shared_broadcast(settings, redis, "presence.displaced", ConnectionDisplaced)
     service = providers.Singleton(
         PresenceService,
         store=store,
