@@ -22,6 +22,7 @@ from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.ports import MembersChanged
+from gomicroim.modules.identity.contract import SessionEnded
 from gomicroim.modules.identity.ports import DevicesChanged
 from gomicroim.modules.identity.storage import MemoryRevocationList
 from gomicroim.modules.presence.service import PresenceService
@@ -50,6 +51,9 @@ class World:
     presence: PresenceService = field(default_factory=lambda: memory_presence()[0])
     device_events: LocalBroadcast[DevicesChanged] = field(
         default_factory=lambda: LocalBroadcast("identity.devices")
+    )
+    session_events: LocalBroadcast[SessionEnded] = field(
+        default_factory=lambda: LocalBroadcast("session_ended")
     )
     member_events: LocalBroadcast[MembersChanged] = field(
         default_factory=lambda: LocalBroadcast("groups.members")
@@ -82,6 +86,7 @@ class World:
             overrides |= {
                 container.identity.revocations: self.revocations,
                 container.identity.device_events: self.device_events,
+                container.identity.session_events: self.session_events,
                 container.groups.member_events: self.member_events,
                 container.presence.service: self.presence,
             }

@@ -51,6 +51,26 @@ async def test_a_logout_on_one_replica_is_refused_on_the_other(start: Start) -> 
     assert after.json()["error"]["code"] == "token_revoked"
 
 
+async def test_a_logout_on_one_replica_closes_the_sessions_socket_on_the_other(
+    start: Start,
+) -> None:
+    a, b = await start("gw-a"), await start("gw-b")
+    await a.register("alice")
+    token = await a.login("alice")
+
+    async with AsgiWebSocket(b.app, "/ws", token=token) as socket:
+        await socket.receive_json()
+        logout = await a.http.post("/api/v1/auth/logout", headers=auth(token))
+        kick = await socket.receive_json()
+        with pytest.raises(ConnectionClosed) as closed:
+            await socket.receive_json()
+
+    assert logout.status_code == 204
+    assert kick["type"] == "kick"
+    assert "logout" in kick["reason"]
+    assert closed.value.code == 4401
+
+
 async def test_a_socket_on_one_replica_is_online_for_the_other(start: Start) -> None:
     a, b = await start("gw-a"), await start("gw-b")
     bob = await a.register("bob")

@@ -10,6 +10,7 @@ from gomicroim.infra.adapters import shared_broadcast
 from gomicroim.infra.database import TortoiseApp
 from gomicroim.infra.redis import RedisEngine
 from gomicroim.modules.identity import storage
+from gomicroim.modules.identity.contract import SessionEnded
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
 from gomicroim.modules.identity.ports import DevicesChanged
@@ -43,6 +44,9 @@ class IdentityContainer(containers.DeclarativeContainer):
     )
     # A login on any process must reach every process's cached device lists.
     device_events = shared_broadcast(settings, redis, "identity.devices", DevicesChanged)
+    # Ended sessions must reach every process holding sockets: a local broadcast when this
+    # process holds them all, Redis pub/sub in a cluster. The gateway subscribes to it.
+    session_events = shared_broadcast(settings, redis, "session_ended", SessionEnded)
     hasher = providers.Singleton(
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,
@@ -66,6 +70,7 @@ class IdentityContainer(containers.DeclarativeContainer):
         refresh_ttl_ms=providers.Callable(lambda s: s.identity.refresh_ttl_s * 1000, settings),
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
         min_password_chars=settings.provided.identity.min_password_chars,
+        events=session_events,
         device_events=device_events,
         cache_stats=metrics,
     )
