@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
@@ -21,6 +21,9 @@ from gomicroim.modules.identity.container import IdentityContainer
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
+if TYPE_CHECKING:
+    from gomicroim.infra.mongo import MongoEngine, MongoModels
+
 
 def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     # A module whose selected adapter is not SQL contributes None.
@@ -35,6 +38,36 @@ def _engines(
     if tortoise_apps:
         engines.append(Engine("database", database_resource, ping))
     return engines
+
+
+def _mongo_models(*models: MongoModels | None) -> list[MongoModels]:
+    # A module whose selected adapter is not MongoDB contributes None.
+    return [m for m in models if m is not None]
+
+
+def _mongo_engine(settings: Settings) -> MongoEngine:
+    # Imported here so the embedded shape never loads pymongo and beanie.
+    from gomicroim.infra.mongo import MongoEngine
+
+    return MongoEngine(settings.mongo)
+
+
+async def _open_mongo(engine: MongoEngine, models: list[MongoModels]) -> Any:
+    from gomicroim.infra.mongo import open_mongo
+
+    async for _ in open_mongo(engine, models):
+        yield
+
+
+def _with_mongo(
+    engines: list[Engine],
+    models: list[MongoModels],
+    resource: providers.Resource[Any],
+    engine: providers.Provider[MongoEngine],
+) -> list[Engine]:
+    if not models:
+        return engines
+    return [*engines, Engine("mongodb", resource, engine().ping)]
 
 
 class Container(containers.DeclarativeContainer):
@@ -74,7 +107,9 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         relay_metrics=metrics,
     )
-    timeline = providers.Container(TimelineContainer, settings=settings)
+    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
+    mongo = providers.Singleton(_mongo_engine, settings)
+    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
     presence = providers.Container(PresenceContainer, settings=settings)
     gateway = providers.Container(
         GatewayContainer,
@@ -104,8 +139,17 @@ class Container(containers.DeclarativeContainer):
         timeline.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    #: The MongoDB collections of the modules whose selected store is MongoDB.
+    mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
+    mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, tortoise_apps, database.provider)
+    engines = providers.Callable(
+        _with_mongo,
+        providers.Callable(_engines, tortoise_apps, database.provider),
+        mongo_models,
+        mongo_resource.provider,
+        mongo.provider,
+    )
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:

@@ -1,4 +1,4 @@
-"""Timeline storage: tortoise models and the SQL adapter of :class:`TimelineStore`."""
+"""Timeline storage on the relational database: tortoise models and `SqlTimelineStore`."""
 
 from __future__ import annotations
 
