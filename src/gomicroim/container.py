@@ -155,3 +155,8 @@ class Container(containers.DeclarativeContainer):
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
     """The modules' tortoise apps for ``settings``, for tools that migrate without serving."""
     return Container(settings=settings).tortoise_apps()
+
+
+def mongo_models(settings: Settings) -> list[MongoModels]:
+    """The modules' MongoDB collections for ``settings`` (empty when none stores there)."""
+    return Container(settings=settings).mongo_models()

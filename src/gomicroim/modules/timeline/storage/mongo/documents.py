@@ -12,6 +12,8 @@ from gomicroim.infra.mongo import MongoModels
 
 _DAY_S = 24 * 3600
 
+CURSORS = "timeline_cursors"
+ENTRIES = "timeline_entries"
 #: Index names; the store recognises a duplicate-key error by them.
 SLOT_INDEX = "user_seq_once"
 MESSAGE_INDEX = "message_once"
@@ -39,7 +41,7 @@ class CursorDocument(Document):
     pending: list[PendingAllocation] = Field(default_factory=list)
 
     class Settings:
-        name = "timeline_cursors"
+        name = CURSORS
 
 
 class EntryDocument(Document):
@@ -61,7 +63,7 @@ class EntryDocument(Document):
     created: datetime
 
     class Settings:
-        name = "timeline_entries"
+        name = ENTRIES
         indexes = [
             # The decision point of a slot: whoever inserts (user, user_seq) first, an append
             # or a reader's tombstone, owns it. So a seq is never handed out twice.

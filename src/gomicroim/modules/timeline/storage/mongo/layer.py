@@ -17,11 +17,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from gomicroim.infra.mongo import MongoEngine
-from gomicroim.modules.timeline.storage.mongo.documents import (
-    MESSAGE_INDEX,
-    CursorDocument,
-    EntryDocument,
-)
+from gomicroim.modules.timeline.storage.mongo.documents import CURSORS, ENTRIES, MESSAGE_INDEX
 from gomicroim.modules.timeline.storage.mongo.highwater import CursorState, Pending
 
 T = TypeVar("T")
@@ -145,11 +141,11 @@ class PymongoCollections:
 
     @property
     def _cursors(self) -> Any:
-        return self._engine.database[CursorDocument.get_collection_name()]
+        return self._engine.database[CURSORS]
 
     @property
     def _entries(self) -> Any:
-        return self._engine.database[EntryDocument.get_collection_name()]
+        return self._engine.database[ENTRIES]
 
     @property
     def transactions(self) -> bool:
