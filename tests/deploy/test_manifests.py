@@ -1,5 +1,6 @@
-"""The deployment files, checked as far as this machine can: no Docker engine and no
-Kubernetes cluster exist here, so nothing is started from them.
+"""The deployment files, checked as far as this machine can, without starting them.
+
+No Docker engine and no Kubernetes cluster exist here, so nothing is run from these files:
 
 * every YAML file of the repository parses and passes ``yamllint`` (``.yamllint``);
 * ``docker/docker-compose.yml`` validates against the Compose Specification's JSON schema

@@ -1,4 +1,4 @@
-"""``docker/nginx.conf`` as rendered by ``gomicroim.infra.nginx``: valid for nginx, true to the settings.
+"""``docker/nginx.conf`` as ``gomicroim.infra.nginx`` renders it: valid, true to the settings.
 
 ``nginx -t`` runs the real nginx (``/usr/sbin/nginx``) on the rendered file with a prefix in
 the test's directory; no daemon is started. Running it in front of a server is

@@ -1,9 +1,9 @@
-"""Renders ``docker/nginx.conf``, the reverse proxy for N replicas, from gomicroim's settings.
+r"""Renders ``docker/nginx.conf``, the reverse proxy for N replicas, from gomicroim's settings.
 
 One template serves docker compose and the loopback cluster; only ``${UPPER_CASE}``
 placeholders are filled in, so nginx's own ``$variables`` pass through untouched::
 
-    python -m gomicroim.infra.nginx --upstream im1:8080 --upstream im2:8080 --listen 80 \\
+    python -m gomicroim.infra.nginx --upstream im1:8080 --upstream im2:8080 --listen 80 \
         [--config FILE] [--prefix DIR] [--user NAME] [--out FILE]
 
 Limits follow the settings (``--config`` and ``GOMICROIM__*`` as for ``gomicroim serve``):
