@@ -117,6 +117,8 @@ class Container(containers.DeclarativeContainer):
         identity=identity.service,
         presence=presence.service,
         timeline=timeline.service,
+        session_events=identity.session_events,
+        metrics=metrics,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -128,6 +130,7 @@ class Container(containers.DeclarativeContainer):
         router=gateway.router,
         committed_topic=committed_topic,
         read_topic=read_topic,
+        metrics=metrics,
     )
 
     #: The tortoise apps of the modules whose selected store is SQL.

@@ -10,6 +10,7 @@ from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushRouter
 from gomicroim.infra.adapters import KAFKA_FIX, not_available
 from gomicroim.infra.bus import InProcessTopic
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
@@ -29,6 +30,7 @@ class FanoutContainer(containers.DeclarativeContainer):
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     router: providers.Dependency[PushRouter] = providers.Dependency()
+    metrics: providers.Dependency[Metrics] = providers.Dependency()
     committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
 
@@ -60,4 +62,5 @@ class FanoutContainer(containers.DeclarativeContainer):
         presence=presence,
         selector=selector,
         router=router,
+        metrics=metrics,
     )
