@@ -12,9 +12,7 @@ import asyncio
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +24,8 @@ from websockets.asyncio.client import connect
 from gomicroim.infra.nginx import main as render_nginx
 from tests.e2e.client import PASSWORD, unique_name
 from tests.e2e.server import ServerProcess
+from tests.e2e.test_nginx_tls import _wait_listening as wait_listening
+from tests.e2e.test_nginx_tls import free_port
 
 pytestmark = pytest.mark.e2e
 
@@ -37,12 +37,6 @@ class Proxy:
     url: str
     ws_url: str
     access_log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +59,7 @@ def proxy(server: ServerProcess, tmp_path_factory: pytest.TempPathFactory) -> It
         stderr=subprocess.DEVNULL,
     )
     try:
-        deadline = time.monotonic() + 15
-        while True:
-            if process.poll() is not None:
-                raise AssertionError((directory / "error.log").read_text())
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                assert time.monotonic() < deadline, f"nginx did not listen on {port}"
-                time.sleep(0.05)
+        wait_listening(port, process, directory)
         yield Proxy(
             f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/ws", directory / "access.log"
         )

@@ -16,6 +16,7 @@ from gomicroim.errors import Unavailable
 from gomicroim.infra.mongo import unavailable_on_error
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
+from gomicroim.modules.timeline.storage.batch import Items, Results, answer, unique_messages
 from gomicroim.modules.timeline.storage.mongo.highwater import (
     Pending,
     assign_slots,
@@ -33,10 +34,6 @@ log = logging.getLogger("gomicroim.timeline")
 
 _encode = msgspec.json.Encoder().encode
 _decode_message = msgspec.json.Decoder(MessageRead).decode
-
-Items = list[tuple[MessageRead, set[int]]]
-#: (conversation_id, seq) → user → user seq
-Results = dict[tuple[str, int], dict[int, int]]
 
 
 class _Retry(Exception):
@@ -146,14 +143,11 @@ class MongoTimelineStore:
         """Append several messages, in order; a replayed message is one entry per user."""
         if not any(users for _, users in items):
             return [{} for _ in items]
-        unique: dict[tuple[str, int], tuple[MessageRead, set[int]]] = {}
-        for message, users in items:
-            key = (message.conversation_id, message.seq)
-            unique.setdefault(key, (message, set()))[1].update(users)
+        unique = unique_messages(items)
         with unavailable_on_error("timeline append"):
             async with self._locks.hold(unique):
                 seqs = await self._append_unique(list(unique.values()))
-        return [{u: seqs[(m.conversation_id, m.seq)][u] for u in users} for m, users in items]
+        return answer(items, seqs)
 
     async def _append_unique(self, items: Items) -> Results:
         results: Results = {(m.conversation_id, m.seq): {} for m, _ in items}
