@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
@@ -22,6 +22,9 @@ from gomicroim.modules.identity.container import IdentityContainer
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
+if TYPE_CHECKING:
+    from gomicroim.infra.mongo import MongoEngine, MongoModels
+
 
 def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     # A module whose selected adapter is not SQL contributes None.
@@ -39,8 +42,38 @@ def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Eng
 
 
 def _engines(*engines: Engine | None) -> list[Engine]:
-    # Kafka and MongoDB clients join this list with their adapters.
+    # Kafka clients join this list with their adapters; MongoDB is added by _with_mongo.
     return [engine for engine in engines if engine is not None]
+
+
+def _mongo_models(*models: MongoModels | None) -> list[MongoModels]:
+    # A module whose selected adapter is not MongoDB contributes None.
+    return [m for m in models if m is not None]
+
+
+def _mongo_engine(settings: Settings) -> MongoEngine:
+    # Imported here so the embedded shape never loads pymongo and beanie.
+    from gomicroim.infra.mongo import MongoEngine
+
+    return MongoEngine(settings.mongo)
+
+
+async def _open_mongo(engine: MongoEngine, models: list[MongoModels]) -> Any:
+    from gomicroim.infra.mongo import open_mongo
+
+    async for _ in open_mongo(engine, models):
+        yield
+
+
+def _with_mongo(
+    engines: list[Engine],
+    models: list[MongoModels],
+    resource: providers.Resource[Any],
+    engine: providers.Provider[MongoEngine],
+) -> list[Engine]:
+    if not models:
+        return engines
+    return [*engines, Engine("mongodb", resource, engine().ping)]
 
 
 class Container(containers.DeclarativeContainer):
@@ -87,7 +120,9 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         relay_metrics=metrics,
     )
-    timeline = providers.Container(TimelineContainer, settings=settings)
+    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
+    mongo = providers.Singleton(_mongo_engine, settings)
+    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
     presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
     gateway = providers.Container(
         GatewayContainer,
@@ -126,10 +161,24 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Object(None),
         redis=providers.Callable(_redis_engine, redis, redis_resource.provider),
     )
+    #: The MongoDB collections of the modules whose selected store is MongoDB.
+    mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
+    mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, database_engine, redis_engine)
+    engines = providers.Callable(
+        _with_mongo,
+        providers.Callable(_engines, database_engine, redis_engine),
+        mongo_models,
+        mongo_resource.provider,
+        mongo.provider,
+    )
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
     """The modules' tortoise apps for ``settings``, for tools that migrate without serving."""
     return Container(settings=settings).tortoise_apps()
+
+
+def mongo_models(settings: Settings) -> list[MongoModels]:
+    """The modules' MongoDB collections for ``settings`` (empty when none stores there)."""
+    return Container(settings=settings).mongo_models()

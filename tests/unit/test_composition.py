@@ -154,7 +154,6 @@ def test_a_fanout_process_without_its_own_gateway_routes_over_kafka(build: Build
     ("sections", "adapter"),
     [
         ({"kafka": {"bootstrap_servers": "127.0.0.1:9092"}}, "Kafka"),
-        ({"timeline": {"backend": "mongo"}, "mongo": {"url": "mongodb://h:27017"}}, "MongoDB"),
     ],
 )
 def test_a_cluster_adapter_config_selects_stops_the_start_until_it_exists(
