@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
@@ -14,6 +14,7 @@ from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp, open_database, ping
 from gomicroim.infra.engines import Engine
 from gomicroim.infra.metrics import Metrics
+from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.container import GroupsContainer
@@ -21,20 +22,58 @@ from gomicroim.modules.identity.container import IdentityContainer
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
+if TYPE_CHECKING:
+    from gomicroim.infra.mongo import MongoEngine, MongoModels
+
 
 def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     # A module whose selected adapter is not SQL contributes None.
     return [app for app in apps if app is not None]
 
 
-def _engines(
-    tortoise_apps: list[TortoiseApp], database_resource: providers.Resource[Any]
+def _database_engine(
+    tortoise_apps: list[TortoiseApp], resource: providers.Resource[Any]
+) -> Engine | None:
+    return Engine("database", resource, ping) if tortoise_apps else None
+
+
+def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Engine:
+    return Engine("redis", resource, engine.ping)
+
+
+def _engines(*engines: Engine | None) -> list[Engine]:
+    # Kafka clients join this list with their adapters; MongoDB is added by _with_mongo.
+    return [engine for engine in engines if engine is not None]
+
+
+def _mongo_models(*models: MongoModels | None) -> list[MongoModels]:
+    # A module whose selected adapter is not MongoDB contributes None.
+    return [m for m in models if m is not None]
+
+
+def _mongo_engine(settings: Settings) -> MongoEngine:
+    # Imported here so the embedded shape never loads pymongo and beanie.
+    from gomicroim.infra.mongo import MongoEngine
+
+    return MongoEngine(settings.mongo)
+
+
+async def _open_mongo(engine: MongoEngine, models: list[MongoModels]) -> Any:
+    from gomicroim.infra.mongo import open_mongo
+
+    async for _ in open_mongo(engine, models):
+        yield
+
+
+def _with_mongo(
+    engines: list[Engine],
+    models: list[MongoModels],
+    resource: providers.Resource[Any],
+    engine: providers.Provider[MongoEngine],
 ) -> list[Engine]:
-    # Redis, Kafka and MongoDB clients join this list with their adapters.
-    engines = []
-    if tortoise_apps:
-        engines.append(Engine("database", database_resource, ping))
-    return engines
+    if not models:
+        return engines
+    return [*engines, Engine("mongodb", resource, engine().ping)]
 
 
 class Container(containers.DeclarativeContainer):
@@ -49,6 +88,9 @@ class Container(containers.DeclarativeContainer):
     jwt_secret = providers.Dependency(instance_of=str)
 
     metrics = providers.Singleton(Metrics)
+    #: The Redis client; built (and later opened) only when an adapter config selects uses it.
+    redis = providers.Singleton(RedisEngine, settings.provided.redis)
+    redis_resource = providers.Resource(open_redis, redis)
     rate_limiter = providers.Singleton(
         RateLimiter,
         rate=settings.provided.limits.requests_per_second,
@@ -62,8 +104,12 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "read", lossy=True
     )
 
-    identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
-    groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
+    identity = providers.Container(
+        IdentityContainer, settings=settings, jwt_secret=jwt_secret, redis=redis, metrics=metrics
+    )
+    groups = providers.Container(
+        GroupsContainer, settings=settings, identity=identity.service, redis=redis, metrics=metrics
+    )
     chat = providers.Container(
         ChatContainer,
         settings=settings,
@@ -74,8 +120,10 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         relay_metrics=metrics,
     )
-    timeline = providers.Container(TimelineContainer, settings=settings)
-    presence = providers.Container(PresenceContainer, settings=settings)
+    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
+    mongo = providers.Singleton(_mongo_engine, settings)
+    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
+    presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -107,10 +155,30 @@ class Container(containers.DeclarativeContainer):
         timeline.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    database_engine = providers.Callable(_database_engine, tortoise_apps, database.provider)
+    redis_engine = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Object(None),
+        redis=providers.Callable(_redis_engine, redis, redis_resource.provider),
+    )
+    #: The MongoDB collections of the modules whose selected store is MongoDB.
+    mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
+    mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, tortoise_apps, database.provider)
+    engines = providers.Callable(
+        _with_mongo,
+        providers.Callable(_engines, database_engine, redis_engine),
+        mongo_models,
+        mongo_resource.provider,
+        mongo.provider,
+    )
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
     """The modules' tortoise apps for ``settings``, for tools that migrate without serving."""
     return Container(settings=settings).tortoise_apps()
+
+
+def mongo_models(settings: Settings) -> list[MongoModels]:
+    """The modules' MongoDB collections for ``settings`` (empty when none stores there)."""
+    return Container(settings=settings).mongo_models()

@@ -174,7 +174,7 @@ def _preflight(settings: Settings) -> ProcessLock | None:
         The lock that makes this the only server on its database while the bus is in
         process (None in a cluster); the caller holds it for the server's life.
     """
-    from gomicroim.container import tortoise_apps
+    from gomicroim.container import mongo_models, tortoise_apps
     from gomicroim.infra.logging import configure_logging
     from gomicroim.infra.process_lock import server_lock
 
@@ -192,6 +192,11 @@ def _preflight(settings: Settings) -> ProcessLock | None:
             # unreachable database, a read-only data directory or a failing migration is
             # reported right here.
             asyncio.run(_open_database(settings, apps))
+        if mongo_models(settings):
+            # The same for MongoDB: an unreachable server or a refused index is one line here.
+            asyncio.run(_open_mongo(settings))
+        if settings.shared_state_backend == "redis":
+            asyncio.run(_check_redis(settings))
     except BaseException:
         if lock is not None:
             lock.release()
@@ -204,6 +209,38 @@ async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
 
     async with database.database(settings, apps):
         pass
+
+
+async def _check_redis(settings: Settings) -> None:
+    """Redis answers, and a gateway's node id is not held by another live process."""
+    from gomicroim.infra.broadcast import LocalBroadcast
+    from gomicroim.infra.redis import RedisEngine
+    from gomicroim.modules.presence.service import PresenceService
+    from gomicroim.modules.presence.storage import RedisPresenceStore
+
+    engine = RedisEngine(settings.redis)
+    try:
+        await engine.ping()
+        if "gateway" in settings.server.roles:
+            # Taken and given back at once; the gateway takes it for good as it starts.
+            presence = PresenceService(
+                store=RedisPresenceStore(engine),
+                events=LocalBroadcast("preflight"),
+                lease_ms=int(settings.redis.presence_lease_s * 1000),
+            )
+            async with presence.hold(settings.node_id):
+                pass
+    finally:
+        await engine.stop()
+
+
+async def _open_mongo(settings: Settings) -> None:
+    from gomicroim.container import mongo_models
+    from gomicroim.infra.mongo import MongoEngine
+
+    engine = MongoEngine(settings.mongo)
+    await engine.open(mongo_models(settings))
+    await engine.close()
 
 
 async def _migrate(settings: Settings) -> int:
