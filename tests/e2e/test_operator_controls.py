@@ -15,6 +15,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.e2e.client import PASSWORD, Api, assert_error
@@ -66,6 +67,12 @@ def one_error_line(result: subprocess.CompletedProcess[str], status: int, *needl
     return errors[0]
 
 
+async def login_answer(api: Api, username: str, password: str = PASSWORD) -> httpx.Response:
+    """The raw answer to a login of a new device, for the refusals ``Api.login`` cannot show."""
+    body = {"username": username, "password": password, "device_id": "new", "client_type": "web"}
+    return await api.client.post("/api/v1/auth/login", json=body)
+
+
 @pytest.fixture
 def polled(start_server: StartServer) -> ServerProcess:
     return start_server(GOMICROIM__IDENTITY__REVOCATION_POLL_S=str(POLL_S))
@@ -96,16 +103,7 @@ async def test_a_disabled_users_socket_closes_4401_and_their_next_request_is_401
         "/api/v1/auth/refresh", json={"refresh_token": alice.refresh_token}
     )
     assert_error(refreshed, 401, "invalid_refresh_token")
-    login = await api.client.post(
-        "/api/v1/auth/login",
-        json={
-            "username": alice.username,
-            "password": PASSWORD,
-            "device_id": "laptop",
-            "client_type": "web",
-        },
-    )
-    assert_error(login, 403, "user_disabled")
+    assert_error(await login_answer(api, alice.username), 403, "user_disabled")
     # Nobody else was touched.
     assert bobs.close is None
     assert (await api.client.get("/api/v1/users/me", headers=bob.headers)).status_code == 200
@@ -139,16 +137,7 @@ async def test_a_password_reset_ends_sessions_and_only_the_new_password_logs_in(
     close = await socket.wait_closed(within_s=POLL_S + 3)
     assert close is not None
     assert close.code == 4401
-    old = await api.client.post(
-        "/api/v1/auth/login",
-        json={
-            "username": alice.username,
-            "password": PASSWORD,
-            "device_id": "d",
-            "client_type": "web",
-        },
-    )
-    assert_error(old, 401, "bad_credentials")
+    assert_error(await login_answer(api, alice.username), 401, "bad_credentials")
     await api.login(alice.username, "a fresh password")
 
 

@@ -233,8 +233,10 @@ async def _groups_list(container: Container, args: argparse.Namespace) -> None:
 
 
 async def _groups_dissolve(container: Container, args: argparse.Namespace) -> None:
+    # Dissolving belongs to the groups module (GroupsFacade.dissolve), which this build lacks.
     raise ConfigError(
-        "gomicroim groups dissolve needs group dissolution, which this build does not have yet"
+        f"gomicroim groups dissolve {args.group_id}: this build cannot dissolve groups yet"
+        " (the groups module has no dissolution); nothing was changed"
     )
 
 
