@@ -9,15 +9,18 @@ from dependency_injector import containers, providers
 from gomicroim.config import Settings
 from gomicroim.fanout.container import FanoutContainer
 from gomicroim.gateway.container import GatewayContainer
-from gomicroim.http.ratelimit import RateLimiter
+from gomicroim.http.abuse import AbuseLimits
+from gomicroim.http.ratelimit import BoundedMemoryStorage, LimitsRateLimiter, redis_storage
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp, open_database, ping
 from gomicroim.infra.engines import Engine
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.chat.storage import SqlChatStore
 from gomicroim.modules.groups.container import GroupsContainer
 from gomicroim.modules.identity.container import IdentityContainer
+from gomicroim.modules.identity.passwords import Argon2Hasher
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
@@ -37,6 +40,19 @@ def _engines(
     return engines
 
 
+def _watch_queues(
+    metrics: Metrics,
+    hasher: Argon2Hasher,
+    store: SqlChatStore,
+    *topics: InProcessTopic[Any],
+) -> None:
+    # Each bounded queue of the API role reads its depth into a gauge at every scrape.
+    metrics.watch_password_hashes(lambda: hasher.pending)
+    metrics.watch_send_queue(lambda: store.pending_sends)
+    for topic in topics:
+        metrics.watch_bus_topic(topic.name, lambda t=topic: t.queued)  # type: ignore[misc]
+
+
 class Container(containers.DeclarativeContainer):
     """Connects the module containers; built once per process by :mod:`gomicroim.app`.
 
@@ -49,17 +65,24 @@ class Container(containers.DeclarativeContainer):
     jwt_secret = providers.Dependency(instance_of=str)
 
     metrics = providers.Singleton(Metrics)
-    rate_limiter = providers.Singleton(
-        RateLimiter,
-        rate=settings.provided.limits.requests_per_second,
-        burst=settings.provided.limits.burst,
+    # Counters in process for one process; in Redis when replicas must share them.
+    rate_limit_storage = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(
+            BoundedMemoryStorage, max_keys=settings.provided.limits.max_tracked_keys
+        ),
+        redis=providers.Singleton(redis_storage, settings.provided.redis),
+    )
+    rate_limiter = providers.Singleton(LimitsRateLimiter, rate_limit_storage)
+    abuse_limits = providers.Singleton(
+        AbuseLimits, limiter=rate_limiter, settings=settings.provided.limits
     )
     # The in-process bus: used by the modules' Selectors when no Kafka is configured.
     committed_topic: providers.Singleton[InProcessTopic[MessageCommitted]] = providers.Singleton(
         InProcessTopic, "committed"
     )
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
-        InProcessTopic, "read", lossy=True
+        InProcessTopic, "read", lossy=True, on_drop=metrics.provided.bus_items_dropped
     )
 
     identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
@@ -96,6 +119,11 @@ class Container(containers.DeclarativeContainer):
         committed_topic=committed_topic,
         read_topic=read_topic,
         metrics=metrics,
+    )
+
+    #: Registers the API role's queue gauges (hashing, sends, bus topics).
+    watch_queues = providers.Callable(
+        _watch_queues, metrics, identity.hasher, chat.store, committed_topic, read_topic
     )
 
     #: The tortoise apps of the modules whose selected store is SQL.

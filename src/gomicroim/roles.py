@@ -69,6 +69,7 @@ class Node:
 
 def _api_routes(container: Container) -> Routes:
     modules = (container.identity, container.groups, container.chat, container.timeline)
+    container.watch_queues()
     return Routes(
         controllers=[
             *(controller for module in modules for controller in module.controllers()),
@@ -80,12 +81,13 @@ def _api_routes(container: Container) -> Routes:
             "groups": container.groups.service(),
             "chat": container.chat.service(),
             "timeline": container.timeline.service(),
+            "abuse": container.abuse_limits(),
         },
         middleware=[
             DefineMiddleware(
                 BearerAuthMiddleware,
                 identity=container.identity.service(),
-                rate_limiter=container.rate_limiter(),
+                limits=container.abuse_limits(),
             )
         ],
     )

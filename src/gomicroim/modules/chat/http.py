@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
+from gomicroim.http.abuse import AbuseLimits
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
 from gomicroim.http.openapi import documented, link
@@ -66,10 +67,14 @@ class MessageController(Controller):
         ),
     )
     async def send(
-        self, request: AnyRequest, chat: NamedDependency[ChatFacade]
+        self,
+        request: AnyRequest,
+        chat: NamedDependency[ChatFacade],
+        abuse: NamedDependency[AbuseLimits],
     ) -> Response[MessageRead]:
         body = await decode_body(request, MessageSend)
         principal = caller(request)
+        await abuse.message(principal.user_id)
         result = await chat.send(principal.user_id, principal.device_id, body)
         return Response(result.message, status_code=201 if result.created else 200)
 
