@@ -20,6 +20,7 @@ from gomicroim.config import Role
 from gomicroim.container import Container
 from gomicroim.fanout.worker import EventSource, FanoutWorker
 from gomicroim.gateway.frames import CLOSE_GOING_AWAY
+from gomicroim.gateway.ports import ConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.ops import ReadinessCheck
@@ -151,13 +152,14 @@ async def _outbox_relay(relay: OutboxRelay, grace_s: float) -> AsyncIterator[Non
 
 
 @asynccontextmanager
-async def _gateway(gateway: Gateway, grace_s: float) -> AsyncIterator[None]:
+async def _gateway(gateway: Gateway, quota: ConnectionQuota, grace_s: float) -> AsyncIterator[None]:
     # The server closes sockets before the app stops; this closes any it did not (an app
     # served some other way). A cluster gateway's push-partition consumer starts here.
     try:
         yield
     finally:
         await gateway.close_all(CLOSE_GOING_AWAY, "server shutting down", grace_s)
+        await quota.close()
 
 
 def _grace_s(container: Container) -> float:
@@ -173,7 +175,7 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
         c.fanout.worker(), c.fanout.committed_source(), c.fanout.read_source()
     ),
     "outbox-relay": lambda c: _outbox_relay(c.chat.relay(), _grace_s(c)),
-    "gateway": lambda c: _gateway(c.gateway.service(), _grace_s(c)),
+    "gateway": lambda c: _gateway(c.gateway.service(), c.gateway.quota(), _grace_s(c)),
 }
 
 ROLES: Mapping[Role, RoleSpec] = {

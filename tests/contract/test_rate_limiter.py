@@ -9,12 +9,9 @@ to start it.
 from __future__ import annotations
 
 import asyncio
-import os
-import secrets
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
-import redis
 
 from gomicroim.config import RedisSettings
 from gomicroim.errors import RateLimited, Unavailable
@@ -25,10 +22,15 @@ from gomicroim.http.ratelimit import (
     Rule,
     redis_storage,
 )
+from tests.contract.redis_env import (
+    DOWN_URL,
+    REDIS_URL,
+    redis_keys_deleted,
+    require_redis,
+    unique_prefix,
+)
 
-REDIS_URL = os.environ.get("GOMICROIM_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
-SESSION_PREFIX = f"gomicroim_test_{secrets.token_hex(4)}:"
-START_HINT = "start it with `redis-server --daemonize yes` (or set GOMICROIM_TEST_REDIS_URL)"
+__all__ = ["redis_keys_deleted"]  # a fixture the tests use
 
 Limiters = Callable[[], RateLimiter]
 
@@ -43,37 +45,17 @@ def rule(amount: int = 3, window_s: int = 60, when_down: str = "open", name: str
     )
 
 
-@pytest.fixture(scope="session")
-def _redis_keys() -> Iterator[None]:
-    yield
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        keys = list(client.scan_iter(match=f"{SESSION_PREFIX}*", count=1000))
-        if keys:
-            client.delete(*keys)
-        client.close()
-    except redis.RedisError:
-        pass
-
-
-def _require_redis() -> None:
-    try:
-        client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
-        client.ping()
-        client.close()
-    except redis.RedisError as exc:
-        pytest.fail(f"Redis at {REDIS_URL} is not reachable ({exc}); {START_HINT}")
-
-
 @pytest.fixture(params=["memory", "redis"])
-async def limiters(request: pytest.FixtureRequest, _redis_keys: None) -> AsyncIterator[Limiters]:
+async def limiters(
+    request: pytest.FixtureRequest, redis_keys_deleted: None
+) -> AsyncIterator[Limiters]:
     """Builds limiters that share one store, as the replicas of one deployment do."""
     if request.param == "memory":
         storage = BoundedMemoryStorage(max_keys=10_000)
         yield lambda: LimitsRateLimiter(storage)
         return
-    _require_redis()
-    settings = RedisSettings(url=REDIS_URL, key_prefix=f"{SESSION_PREFIX}{secrets.token_hex(3)}:")
+    require_redis()
+    settings = RedisSettings(url=REDIS_URL, key_prefix=unique_prefix())
     yield lambda: LimitsRateLimiter(redis_storage(settings))
 
 
@@ -154,7 +136,7 @@ async def test_replicas_share_the_counts(limiters: Limiters) -> None:
 @pytest.mark.parametrize("when_down", ["open", "closed"])
 async def test_a_redis_that_does_not_answer_fails_open_or_closed_per_rule(when_down: str) -> None:
     # Port 1 on loopback: nothing listens, every connection is refused at once.
-    limiter = LimitsRateLimiter(redis_storage(RedisSettings(url="redis://127.0.0.1:1/0")))
+    limiter = LimitsRateLimiter(redis_storage(RedisSettings(url=DOWN_URL)))
     r = rule(amount=1, when_down=when_down)
 
     if when_down == "open":
@@ -164,7 +146,8 @@ async def test_a_redis_that_does_not_answer_fails_open_or_closed_per_rule(when_d
         with pytest.raises(Unavailable) as down:
             await limiter.hit(r, "alice")
         assert (down.value.status, down.value.code) == (503, "unavailable")
-        assert "Redis" in down.value.detail and "limits.t" in down.value.detail
+        assert "Redis" in down.value.detail
+        assert "limits.t" in down.value.detail
         assert "Redis" not in down.value.message  # the client learns no internals
 
 

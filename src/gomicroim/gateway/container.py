@@ -6,10 +6,10 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
-from gomicroim.gateway.quota import MemoryConnectionQuota
+from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota, redis_client
 from gomicroim.gateway.service import Gateway
 from gomicroim.http.websocket_doc import websocket_upgrade_required
-from gomicroim.infra.adapters import KAFKA_FIX, REDIS_FIX, not_available
+from gomicroim.infra.adapters import KAFKA_FIX, not_available
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
 from gomicroim.modules.presence.contract import PresenceFacade
@@ -37,7 +37,14 @@ class GatewayContainer(containers.DeclarativeContainer):
             per_user=settings.provided.gateway.max_connections_per_user,
             per_ip=settings.provided.gateway.max_connections_per_ip,
         ),
-        redis=not_available("the Redis connection quota", REDIS_FIX),
+        redis=providers.Singleton(
+            RedisConnectionQuota,
+            providers.Singleton(redis_client, settings.provided.redis),
+            key_prefix=settings.provided.redis.key_prefix,
+            per_user=settings.provided.gateway.max_connections_per_user,
+            per_ip=settings.provided.gateway.max_connections_per_ip,
+            lease_s=settings.provided.gateway.connection_lease_s,
+        ),
     )
     service = providers.Singleton(
         Gateway,
