@@ -12,7 +12,7 @@ from gomicroim.gateway.container import GatewayContainer
 from gomicroim.http.abuse import AbuseLimits
 from gomicroim.http.ratelimit import BoundedMemoryStorage, LimitsRateLimiter, redis_storage
 from gomicroim.infra.bus import InProcessTopic
-from gomicroim.infra.database import TortoiseApp, open_database, ping
+from gomicroim.infra.database import TortoiseApp, WriteProbe, open_database
 from gomicroim.infra.engines import Engine
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.container import ChatContainer
@@ -31,12 +31,14 @@ def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
 
 
 def _engines(
-    tortoise_apps: list[TortoiseApp], database_resource: providers.Resource[Any]
+    tortoise_apps: list[TortoiseApp],
+    database_resource: providers.Resource[Any],
+    database_ready: WriteProbe,
 ) -> list[Engine]:
     # Redis, Kafka and MongoDB clients join this list with their adapters.
     engines = []
     if tortoise_apps:
-        engines.append(Engine("database", database_resource, ping))
+        engines.append(Engine("database", database_resource, database_ready))
     return engines
 
 
@@ -135,8 +137,12 @@ class Container(containers.DeclarativeContainer):
         timeline.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    #: Readiness of the database: it answers and it stores (a full disk still answers).
+    database_ready = providers.Singleton(
+        WriteProbe, settings.provided.storage.write_probe_interval_s
+    )
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, tortoise_apps, database.provider)
+    engines = providers.Callable(_engines, tortoise_apps, database.provider, database_ready)
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
