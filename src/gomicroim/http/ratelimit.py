@@ -137,7 +137,8 @@ class LimitsRateLimiter:
         raise RateLimited(
             f"too many {rule.counts}: at most {rule.amount} in {rule.window_s} s ({rule.name}); "
             "retry after Retry-After seconds",
-            retry_after_s=max(1.0, stats.reset_time - time.time()),
+            # The window frees a hit at reset_time; a moment later it surely has.
+            retry_after_s=max(1.0, stats.reset_time - time.time() + 0.05),
         )
 
     def _storage_down(self, rule: Rule, exc: StorageError) -> None:
