@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint typecheck unit contract e2e browser migrations clean
+.PHONY: install serve test lint typecheck unit contract e2e browser deploy migrations clean
 
 $(BIN)/gomicroim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,15 +26,22 @@ typecheck: install                 ## mypy --strict
 unit: install                      ## seconds: pure rules and services with fakes
 	$(BIN)/pytest tests/unit -q
 
-contract: install                  ## every store port against fakes, SQLite and MariaDB
+contract: install                  ## every store port against fakes, SQLite, MariaDB and Redis
 	scripts/services
 	$(BIN)/pytest tests/contract -q
+
+integration: install               ## adapters on their real engines (Redis), replicas, faults
+	scripts/services
+	$(BIN)/pytest tests/integration -q
 
 e2e: install                       ## real server processes over HTTP
 	$(BIN)/pytest tests/e2e -q
 
 browser: install                   ## the web client in headless Chromium (/usr/bin/chromium)
 	$(BIN)/pytest tests/browser -q
+
+deploy: install                    ## deployment files: nginx -t, yamllint, compose and k8s schemas
+	$(BIN)/pytest tests/deploy -q
 
 test: lint typecheck               ## everything CI runs
 	scripts/services

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
@@ -15,6 +15,7 @@ from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp, WriteProbe, open_database
 from gomicroim.infra.engines import Engine
 from gomicroim.infra.metrics import Metrics
+from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.chat.storage import SqlChatStore
@@ -24,22 +25,59 @@ from gomicroim.modules.identity.passwords import Argon2Hasher
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
+if TYPE_CHECKING:
+    from gomicroim.infra.mongo import MongoEngine, MongoModels
+
 
 def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     # A module whose selected adapter is not SQL contributes None.
     return [app for app in apps if app is not None]
 
 
-def _engines(
-    tortoise_apps: list[TortoiseApp],
-    database_resource: providers.Resource[Any],
-    database_ready: WriteProbe,
+def _database_engine(
+    tortoise_apps: list[TortoiseApp], resource: providers.Resource[Any], ready: WriteProbe
+) -> Engine | None:
+    # Readiness writes as well as reads: a full or read-only disk still answers SELECT 1.
+    return Engine("database", resource, ready) if tortoise_apps else None
+
+
+def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Engine:
+    return Engine("redis", resource, engine.ping)
+
+
+def _engines(*engines: Engine | None) -> list[Engine]:
+    # Kafka clients join this list with their adapters; MongoDB is added by _with_mongo.
+    return [engine for engine in engines if engine is not None]
+
+
+def _mongo_models(*models: MongoModels | None) -> list[MongoModels]:
+    # A module whose selected adapter is not MongoDB contributes None.
+    return [m for m in models if m is not None]
+
+
+def _mongo_engine(settings: Settings) -> MongoEngine:
+    # Imported here so the embedded shape never loads pymongo and beanie.
+    from gomicroim.infra.mongo import MongoEngine
+
+    return MongoEngine(settings.mongo)
+
+
+async def _open_mongo(engine: MongoEngine, models: list[MongoModels]) -> Any:
+    from gomicroim.infra.mongo import open_mongo
+
+    async for _ in open_mongo(engine, models):
+        yield
+
+
+def _with_mongo(
+    engines: list[Engine],
+    models: list[MongoModels],
+    resource: providers.Resource[Any],
+    engine: providers.Provider[MongoEngine],
 ) -> list[Engine]:
-    # Redis, Kafka and MongoDB clients join this list with their adapters.
-    engines = []
-    if tortoise_apps:
-        engines.append(Engine("database", database_resource, database_ready))
-    return engines
+    if not models:
+        return engines
+    return [*engines, Engine("mongodb", resource, engine().ping)]
 
 
 def _watch_queues(
@@ -67,13 +105,16 @@ class Container(containers.DeclarativeContainer):
     jwt_secret = providers.Dependency(instance_of=str)
 
     metrics = providers.Singleton(Metrics)
+    #: The Redis client; built (and later opened) only when an adapter config selects uses it.
+    redis = providers.Singleton(RedisEngine, settings.provided.redis)
+    redis_resource = providers.Resource(open_redis, redis)
     # Counters in process for one process; in Redis when replicas must share them.
     rate_limit_storage = providers.Selector(
         settings.provided.shared_state_backend,
         memory=providers.Singleton(
             BoundedMemoryStorage, max_keys=settings.provided.limits.max_tracked_keys
         ),
-        redis=providers.Singleton(redis_storage, settings.provided.redis),
+        redis=providers.Singleton(redis_storage, redis),
     )
     rate_limiter = providers.Singleton(LimitsRateLimiter, rate_limit_storage)
     abuse_limits = providers.Singleton(
@@ -87,8 +128,12 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "read", lossy=True, on_drop=metrics.provided.bus_items_dropped
     )
 
-    identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
-    groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
+    identity = providers.Container(
+        IdentityContainer, settings=settings, jwt_secret=jwt_secret, redis=redis, metrics=metrics
+    )
+    groups = providers.Container(
+        GroupsContainer, settings=settings, identity=identity.service, redis=redis, metrics=metrics
+    )
     chat = providers.Container(
         ChatContainer,
         settings=settings,
@@ -99,8 +144,10 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         relay_metrics=metrics,
     )
-    timeline = providers.Container(TimelineContainer, settings=settings)
-    presence = providers.Container(PresenceContainer, settings=settings)
+    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
+    mongo = providers.Singleton(_mongo_engine, settings)
+    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
+    presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -109,6 +156,7 @@ class Container(containers.DeclarativeContainer):
         timeline=timeline.service,
         session_events=identity.session_events,
         metrics=metrics,
+        redis=redis,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -141,10 +189,32 @@ class Container(containers.DeclarativeContainer):
     database_ready = providers.Singleton(
         WriteProbe, settings.provided.storage.write_probe_interval_s
     )
+    database_engine = providers.Callable(
+        _database_engine, tortoise_apps, database.provider, database_ready
+    )
+    redis_engine = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Object(None),
+        redis=providers.Callable(_redis_engine, redis, redis_resource.provider),
+    )
+    #: The MongoDB collections of the modules whose selected store is MongoDB.
+    mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
+    mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, tortoise_apps, database.provider, database_ready)
+    engines = providers.Callable(
+        _with_mongo,
+        providers.Callable(_engines, database_engine, redis_engine),
+        mongo_models,
+        mongo_resource.provider,
+        mongo.provider,
+    )
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
     """The modules' tortoise apps for ``settings``, for tools that migrate without serving."""
     return Container(settings=settings).tortoise_apps()
+
+
+def mongo_models(settings: Settings) -> list[MongoModels]:
+    """The modules' MongoDB collections for ``settings`` (empty when none stores there)."""
+    return Container(settings=settings).mongo_models()

@@ -175,12 +175,14 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
         c.fanout.worker(), c.fanout.committed_source(), c.fanout.read_source()
     ),
     "outbox-relay": lambda c: _outbox_relay(c.chat.relay(), _grace_s(c)),
+    # Before the gateway, so it stops after the gateway closed its sockets.
+    "presence-lease": lambda c: c.presence.service().hold(c.settings().node_id),
     "gateway": lambda c: _gateway(c.gateway.service(), c.gateway.quota(), _grace_s(c)),
 }
 
 ROLES: Mapping[Role, RoleSpec] = {
     "api": RoleSpec(_api_routes, ("revocations", "outbox-relay")),
-    "gateway": RoleSpec(_gateway_routes, ("revocations", "gateway")),
+    "gateway": RoleSpec(_gateway_routes, ("revocations", "presence-lease", "gateway")),
     "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
 }
 

@@ -9,16 +9,12 @@ import pytest
 
 from gomicroim.config import RedisSettings
 from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
-from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota, redis_client
-from tests.contract.redis_env import (
-    DOWN_URL,
-    REDIS_URL,
-    redis_keys_deleted,
-    require_redis,
-    unique_prefix,
-)
+from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota
+from gomicroim.infra.redis import RedisEngine
+from tests.conftest import RedisEngines
 
-__all__ = ["redis_keys_deleted"]  # a fixture the tests use
+#: Nothing listens on port 1 of loopback: a Redis that is down, refusing at once.
+DOWN_URL = "redis://127.0.0.1:1/0"
 
 #: Builds the quota of one gateway node; every node built by one factory shares the counts.
 Nodes = Callable[..., ConnectionQuota]
@@ -29,15 +25,14 @@ def slot(user: int, device: str, ip: str = "10.0.0.1") -> ConnectionSlot:
 
 
 @pytest.fixture
-async def redis_nodes(redis_keys_deleted: None) -> AsyncIterator[Nodes]:
+async def redis_nodes(redis_engines: RedisEngines) -> AsyncIterator[Nodes]:
     built: list[ConnectionQuota] = []
-    require_redis()
-    prefix = unique_prefix()
 
     def redis_node(lease_s: float = 30.0) -> ConnectionQuota:
+        engine = RedisEngine(redis_engines.settings())  # a node of its own, same keys
         quota = RedisConnectionQuota(
-            redis_client(RedisSettings(url=REDIS_URL)),
-            key_prefix=prefix,
+            engine.client,
+            key_prefix=engine.prefix,
             per_user=2,
             per_ip=3,
             lease_s=lease_s,
@@ -116,7 +111,11 @@ async def test_a_live_node_keeps_its_sockets_counted_past_the_lease(redis_nodes:
 
 async def test_with_redis_down_sockets_are_let_in_rather_than_refused() -> None:
     quota = RedisConnectionQuota(
-        redis_client(RedisSettings(url=DOWN_URL)), key_prefix="x:", per_user=1, per_ip=1, lease_s=30
+        RedisEngine(RedisSettings(url=DOWN_URL)).client,
+        key_prefix="x:",
+        per_user=1,
+        per_ip=1,
+        lease_s=30,
     )
     try:
         assert await quota.acquire(slot(1, "a")) is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.server import BASE_ENV, EXECUTABLE
+from tests.redis_support import REDIS_URL, unique_prefix
 
 pytestmark = pytest.mark.e2e
 
@@ -56,11 +57,11 @@ def test_a_cluster_adapter_this_build_lacks_stops_the_start(tmp_path: Path) -> N
     result = serve(
         tmp_path / "data",
         "--roles",
-        "gateway",
-        "--node-id",
-        "gw-1",
+        "fanout",
         GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
-        GOMICROIM__REDIS__URL="redis://127.0.0.1:9/0",
+        # A Redis that answers, so the missing Kafka adapter is what stops the start.
+        GOMICROIM__REDIS__URL=REDIS_URL,
+        GOMICROIM__REDIS__KEY_PREFIX=unique_prefix(),
         GOMICROIM__IDENTITY__JWT_SECRET="a-shared-secret-of-at-least-32-characters",
     )
     assert result.returncode == 2

@@ -153,9 +153,7 @@ def test_a_fanout_process_without_its_own_gateway_routes_over_kafka(build: Build
 @pytest.mark.parametrize(
     ("sections", "adapter"),
     [
-        ({"redis": {"url": "redis://127.0.0.1:6379/0"}}, "Redis"),
         ({"kafka": {"bootstrap_servers": "127.0.0.1:9092"}}, "Kafka"),
-        ({"timeline": {"backend": "mongo"}, "mongo": {"url": "mongodb://h:27017"}}, "MongoDB"),
     ],
 )
 def test_a_cluster_adapter_config_selects_stops_the_start_until_it_exists(

@@ -10,19 +10,11 @@ import time
 from collections import Counter
 
 from redis.asyncio import Redis
-from redis.backoff import NoBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
-from redis.retry import Retry
 
-from gomicroim.config import RedisSettings
 from gomicroim.gateway.ports import ConnectionSlot, Refusal
-from gomicroim.http.ratelimit import REDIS_TIMEOUT_S
+from gomicroim.infra.redis import CONNECTION_ERRORS
 
 log = logging.getLogger("gomicroim.gateway")
-
-#: What counts as "Redis does not answer".
-CONNECTION_ERRORS = (RedisConnectionError, RedisTimeoutError, OSError)
 
 
 def _user_refusal(devices: int) -> Refusal:
@@ -221,16 +213,6 @@ class RedisConnectionQuota:
 
     def _keys(self, slot: ConnectionSlot) -> list[str]:
         return [f"{self._prefix}user:{slot.user_id}", f"{self._prefix}ip:{slot.ip}"]
-
-
-def redis_client(settings: RedisSettings) -> Redis:
-    """A client for ``redis.url`` that gives up fast: a check waits two timeouts at most."""
-    return Redis.from_url(
-        settings.url,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-        retry=Retry(NoBackoff(), 1),
-    )
 
 
 def _now_ms() -> int:

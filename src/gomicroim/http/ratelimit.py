@@ -22,13 +22,11 @@ from limits.errors import StorageError
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from gomicroim.config import RedisSettings
 from gomicroim.errors import RateLimited, Unavailable
+from gomicroim.infra.redis import RedisEngine
 
 log = logging.getLogger("gomicroim.ratelimit")
 
-#: A Redis that does not answer within this fails the check (open or closed, per rule).
-REDIS_TIMEOUT_S = 1.0
 #: The fail-open warning is logged at most this often while Redis is down.
 _WARN_EVERY_S = 10.0
 
@@ -220,16 +218,18 @@ class BoundedMemoryStorage(MemoryStorage):
         self.locks.pop(key, None)
 
 
-def redis_storage(settings: RedisSettings) -> RedisStorage:
-    """``limits``' Redis storage at ``redis.url``, its keys under ``redis.key_prefix``."""
+def redis_storage(engine: RedisEngine) -> RedisStorage:
+    """``limits``' Redis storage on the process's Redis pool, under ``redis.key_prefix``.
+
+    It shares the engine's connections and their timeouts (``redis.timeout_s``), so a Redis
+    that is down fails a check within about two timeouts.
+    """
     return RedisStorage(
-        "async+" + settings.url,
+        "async+redis://",  # not dialled: the engine's pool holds the address
         implementation="redispy",
-        key_prefix=f"{settings.key_prefix}limits",
+        key_prefix=engine.key("limits"),
         wrap_exceptions=True,
-        socket_timeout=REDIS_TIMEOUT_S,
-        socket_connect_timeout=REDIS_TIMEOUT_S,
-        # One immediate retry (a pooled connection may be stale after a Redis restart), so a
-        # Redis that is down fails a check within two timeouts, not after a backoff series.
+        connection_pool=engine.client.connection_pool,  # type: ignore[arg-type]  # for redis-py
+        # One immediate retry (a pooled connection may be stale after a Redis restart).
         retry=Retry(NoBackoff(), 1),  # type: ignore[arg-type]  # passed on to redis-py
     )
