@@ -18,10 +18,10 @@ from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
-from gomicroim.modules.chat.storage import SqlChatStore
+from gomicroim.modules.chat.ports import ChatStore
 from gomicroim.modules.groups.container import GroupsContainer
 from gomicroim.modules.identity.container import IdentityContainer
-from gomicroim.modules.identity.passwords import Argon2Hasher
+from gomicroim.modules.identity.ports import PasswordHasher
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
@@ -82,8 +82,8 @@ def _with_mongo(
 
 def _watch_queues(
     metrics: Metrics,
-    hasher: Argon2Hasher,
-    store: SqlChatStore,
+    hasher: PasswordHasher,
+    store: ChatStore,
     *topics: InProcessTopic[Any],
 ) -> None:
     # Each bounded queue of the API role reads its depth into a gauge at every scrape.

@@ -22,6 +22,7 @@ from gomicroim.fanout.worker import EventSource, FanoutWorker
 from gomicroim.gateway.frames import CLOSE_GOING_AWAY
 from gomicroim.gateway.ports import ConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.http.abuse import ABUSE_LIMITS
 from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.ops import ReadinessCheck
 from gomicroim.infra.engines import running
@@ -43,6 +44,10 @@ class Routes:
     controllers: list[ControllerRouterHandler] = field(default_factory=list)
     #: Litestar dependency name → the service instance the controllers ask for by that name.
     services: dict[str, Any] = field(default_factory=dict)
+    #: ``app.state`` entries: what handlers reach without a second injected dependency (two
+    #: make Litestar resolve them in a task group, a loop turn in which a vanished client's
+    #: disconnect overtakes its body).
+    state: dict[str, Any] = field(default_factory=dict)
     middleware: list[DefineMiddleware] = field(default_factory=list)
     close_connections: list[CloseConnections] = field(default_factory=list)
 
@@ -61,6 +66,7 @@ class Node:
 
     controllers: list[ControllerRouterHandler]
     dependencies: dict[str, Provide]
+    state: dict[str, Any]
     middleware: list[DefineMiddleware]
     #: Engines first, then the roles' background lifecycles; they stop in reverse.
     lifecycles: list[Lifecycle]
@@ -82,8 +88,8 @@ def _api_routes(container: Container) -> Routes:
             "groups": container.groups.service(),
             "chat": container.chat.service(),
             "timeline": container.timeline.service(),
-            "abuse": container.abuse_limits(),
         },
+        state={ABUSE_LIMITS: container.abuse_limits()},
         middleware=[
             DefineMiddleware(
                 BearerAuthMiddleware,
@@ -213,6 +219,7 @@ def assemble(roles: Collection[Role], container: Container) -> Node:
     return Node(
         controllers=[c for r in routes for c in r.controllers],
         dependencies={name: _provide(s) for r in routes for name, s in r.services.items()},
+        state={key: value for r in routes for key, value in r.state.items()},
         middleware=[m for r in routes for m in r.middleware],
         lifecycles=[
             *(running(engine) for engine in engines),

@@ -13,18 +13,15 @@ from pathlib import Path
 
 import httpx
 
+from gomicroim.bench.target import NO_ABUSE_LIMITS
+
 #: Cheap argon2, no abuse limits (every test client is 127.0.0.1), no access log: a fast, quiet
 #: server unless a test says otherwise; tests/e2e/test_limits.py turns each limit on.
 BASE_ENV = {
     "GOMICROIM__IDENTITY__PASSWORD_TIME_COST": "1",
     "GOMICROIM__IDENTITY__PASSWORD_MEMORY_KIB": "8192",
     "GOMICROIM__LIMITS__REQUESTS_PER_SECOND": "0",
-    "GOMICROIM__LIMITS__MESSAGES_PER_SECOND": "0",
-    "GOMICROIM__LIMITS__LOGIN_ATTEMPTS_PER_IP": "0",
-    "GOMICROIM__LIMITS__LOGIN_FAILURES_PER_IP_USER": "0",
-    "GOMICROIM__LIMITS__LOGIN_FAILURES_PER_USER": "0",
-    "GOMICROIM__LIMITS__REGISTRATIONS_PER_IP": "0",
-    "GOMICROIM__LIMITS__REFRESHES_PER_IP": "0",
+    **NO_ABUSE_LIMITS,
     "GOMICROIM__LOG__ACCESS_LOG": "false",
 }
 #: Exit statuses of a graceful stop: uvicorn finishes shutting down, then re-raises SIGTERM.

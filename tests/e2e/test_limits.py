@@ -97,9 +97,9 @@ async def test_the_per_user_send_rate_refuses_and_stores_nothing(
     assert again.status_code == 201, again.text  # 201, not 200: it was never stored before
 
 
-async def test_guessing_one_password_from_one_address_locks_out_only_that_address(
-    start_server: StartServer, connect: Connect
-) -> None:
+@pytest.fixture
+async def guarded(start_server: StartServer, connect: Connect) -> tuple[Api, str]:
+    """A server with tight login limits (2 per address and name, 5 per name), and a user."""
     api = connect(
         start_server(
             GOMICROIM__LIMITS__LOGIN_FAILURES_PER_IP_USER="2",
@@ -108,6 +108,13 @@ async def test_guessing_one_password_from_one_address_locks_out_only_that_addres
     )
     victim = unique_name("victim")
     await api.register(victim)
+    return api, victim
+
+
+async def test_guessing_one_password_from_one_address_locks_out_only_that_address(
+    guarded: tuple[Api, str],
+) -> None:
+    api, victim = guarded
     session = await login(api, victim, ip="198.51.100.7", device="phone")
     assert session.status_code == 200
     victim_token = session.json()["access_token"]
@@ -132,16 +139,9 @@ async def test_guessing_one_password_from_one_address_locks_out_only_that_addres
 
 
 async def test_guessing_spread_over_addresses_hits_the_per_username_ceiling(
-    start_server: StartServer, connect: Connect
+    guarded: tuple[Api, str],
 ) -> None:
-    api = connect(
-        start_server(
-            GOMICROIM__LIMITS__LOGIN_FAILURES_PER_IP_USER="2",
-            GOMICROIM__LIMITS__LOGIN_FAILURES_PER_USER="5",
-        )
-    )
-    victim = unique_name("victim")
-    await api.register(victim)
+    api, victim = guarded
 
     for attacker in range(3):
         for _ in range(2):

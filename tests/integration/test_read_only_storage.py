@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 
 from gomicroim.app import create_app
@@ -66,6 +67,9 @@ async def test_a_read_only_database_answers_503_then_recovers_by_itself(
     settings = make_settings(
         storage={"write_probe_interval_s": 0.1}, limits={"requests_per_second": 0}
     )
+    # tortoise caches compiled statements per connection name for the process's life; a
+    # MySQL test earlier in the session would leave "%s" statements for this SQLite app.
+    EXECUTOR_CACHE.clear()
     async with serving(create_app(settings)) as client:
         alice, bob = await user(client, "alice"), await user(client, "bob")
         acknowledged = [(await send(client, alice, bob["user_id"])).json()["client_msg_id"]]

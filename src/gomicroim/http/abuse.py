@@ -11,10 +11,21 @@ attempts are not verified and not counted as failures, so one address adds at mo
 from __future__ import annotations
 
 import contextlib
+from typing import Any, cast
+
+from litestar import Request
 
 from gomicroim.config import LimitSettings
 from gomicroim.errors import RateLimited
 from gomicroim.http.ratelimit import RateLimiter, Rule
+
+#: The ``app.state`` key under which the API role keeps its :class:`AbuseLimits`.
+ABUSE_LIMITS = "abuse_limits"
+
+
+def abuse_limits(request: Request[Any, Any, Any]) -> AbuseLimits:
+    """The app's abuse limits, for a handler that charges one."""
+    return cast(AbuseLimits, request.app.state[ABUSE_LIMITS])
 
 
 class AbuseLimits:

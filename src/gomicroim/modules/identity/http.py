@@ -10,7 +10,7 @@ from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gomicroim.errors import Unauthenticated
-from gomicroim.http.abuse import AbuseLimits
+from gomicroim.http.abuse import abuse_limits
 from gomicroim.http.auth import caller, client_ip
 from gomicroim.http.body import decode_body
 from gomicroim.http.openapi import documented, link
@@ -70,10 +70,9 @@ class AuthController(Controller):
         self,
         request: AnyRequest,
         identity: NamedDependency[IdentityFacade],
-        abuse: NamedDependency[AbuseLimits],
     ) -> UserRead:
         body = await decode_body(request, UserCreate)
-        await abuse.registration(client_ip(request))
+        await abuse_limits(request).registration(client_ip(request))
         return await identity.register(body)
 
     @post(
@@ -86,10 +85,10 @@ class AuthController(Controller):
         self,
         request: AnyRequest,
         identity: NamedDependency[IdentityFacade],
-        abuse: NamedDependency[AbuseLimits],
     ) -> TokenPair:
         body = await decode_body(request, LoginRequest)
         ip, username = client_ip(request), normalize_username(body.username)
+        abuse = abuse_limits(request)
         await abuse.login_attempt(ip, username)
         try:
             pair = await identity.login(body)
@@ -109,10 +108,9 @@ class AuthController(Controller):
         self,
         request: AnyRequest,
         identity: NamedDependency[IdentityFacade],
-        abuse: NamedDependency[AbuseLimits],
     ) -> TokenPair:
         body = await decode_body(request, RefreshRequest)
-        await abuse.refresh(client_ip(request))
+        await abuse_limits(request).refresh(client_ip(request))
         return await identity.refresh(body.refresh_token)
 
     @post(
