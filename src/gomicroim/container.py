@@ -13,6 +13,8 @@ from gomicroim.http.ratelimit import RateLimiter
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp, open_database, ping
 from gomicroim.infra.engines import Engine
+from gomicroim.infra.kafka.engine import KafkaEngine, open_kafka
+from gomicroim.infra.kafka.topology import KafkaTopology
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
@@ -28,12 +30,18 @@ def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
 
 
 def _engines(
-    tortoise_apps: list[TortoiseApp], database_resource: providers.Resource[Any]
+    settings: Settings,
+    tortoise_apps: list[TortoiseApp],
+    database_resource: providers.Resource[Any],
+    kafka_resource: providers.Resource[Any],
+    kafka: providers.Provider[KafkaEngine],
 ) -> list[Engine]:
-    # Redis, Kafka and MongoDB clients join this list with their adapters.
+    # Redis and MongoDB clients join this list with their adapters.
     engines = []
     if tortoise_apps:
         engines.append(Engine("database", database_resource, ping))
+    if settings.bus_backend == "kafka":
+        engines.append(Engine("kafka", kafka_resource, kafka().ping))
     return engines
 
 
@@ -62,6 +70,12 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "read"
     )
 
+    # The Kafka bus: built (without I/O) only when a module's Selector picks a Kafka adapter.
+    kafka_topology = providers.Singleton(KafkaTopology.from_settings, settings.provided.kafka)
+    kafka = providers.Singleton(
+        KafkaEngine, settings=settings.provided.kafka, topology=kafka_topology
+    )
+
     identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
     groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
     chat = providers.Container(
@@ -71,6 +85,7 @@ class Container(containers.DeclarativeContainer):
         groups=groups.service,
         committed_topic=committed_topic,
         read_topic=read_topic,
+        kafka=kafka,
         metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
@@ -81,6 +96,8 @@ class Container(containers.DeclarativeContainer):
         identity=identity.service,
         presence=presence.service,
         timeline=timeline.service,
+        kafka=kafka,
+        metrics=metrics,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -92,6 +109,8 @@ class Container(containers.DeclarativeContainer):
         router=gateway.router,
         committed_topic=committed_topic,
         read_topic=read_topic,
+        kafka=kafka,
+        metrics=metrics,
     )
 
     #: The tortoise apps of the modules whose selected store is SQL.
@@ -103,8 +122,16 @@ class Container(containers.DeclarativeContainer):
         timeline.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    kafka_resource = providers.Resource(open_kafka, kafka)
     #: The engines the selected adapters use, in the order they open.
-    engines = providers.Callable(_engines, tortoise_apps, database.provider)
+    engines = providers.Callable(
+        _engines,
+        settings,
+        tortoise_apps,
+        database.provider,
+        kafka_resource.provider,
+        kafka.provider,
+    )
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:

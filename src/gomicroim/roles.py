@@ -146,7 +146,7 @@ async def _outbox_relay(relay: OutboxRelay, grace_s: float) -> AsyncIterator[Non
 @asynccontextmanager
 async def _gateway(gateway: Gateway, grace_s: float) -> AsyncIterator[None]:
     # The server closes sockets before the app stops; this closes any it did not (an app
-    # served some other way). A cluster gateway's push-partition consumer starts here.
+    # served some other way). A cluster gateway's push-partition consumer runs beside it.
     try:
         yield
     finally:
@@ -167,11 +167,13 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
     ),
     "outbox-relay": lambda c: _outbox_relay(c.chat.relay(), _grace_s(c)),
     "gateway": lambda c: _gateway(c.gateway.service(), _grace_s(c)),
+    # After the gateway, so it stops first: no push arrives for sockets being closed.
+    "push-consumer": lambda c: c.gateway.push_consumer().running(),
 }
 
 ROLES: Mapping[Role, RoleSpec] = {
     "api": RoleSpec(_api_routes, ("revocations", "outbox-relay")),
-    "gateway": RoleSpec(_gateway_routes, ("revocations", "gateway")),
+    "gateway": RoleSpec(_gateway_routes, ("revocations", "gateway", "push-consumer")),
     "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
 }
 

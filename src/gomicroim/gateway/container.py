@@ -7,7 +7,9 @@ from dependency_injector import containers, providers
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.service import Gateway
-from gomicroim.infra.adapters import KAFKA_FIX, not_available
+from gomicroim.infra.kafka.engine import KafkaEngine
+from gomicroim.infra.kafka.push import KafkaPushRouter, PushMetrics, PushPartitionConsumer
+from gomicroim.infra.kafka.wiring import no_push_consumer
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
@@ -23,6 +25,8 @@ class GatewayContainer(containers.DeclarativeContainer):
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
+    kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
+    metrics: providers.Dependency[PushMetrics] = providers.Dependency()
 
     service = providers.Singleton(
         Gateway,
@@ -38,6 +42,19 @@ class GatewayContainer(containers.DeclarativeContainer):
     router = providers.Selector(
         settings.provided.push_route,
         local=service,
-        kafka=not_available("the Kafka push router", KAFKA_FIX),
+        kafka=providers.Singleton(KafkaPushRouter, kafka, metrics),
+    )
+    # On Kafka this node reads its own push partitions and delivers them to its sockets.
+    push_consumer = providers.Selector(
+        settings.provided.bus_backend,
+        memory=providers.Object(no_push_consumer),
+        kafka=providers.Singleton(
+            PushPartitionConsumer,
+            kafka,
+            node_id=settings.provided.node_id,
+            deliver=service,
+            max_age_s=settings.provided.gateway.max_push_age_s,
+            metrics=metrics,
+        ),
     )
     controllers = providers.Object([ws_endpoint])
