@@ -60,6 +60,14 @@ def unavailable(exc: BaseException, servers: str) -> Unavailable:
     )
 
 
+def not_reached(servers: str) -> Unavailable:
+    """The :class:`Unavailable` of a broker this process has not connected to yet."""
+    return Unavailable(
+        f"kafka at {servers} has not been reached yet; check kafka.bootstrap_servers and that "
+        "the broker runs, gomicroim retries by itself"
+    )
+
+
 class KafkaEngine:
     """Clients shared by this process's Kafka adapters; building one does no I/O.
 
@@ -109,10 +117,7 @@ class KafkaEngine:
             Unavailable: the broker has not been reached since the start; retried meanwhile.
         """
         if self._producer is None:
-            raise Unavailable(
-                f"kafka at {self.servers} has not been reached yet; check "
-                "kafka.bootstrap_servers and that the broker runs, gomicroim retries by itself"
-            )
+            raise not_reached(self.servers)
         return self._producer
 
     async def latest_offsets(self, topic: str, partitions: set[int]) -> dict[int, int]:
@@ -125,7 +130,7 @@ class KafkaEngine:
             Unavailable: the broker does not answer.
         """
         if self._probe is None:
-            raise Unavailable(f"kafka at {self.servers} has not been reached yet")
+            raise not_reached(self.servers)
         tps = [TopicPartition(topic, p) for p in partitions]
         try:
             async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
@@ -137,7 +142,7 @@ class KafkaEngine:
     async def ping(self) -> None:
         """Raise :class:`Unavailable` unless the broker answers and the topics are usable."""
         if self._admin is None:
-            raise Unavailable(f"kafka at {self.servers} has not been reached since the start")
+            raise not_reached(self.servers)
         try:
             async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
                 await self._admin.list_topics()
@@ -157,7 +162,7 @@ class KafkaEngine:
         """
         async with self._topics_lock:
             if self._admin is None:
-                raise Unavailable(f"kafka at {self.servers} has not been reached yet")
+                raise not_reached(self.servers)
             try:
                 async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
                     return await self._ensure_topics(self._admin)
