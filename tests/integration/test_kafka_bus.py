@@ -228,3 +228,27 @@ def _headers(record: Any) -> dict[str, str]:
 
 async def _true(value: bool) -> bool:
     return value
+
+
+async def test_events_a_restarted_broker_lost_are_produced_again_without_new_traffic(
+    own_tansu: Tansu,
+) -> None:
+    settings = kafka_settings(own_tansu.bootstrap)
+    metrics = Metrics()
+    engine = engine_for(settings)
+    publisher = KafkaCommittedPublisher(engine, resend_window_s=60, metrics=metrics)
+    got: list[int] = []
+
+    async def handle(events: list[MessageCommitted]) -> None:
+        got.extend(e.message.seq for e in events)
+
+    async with started(engine):
+        await publisher.publish([committed("s:1:2", seq) for seq in range(1, 6)])
+        # Acknowledged, never consumed, and gone with the broker's memory.
+        own_tansu.restart()
+        async with consuming(source(engine, metrics), handle):
+            await eventually(lambda: _true(len(set(got)) == 5), what="the lost events again")
+
+    assert sorted(set(got)) == [1, 2, 3, 4, 5]
+    topic = engine.topology.committed.name
+    assert counter(metrics, "gomicroim_bus_resent_total", topic=topic) == 5
