@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint typecheck unit contract e2e migrations clean
+.PHONY: install serve test lint typecheck unit contract e2e browser migrations clean
 
 $(BIN)/gomicroim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ contract: install                  ## every store port against fakes, SQLite and
 
 e2e: install                       ## real server processes over HTTP
 	$(BIN)/pytest tests/e2e -q
+
+browser: install                   ## the web client in headless Chromium (/usr/bin/chromium)
+	$(BIN)/pytest tests/browser -q
 
 test: lint typecheck               ## everything CI runs
 	scripts/services

@@ -102,7 +102,9 @@ class FanoutSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     write_max_group_size: PositiveInt = 2000
     plugins: dict[str, str] = msgspec.field(default_factory=dict)
     relay_batch_size: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
+    relay_buffer_size: Annotated[int, msgspec.Meta(ge=1)] = 10000
     outbox_retention_s: Seconds = 3600
+    outbox_stale_s: Seconds = 5
 
 
 class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

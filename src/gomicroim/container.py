@@ -67,7 +67,7 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "committed"
     )
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
-        InProcessTopic, "read"
+        InProcessTopic, "read", lossy=True
     )
 
     # The Kafka bus: built (without I/O) only when a module's Selector picks a Kafka adapter.
@@ -87,6 +87,7 @@ class Container(containers.DeclarativeContainer):
         read_topic=read_topic,
         kafka=kafka,
         metrics=metrics,
+        relay_metrics=metrics,
     )
     timeline = providers.Container(TimelineContainer, settings=settings)
     presence = providers.Container(PresenceContainer, settings=settings)

@@ -28,6 +28,7 @@ from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.timeline.service import TimelineService
+from gomicroim.web.http import WebController
 
 Lifecycle = AbstractAsyncContextManager[None]
 #: Closes this process's WebSockets within a grace period; returns how many were open.
@@ -69,7 +70,11 @@ class Node:
 def _api_routes(container: Container) -> Routes:
     modules = (container.identity, container.groups, container.chat, container.timeline)
     return Routes(
-        controllers=[controller for module in modules for controller in module.controllers()],
+        controllers=[
+            *(controller for module in modules for controller in module.controllers()),
+            # The web client is a client of this role's API, so it is served where the API is.
+            WebController,
+        ],
         services={
             "identity": container.identity.service(),
             "groups": container.groups.service(),

@@ -598,3 +598,20 @@ async def test_concurrent_first_reads_create_one_entry(store: ChatStore) -> None
     rows = [e for e in await store.entries(B) if e.conversation_id == GROUP]
     assert len(rows) == 1
     assert rows[0].read_seq == 5
+
+
+# --- the peer's read position ------------------------------------------------------------------
+
+
+async def test_peer_read_seqs_gives_the_other_participants_read_position(store: ChatStore) -> None:
+    await store.ensure_conversation(AB, "single", {A, B}, NOW)
+    await store.ensure_conversation("s:1:3", "single", {A, C}, NOW)
+    for i in range(3):
+        await store.append(draft(f"m{i}"))
+    await store.mark_read(B, AB, 2)
+
+    assert await store.peer_read_seqs(A, [AB, "s:1:3"]) == {AB: 2, "s:1:3": 0}
+    # A's own read position moved with each of A's sends.
+    assert await store.peer_read_seqs(B, [AB]) == {AB: 3}
+    assert await store.peer_read_seqs(A, []) == {}
+    assert await store.peer_read_seqs(A, ["s:1:9"]) == {}

@@ -185,3 +185,35 @@ async def test_concurrent_adds_and_removes_keep_the_count_true(groups: GroupStor
     assert ids == {OWNER} | set(range(100, 110))
     assert final.member_count == len(ids) == 11
     assert version == final.member_version == group.member_version + 20
+
+
+async def test_groups_of_lists_a_users_groups_by_ascending_id_in_pages(groups: GroupStore) -> None:
+    mine = [
+        (await groups.create(name=f"g{i}", owner_id=OWNER, member_ids={11}, now_ms=NOW)).id
+        for i in range(3)
+    ]
+    joined = await groups.create(name="joined", owner_id=12, member_ids=set(), now_ms=NOW)
+    await groups.add_members(joined.id, {OWNER}, max_members=10, now_ms=NOW + 1)
+    await groups.create(name="other", owner_id=12, member_ids={13}, now_ms=NOW)
+    everything = [*mine, joined.id]
+
+    first = await groups.groups_of(OWNER, after_group_id=0, limit=3)
+    rest = await groups.groups_of(OWNER, after_group_id=first[-1].id, limit=3)
+
+    assert [g.id for g in first] == everything[:3]
+    assert [g.id for g in rest] == everything[3:]
+    assert rest[0] == await groups.get(joined.id)
+    assert await groups.groups_of(OWNER, after_group_id=everything[-1], limit=3) == []
+    assert [g.id for g in await groups.groups_of(11, after_group_id=0, limit=10)] == mine
+    assert await groups.groups_of(99, after_group_id=0, limit=10) == []
+
+
+async def test_groups_of_forgets_a_group_once_the_user_is_removed(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+
+    await groups.remove_member(group.id, 11)
+
+    assert await groups.groups_of(11, after_group_id=0, limit=10) == []
+    assert [g.member_count for g in await groups.groups_of(OWNER, after_group_id=0, limit=10)] == [
+        1
+    ]

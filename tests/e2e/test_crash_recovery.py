@@ -252,6 +252,9 @@ async def test_sigterm_closes_sockets_1001_exits_0_and_keeps_every_acknowledged_
         assert close.code == 1001, (device.name, close)
         assert {r.type for r in device.received} <= {"hello", "message"}, device.name
 
+    # A graceful stop is clean: nothing at error level (a failed shutdown logs a traceback).
+    assert server.error_lines() == [], "the graceful stop logged an error"
+
     await asyncio.to_thread(server.start)
     await assert_durable(api, users.senders, users.readers, users.members, users.app_users)
     again = await devices.open(server, users.app_recipient)

@@ -61,6 +61,8 @@ async def test_single_message_is_stored_and_shows_up_for_the_recipient(api: Api)
             "unread": 1,
             "last_message": message,
             "updated_at": message["created_at"],
+            # Alice's own send moved her read position to it.
+            "peer_read_seq": 1,
         }
     ]
     # The sender has read what they sent.

@@ -11,8 +11,17 @@ from gomicroim.modules.chat.contract import (
     SessionType,
 )
 from gomicroim.modules.chat.domain import next_read_seq
-from gomicroim.modules.chat.ports import DuplicateMessage, EntryRow, MessageDraft, ReadPosition
+from gomicroim.modules.chat.ports import (
+    CommitListener,
+    DuplicateMessage,
+    EntryRow,
+    MessageDraft,
+    ReadPosition,
+)
 from tests.fakes.outbox import MemoryOutboxStore
+
+#: The SQL adapters store ids as signed 64-bit integers; the fake refuses what they refuse.
+_BIGINT_MAX = 2**63 - 1
 
 
 @dataclass
@@ -29,17 +38,40 @@ class MemoryChatStore:
     """``ChatStore`` in dicts. No method awaits, so each call is atomic on the event loop.
 
     ``outbox`` holds every :class:`MessageCommitted` written, in commit order. Pass an
-    ``outbox_store`` to have the same records also land there, as the send transaction and the
-    relay share one table in SQL.
+    ``outbox_store`` to have the same records also land there (claimed by ``owner`` for
+    ``lease_ms``), as the send transaction and the relay share one table in SQL.
     """
 
-    def __init__(self, outbox_store: MemoryOutboxStore | None = None) -> None:
+    def __init__(
+        self,
+        outbox_store: MemoryOutboxStore | None = None,
+        *,
+        on_commit: CommitListener = lambda _: None,
+        owner: str = "node-1",
+        lease_ms: int = 5000,
+    ) -> None:
         self._outbox_store = outbox_store
+        self._on_commit = on_commit
+        self._owner = owner
+        self._lease_ms = lease_ms
         self._conversations: dict[str, _Conversation] = {}
         # (user_id, conversation_id) -> read_seq
         self._reads: dict[tuple[int, str], int] = {}
         self._sent: dict[tuple[int, str], MessageRead] = {}
         self.outbox: list[MessageCommitted] = []
+
+    def replica(self, *, on_commit: CommitListener, owner: str = "node-1") -> MemoryChatStore:
+        """Another process's store over this one's data, handing its commits to ``on_commit``."""
+        other = MemoryChatStore(
+            self._outbox_store, on_commit=on_commit, owner=owner, lease_ms=self._lease_ms
+        )
+        other._conversations, other._reads, other._sent = (
+            self._conversations,
+            self._reads,
+            self._sent,
+        )
+        other.outbox = self.outbox
+        return other
 
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
@@ -71,22 +103,20 @@ class MemoryChatStore:
         conversation.member_version = version
 
     async def append(self, draft: MessageDraft) -> MessageRead:
-        """Next seq, message, sender's read position, conversation state and outbox at once."""
+        """Create the conversation if needed, then next seq, message, entries and outbox."""
         key = (draft.sender_id, draft.client_msg_id)
         if key in self._sent:
-            raise DuplicateMessage(draft.client_msg_id)
+            raise DuplicateMessage(self._sent[key])
+        if max(draft.sender_id, draft.to, draft.created_at, *draft.participants) > _BIGINT_MAX:
+            raise OverflowError("a value does not fit a signed 64-bit integer column")
+        if draft.conversation_id not in self._conversations:
+            self._conversations[draft.conversation_id] = _Conversation(
+                draft.session_type, updated_at=draft.created_at
+            )
+            for user_id in draft.participants:
+                self._reads.setdefault((user_id, draft.conversation_id), 0)
         conversation = self._conversations[draft.conversation_id]
-        message = MessageRead(
-            conversation_id=draft.conversation_id,
-            seq=conversation.last_seq + 1,
-            sender_id=draft.sender_id,
-            to=draft.to,
-            session_type=draft.session_type,
-            client_msg_id=draft.client_msg_id,
-            msg_type=draft.msg_type,
-            body=draft.body,
-            created_at=draft.created_at,
-        )
+        message = draft.at_seq(conversation.last_seq + 1)
         conversation.messages.append(message)
         conversation.last_seq = message.seq
         conversation.last_message = message
@@ -96,7 +126,8 @@ class MemoryChatStore:
         event = MessageCommitted(message=message, sender_device_id=draft.sender_device_id)
         self.outbox.append(event)
         if self._outbox_store is not None:
-            self._outbox_store.add(event)
+            self._outbox_store.add(event, owner=self._owner, lease_ms=self._lease_ms)
+        self._on_commit([event])
         return message
 
     async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:
@@ -144,16 +175,25 @@ class MemoryChatStore:
         self._reads[key] = read_seq
         return ReadPosition(read_seq=read_seq, last_seq=conversation.last_seq)
 
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The other participant's read seq in each of these single chats."""
+        wanted = set(conversation_ids)
+        return {
+            conversation_id: read_seq
+            for (uid, conversation_id), read_seq in self._reads.items()
+            if uid != user_id and conversation_id in wanted
+        }
+
 
 class RecordingReadEvents:
-    """``ReadEventPublisher`` that keeps every event; ``accept=False`` plays a full queue."""
+    """``ReadEventPublisher`` that keeps every event; ``accept=False`` plays a bus that is down."""
 
     def __init__(self, *, accept: bool = True) -> None:
         self.events: list[ReadPositionMoved] = []
         self.accept = accept
 
-    def publish_nowait(self, items: list[ReadPositionMoved]) -> bool:
+    async def publish(self, items: list[ReadPositionMoved]) -> None:
         """Record ``items`` unless told to refuse them."""
-        if self.accept:
-            self.events.extend(items)
-        return self.accept
+        if not self.accept:
+            raise ConnectionError("bus down")
+        self.events.extend(items)

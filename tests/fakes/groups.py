@@ -52,6 +52,15 @@ class MemoryGroupStore:
         """One membership."""
         return self._members.get(group_id, {}).get(user_id)
 
+    async def groups_of(
+        self, user_id: int, *, after_group_id: int, limit: int
+    ) -> list[GroupRecord]:
+        """Up to ``limit`` groups of ``user_id`` with ids above ``after_group_id``, ascending."""
+        ids = sorted(
+            g for g, members in self._members.items() if user_id in members and g > after_group_id
+        )
+        return [self._groups[g] for g in ids[:limit]]
+
     async def members(self, group_id: int) -> list[MemberRecord]:
         """All members, in join order."""
         return list(self._members.get(group_id, {}).values())

@@ -58,7 +58,6 @@ class World:
             container.identity.revocations: self.revocations,
             container.identity.hasher: self.hasher,
             container.groups.store: self.groups,
-            container.chat.store: self.chat,
             container.chat.outbox: self.outbox,
             container.timeline.store: self.timeline,
             container.presence.service: self.presence,
@@ -69,4 +68,12 @@ class World:
         }
         for provider, fake in overrides.items():
             provider.override(providers.Object(fake))
+        # One database, but each process's store hands its own commits to its own relay.
+        container.chat.store.override(
+            providers.Singleton(
+                self.chat.replica,
+                on_commit=container.chat.relay.provided.submit,
+                owner=container.settings.provided.node_id,
+            )
+        )
         return container

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import pytest
@@ -35,13 +36,14 @@ MAX_BODY = 64
 @dataclass
 class World:
     clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000))
-    store: MemoryChatStore = field(default_factory=MemoryChatStore)
     directory: StaticDirectory = field(default_factory=lambda: StaticDirectory({A, B, C, D}))
     read_events: RecordingReadEvents = field(default_factory=RecordingReadEvents)
     commits: int = 0
     committed: list[MessageCommitted] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # The store hands commits to the relay; here the world records them.
+        self.store = MemoryChatStore(on_commit=self._committed)
         self.groups = GroupsService(
             store=MemoryGroupStore(), users=self.directory, max_members=100, clock=self.clock
         )
@@ -50,14 +52,13 @@ class World:
             users=self.directory,
             groups=self.groups,
             max_body_bytes=MAX_BODY,
-            on_commit=self._committed,
             read_events=self.read_events,
             clock=self._tick,
         )
 
-    def _committed(self, event: MessageCommitted) -> None:
-        self.commits += 1
-        self.committed.append(event)
+    def _committed(self, events: Sequence[MessageCommitted]) -> None:
+        self.commits += len(events)
+        self.committed.extend(events)
 
     def _tick(self) -> int:
         # Every send gets its own time, so "most recent first" is well defined.
@@ -362,7 +363,7 @@ async def test_a_group_read_has_no_peer(world: World) -> None:
     assert [(e.user_id, e.seq, e.peer_id) for e in world.read_events.events] == [(B, 1, None)]
 
 
-async def test_a_full_read_event_queue_does_not_fail_the_read(chatty: World) -> None:
+async def test_a_read_event_the_bus_refuses_does_not_fail_the_read(chatty: World) -> None:
     chatty.read_events.accept = False
 
     result = await chatty.chat.mark_read(B, AB, 7, "dev-2")
@@ -373,3 +374,32 @@ async def test_a_full_read_event_queue_does_not_fail_the_read(chatty: World) -> 
 async def test_outsiders_cannot_mark_reads(chatty: World) -> None:
     await fails(chatty.chat.mark_read(C, AB, 1), Forbidden, "not_a_participant")
     assert await chatty.unread(C) == {}
+
+
+# --- the peer's read position ------------------------------------------------------------------
+
+
+async def test_a_single_chat_entry_shows_how_far_the_peer_has_read(chatty: World) -> None:
+    before = {
+        c.conversation_id: c.peer_read_seq
+        for c in (await chatty.chat.conversations(A)).conversations
+    }
+    await chatty.chat.mark_read(B, AB, 4)
+
+    [mine] = (await chatty.chat.conversations(A)).conversations
+    [theirs] = (await chatty.chat.conversations(B)).conversations
+
+    assert before == {AB: 0}
+    assert (mine.peer_read_seq, mine.read_seq) == (4, 7)
+    # B's view of A: sending moved A's read position to A's own last message.
+    assert (theirs.peer_read_seq, theirs.read_seq) == (7, 4)
+
+
+async def test_a_group_entry_has_no_peer_read_position(world: World) -> None:
+    gid = await world.group(A, B)
+    await world.send(A, gid, "c1", session_type="group")
+    await world.chat.mark_read(B, f"g:{gid}", 1)
+
+    [entry] = (await world.chat.conversations(A)).conversations
+
+    assert entry.peer_read_seq is None

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -197,3 +199,41 @@ async def test_read_events_reach_the_readers_other_devices_and_the_peer() -> Non
     )
 
     assert world.pushed() == [("read", 4, [PushTarget(ALICE, "web-1"), PushTarget(BOB, "app-2")])]
+
+
+class FlakySource:
+    """An event source whose consumer dies on its first run, then delivers ``events``."""
+
+    def __init__(self, events: list[MessageCommitted]):
+        self.events = events
+        self.runs = 0
+
+    async def consume(self, handler: Callable[[list[MessageCommitted]], Awaitable[None]]) -> None:
+        self.runs += 1
+        if self.runs == 1:
+            raise ConnectionError("broker connection lost")
+        await handler(self.events)
+        await asyncio.Event().wait()  # then idle, as a consumer does
+
+
+class IdleSource:
+    async def consume(self, handler: Callable[[list[ReadPositionMoved]], Awaitable[None]]) -> None:
+        await asyncio.Event().wait()
+
+
+async def test_a_consumer_that_dies_is_restarted_and_its_events_still_delivered() -> None:
+    world = World()
+    await world.online(BOB, "app-2")
+    source = FlakySource([message(1)])
+
+    world.worker.start(source, IdleSource())
+    try:
+        for _ in range(100):
+            if world.pushed():
+                break
+            await asyncio.sleep(0.02)
+    finally:
+        await world.worker.stop()
+
+    assert source.runs == 2
+    assert [(kind, seq) for kind, seq, _ in world.pushed()] == [("message", 1)]

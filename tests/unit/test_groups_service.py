@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from gomicroim.errors import AppError, Conflict, Forbidden, NotFound
-from gomicroim.modules.groups.contract import GroupCreate
+from gomicroim.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
+from gomicroim.modules.groups.contract import GroupCreate, GroupPage
 from gomicroim.modules.groups.service import GroupsService
 from tests.fakes import FakeClock, MemoryGroupStore, StaticDirectory
 
@@ -187,3 +187,67 @@ async def test_member_set_is_ids_with_the_version(groups: GroupsService, gid: in
     assert members.group_id == gid
     assert members.user_ids == frozenset({OWNER, ADMIN, MEMBER})
     assert members.version == await groups.membership_version(gid, OWNER)
+
+
+# --- the caller's groups -----------------------------------------------------------------------
+
+
+async def test_my_groups_pages_through_every_group_of_the_caller_once(
+    groups: GroupsService,
+) -> None:
+    mine = [
+        (
+            await groups.create(
+                OWNER if i % 2 else MEMBER,
+                GroupCreate(name=f"g{i}", member_ids=[MEMBER if i % 2 else OWNER]),
+            )
+        ).id
+        for i in range(5)
+    ]
+    await groups.create(ADMIN, GroupCreate(name="not mine", member_ids=[NEWCOMER]))
+
+    seen: list[int] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = await groups.groups_of(OWNER, limit=2, cursor=cursor)
+        pages += 1
+        seen += [g.id for g in page.groups]
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert seen == mine
+    assert pages == 3
+    assert await groups.groups_of(OUTSIDER, limit=2, cursor=None) == GroupPage(
+        groups=[], next_cursor=None
+    )
+
+
+async def test_a_page_that_ends_exactly_at_the_last_group_has_no_next_cursor(
+    groups: GroupsService,
+) -> None:
+    for i in range(2):
+        await groups.create(OWNER, GroupCreate(name=f"g{i}"))
+
+    page = await groups.groups_of(OWNER, limit=2, cursor=None)
+
+    assert [g.name for g in page.groups] == ["g0", "g1"]
+    assert page.next_cursor is None
+
+
+async def test_a_group_left_is_no_longer_listed(groups: GroupsService, gid: int) -> None:
+    await groups.remove_member(gid, MEMBER, MEMBER)
+
+    assert (await groups.groups_of(MEMBER, limit=10, cursor=None)).groups == []
+    assert [g.id for g in (await groups.groups_of(ADMIN, limit=10, cursor=None)).groups] == [gid]
+
+
+@pytest.mark.parametrize("cursor", ["", "abc", "-1", "1.5", " 1", "١٢", "9" * 17])
+async def test_a_cursor_the_server_did_not_issue_is_refused(
+    groups: GroupsService, cursor: str
+) -> None:
+    with pytest.raises(InvalidInput) as err:
+        await groups.groups_of(OWNER, limit=10, cursor=cursor)
+
+    assert (err.value.code, err.value.field) == ("invalid_field", "cursor")

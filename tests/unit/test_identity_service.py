@@ -330,3 +330,22 @@ async def test_a_forged_refresh_token_does_not_log_the_victim_out(
 
     await identity.authenticate(victim.access_token)
     await identity.refresh(victim.refresh_token)
+
+
+async def test_a_user_is_found_by_the_exact_username_in_any_case(identity: IdentityService) -> None:
+    alice = await identity.register(UserCreate(username="Alice.B", password=PASSWORD))
+
+    assert await identity.find_user("alice.b") == alice
+    assert await identity.find_user("ALICE.B") == alice
+
+
+@pytest.mark.parametrize("query", ["alice", "alice.", "lice.b", "alice.bb"])
+async def test_finding_a_user_matches_the_whole_name_only(
+    identity: IdentityService, query: str
+) -> None:
+    await identity.register(UserCreate(username="alice.b", password=PASSWORD))
+
+    with pytest.raises(NotFound) as err:
+        await identity.find_user(query)
+
+    assert err.value.code == "user_not_found"

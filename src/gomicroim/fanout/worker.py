@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from typing import Literal, Protocol, TypeVar
@@ -129,10 +130,16 @@ class FanoutWorker:
     def start(
         self, committed: EventSource[MessageCommitted], reads: EventSource[ReadPositionMoved]
     ) -> None:
-        """Consume both topics in background tasks."""
+        """Consume both topics in supervised background tasks (restarted if they die)."""
         self._tasks = [
-            asyncio.create_task(committed.consume(self.handle_committed), name="fanout-committed"),
-            asyncio.create_task(reads.consume(self.handle_read), name="fanout-read"),
+            asyncio.create_task(
+                supervise("fanout-committed", lambda: committed.consume(self.handle_committed)),
+                name="fanout-committed",
+            ),
+            asyncio.create_task(
+                supervise("fanout-read", lambda: reads.consume(self.handle_read)),
+                name="fanout-read",
+            ),
         ]
 
     async def stop(self) -> None:
@@ -143,6 +150,37 @@ class FanoutWorker:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
+
+
+async def supervise(
+    name: str,
+    run: Callable[[], Awaitable[None]],
+    *,
+    first_delay_s: float = 0.1,
+    max_delay_s: float = 5.0,
+    healthy_after_s: float = 60.0,
+) -> None:
+    """Run a consumer forever: log and restart it with growing pauses whenever it stops.
+
+    A consumer that ran ``healthy_after_s`` before it failed starts again from the first pause.
+    Only cancellation ends the supervision.
+    """
+    delay = first_delay_s
+    while True:
+        started = time.monotonic()
+        try:
+            await run()
+            log.error("consumer returned; restarting it", extra={"consumer": name})
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception(
+                "consumer died; restarting it", extra={"consumer": name, "delay_s": delay}
+            )
+        if time.monotonic() - started >= healthy_after_s:
+            delay = first_delay_s
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, max_delay_s)
 
 
 def _targets(

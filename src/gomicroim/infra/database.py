@@ -86,13 +86,16 @@ async def database(
     """Open the database with ``apps`` for the life of the app; migrate first if configured."""
     if settings.embedded:
         await asyncio.to_thread(Path(settings.data_path).mkdir, parents=True, exist_ok=True)
-    # The context is made current here and also the process-wide fallback, because request
-    # tasks are not children of the lifespan task that opens the database.
-    async with TortoiseContext() as ctx:
+    # The context is the process-wide fallback rather than a context variable: request tasks
+    # are not children of the task that opens the database, and a container resource may be
+    # opened and closed from different tasks, where resetting a context variable fails.
+    ctx = TortoiseContext()
+    try:
         try:
-            await ctx.init(config=tortoise_config(settings, apps), _enable_global_fallback=True)
-            if settings.storage.migrate_on_start:
-                await migrate(ctx, apps)
+            with ctx:  # current only while it initialises, in this task
+                await ctx.init(config=tortoise_config(settings, apps), _enable_global_fallback=True)
+                if settings.storage.migrate_on_start:
+                    await migrate(ctx, apps)
         except (DBConnectionError, OperationalError, OSError) as exc:
             raise Unavailable(
                 f"cannot open database {describe_url(database_url(settings))}: {exc}; "
@@ -100,6 +103,8 @@ async def database(
             ) from exc
         log.info("database ready", extra={"url": describe_url(database_url(settings))})
         yield ctx
+    finally:
+        await ctx.close_connections()
 
 
 async def open_database(

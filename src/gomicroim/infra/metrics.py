@@ -34,6 +34,19 @@ class Metrics:
             "Sends answered with an already stored message (same client_msg_id).",
             registry=self.registry,
         )
+        self.relay_overflows = Counter(
+            "gomicroim_outbox_buffer_dropped_total",
+            "Committed events the relay's full in-memory buffer dropped; the outbox table scan"
+            " publishes them.",
+            registry=self.registry,
+        )
+        self.relay_scanned_records = Counter(
+            "gomicroim_outbox_scanned_total",
+            "Outbox records published by a table scan, by kind: full (start, after a failure or"
+            " an overflow) or stale (unpublished past fanout.outbox_stale_s).",
+            ["kind"],
+            registry=self.registry,
+        )
         self._bus_metrics()
 
     def _bus_metrics(self) -> None:
@@ -79,6 +92,14 @@ class Metrics:
     def push_dropped(self, reason: str, deliveries: int) -> None:
         """Count push deliveries a gateway node dropped."""
         self.pushes_dropped.labels(reason).inc(deliveries)
+
+    def relay_buffer_overflowed(self, dropped: int) -> None:
+        """Count events the relay dropped from memory (they go out by the table scan)."""
+        self.relay_overflows.inc(dropped)
+
+    def relay_scanned(self, kind: str, records: int) -> None:
+        """Count outbox records a relay table scan published."""
+        self.relay_scanned_records.labels(kind).inc(records)
 
     def message_stored(self, session_type: str) -> None:
         """Count a newly stored message."""

@@ -178,7 +178,6 @@ class KafkaReadPublisher:
         engine.want_producer()
         self._engine = engine
         self._topic = engine.topology.read.name
-        self._pending: set[asyncio.Task[None]] = set()
 
     async def publish(self, items: list[ReadPositionMoved]) -> None:
         """Hand the hints to the producer; drop them if the broker is not there."""
@@ -193,12 +192,3 @@ class KafkaReadPublisher:
                 "read hints dropped: kafka does not take them",
                 extra={"events": len(items), "reason": str(exc) or type(exc).__name__},
             )
-
-    def publish_nowait(self, items: list[ReadPositionMoved]) -> bool:
-        """Publish in the background (the synchronous form of the port)."""
-        if len(self._pending) >= 1000:
-            return False
-        task = asyncio.get_running_loop().create_task(self.publish(items))
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return True

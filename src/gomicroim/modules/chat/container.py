@@ -12,7 +12,7 @@ from gomicroim.infra.kafka.publisher import KafkaCommittedPublisher, KafkaReadPu
 from gomicroim.modules.chat import storage
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import SendMetrics
+from gomicroim.modules.chat.ports import RelayMetrics, SendMetrics
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
@@ -30,6 +30,7 @@ class ChatContainer(containers.DeclarativeContainer):
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[SendMetrics] = providers.Dependency()
+    relay_metrics: providers.Dependency[RelayMetrics] = providers.Dependency()
 
     # The publishing side of the bus; the fan-out container selects the consuming side.
     publisher = providers.Selector(
@@ -49,16 +50,27 @@ class ChatContainer(containers.DeclarativeContainer):
     )
 
     tortoise_app = providers.Object(TortoiseApp("chat", storage.__name__))
-    store = providers.Singleton(SqlChatStore)
+    stale_ms = providers.Callable(lambda s: int(s.fanout.outbox_stale_s * 1000), settings)
     outbox = providers.Singleton(SqlOutboxStore)
     relay = providers.Singleton(
         OutboxRelay,
         store=outbox,
         publisher=publisher,
+        owner=settings.provided.node_id,
         batch_size=settings.provided.fanout.relay_batch_size,
         retention_ms=providers.Callable(
             lambda s: int(s.fanout.outbox_retention_s * 1000), settings
         ),
+        stale_ms=stale_ms,
+        max_buffer=settings.provided.fanout.relay_buffer_size,
+        metrics=relay_metrics,
+    )
+    # The store is the send's unit of work: it hands each commit to the relay itself.
+    store = providers.Singleton(
+        SqlChatStore,
+        on_commit=relay.provided.submit,
+        owner=settings.provided.node_id,
+        lease_ms=stale_ms,
     )
     service = providers.Singleton(
         ChatService,
@@ -66,7 +78,6 @@ class ChatContainer(containers.DeclarativeContainer):
         users=identity,
         groups=groups,
         max_body_bytes=settings.provided.chat.max_body_bytes,
-        on_commit=relay.provided.submit,
         read_events=read_events,
         metrics=metrics,
         default_page_size=settings.provided.chat.default_page_size,

@@ -33,7 +33,11 @@ class MessageSend(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class MessageRead(msgspec.Struct, kw_only=True):
-    """A stored message."""
+    """A stored message.
+
+    Also stored as JSON (timeline entries, a conversation's last message, outbox payloads):
+    a field added later must have a default, so rows written before it still decode.
+    """
 
     conversation_id: str
     seq: int
@@ -65,6 +69,8 @@ class ConversationRead(msgspec.Struct, kw_only=True):
     unread: int
     last_message: MessageRead | None
     updated_at: int
+    #: Single chats: how far the peer has read (their ``read_seq``); null in groups.
+    peer_read_seq: int | None = None
 
 
 class ConversationList(msgspec.Struct, kw_only=True):
@@ -98,10 +104,16 @@ class ReadResult(msgspec.Struct, kw_only=True):
 
 
 class MessageCommitted(msgspec.Struct, frozen=True, kw_only=True):
-    """Event: a message is durable. Written to the outbox in the message's transaction."""
+    """Event: a message is durable. Written to the outbox in the message's transaction.
+
+    Consumers get it at least once and deduplicate by (conversation_id, seq). Fields added
+    later get defaults; ``schema_version`` is raised only for a change defaults cannot carry
+    (rows written before it existed decode as version 1).
+    """
 
     message: MessageRead
     sender_device_id: str
+    schema_version: int = 1
 
 
 class ReadPositionMoved(msgspec.Struct, frozen=True, kw_only=True):

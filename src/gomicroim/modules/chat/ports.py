@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 import msgspec
@@ -16,7 +17,12 @@ from gomicroim.modules.chat.contract import (
 
 
 class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
-    """A message before it has a seq."""
+    """A message before it has a seq.
+
+    ``participants`` are the users whose conversation entries the send creates if missing (both
+    users of a single chat), in the send's own transaction: a send that fails leaves no empty
+    conversation behind. A group's entries follow its membership instead (``sync_members``).
+    """
 
     conversation_id: str
     session_type: SessionType
@@ -27,6 +33,21 @@ class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
     msg_type: MsgType
     body: str
     created_at: int
+    participants: tuple[int, ...] = ()
+
+    def at_seq(self, seq: int) -> MessageRead:
+        """The message this draft becomes when stored at ``seq``."""
+        return MessageRead(
+            conversation_id=self.conversation_id,
+            seq=seq,
+            sender_id=self.sender_id,
+            to=self.to,
+            session_type=self.session_type,
+            client_msg_id=self.client_msg_id,
+            msg_type=self.msg_type,
+            body=self.body,
+            created_at=self.created_at,
+        )
 
 
 class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
@@ -48,13 +69,32 @@ class ReadPosition(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class DuplicateMessage(Exception):
-    """Raised by :meth:`ChatStore.append` when (sender, client_msg_id) is already stored."""
+    """Raised by :meth:`ChatStore.append` when (sender, client_msg_id) is already stored.
+
+    Only a clash on that key is a duplicate; it carries the message stored first, so the
+    caller can answer with it.
+    """
+
+    def __init__(self, message: MessageRead):
+        super().__init__(f"client_msg_id {message.client_msg_id!r} is already stored")
+        self.message = message
+
+
+class CommitListener(Protocol):
+    """Takes committed-message events from the store, after commit, in commit (seq) order."""
+
+    def __call__(self, events: Sequence[MessageCommitted]) -> None:
+        """Take ``events`` without waiting; must not raise (the outbox rows are the truth)."""
+        ...
 
 
 class ChatStore(Protocol):
     """Conversations, entries, history and the outbox.
 
-    One store because a send touches all four in one transaction.
+    One store because a send touches all four in one transaction. The store is the send's
+    unit of work: adapters take a :class:`CommitListener` and call it after each commit with
+    that commit's events in seq order, whatever happened to the caller of :meth:`append`
+    meanwhile (cancelled, disconnected), so no committed message waits for a table scan.
     """
 
     async def ensure_conversation(
@@ -76,9 +116,15 @@ class ChatStore(Protocol):
     async def append(self, draft: MessageDraft) -> MessageRead:
         """Store a message with the conversation's next seq.
 
-        In one transaction: allocate the seq, store the message, move the sender's read position
-        to it, update the conversation and write the outbox record. Raise
-        :class:`DuplicateMessage` if the client id was stored meanwhile.
+        In one transaction: create the conversation and the participants' entries if missing,
+        allocate the seq under the conversation's lock, store the message, move the sender's
+        read position to it, update the conversation and write the outbox record, claimed by
+        this node's relay. Drafts appended concurrently may share that transaction, but each
+        draft succeeds or fails on its own.
+
+        Raises:
+            DuplicateMessage: (sender, client_msg_id) is stored already (the only duplicate).
+            Exception: any other failure of this draft, e.g. a value the database refuses.
         """
         ...
 
@@ -100,6 +146,10 @@ class ChatStore(Protocol):
         """Move the read seq forward (clamped to last seq); create the entry if missing."""
         ...
 
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The other participant's read seq in each of these single chats (absent: no entry)."""
+        ...
+
 
 class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A committed-message event not yet relayed."""
@@ -109,10 +159,30 @@ class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class OutboxStore(Protocol):
-    """The outbox rows the send transaction writes."""
+    """The outbox rows the send transaction writes, claimed by relays with a lease.
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        """Unpublished records in commit order (ascending id)."""
+    A row is written claimed by the committing node until ``created_at`` plus the lease, so
+    that node's relay publishes it from memory without anyone else taking it. A row whose
+    claim has expired (its node crashed, or fell that far behind) may be claimed by any relay.
+    """
+
+    async def claim(
+        self, owner: str, *, now_ms: int, lease_ms: int, created_before_ms: int | None, limit: int
+    ) -> list[OutboxRecord]:
+        """Claim up to ``limit`` unpublished records for ``owner``, oldest first.
+
+        Takes records already claimed by ``owner`` and records whose claim expired by
+        ``now_ms``; with ``created_before_ms``, only records created before it. The claimed
+        records are held until ``now_ms + lease_ms``. Concurrent claims never return one
+        record to two owners while its claim is live.
+        """
+        ...
+
+    async def renew(self, owner: str, *, now_ms: int, lease_ms: int) -> int:
+        """Extend ``owner``'s claims on its unpublished records to ``now_ms + lease_ms``.
+
+        Returns how many records ``owner`` still held.
+        """
         ...
 
     async def mark_published(self, ids: list[int], now_ms: int) -> None:
@@ -139,8 +209,23 @@ class CommittedPublisher(Protocol):
 class ReadEventPublisher(Protocol):
     """Where read-position hints go; losing one is harmless (lists are the truth)."""
 
-    def publish_nowait(self, items: list[ReadPositionMoved]) -> bool:
-        """Queue the events without waiting."""
+    async def publish(self, items: list[ReadPositionMoved]) -> None:
+        """Hand the events to the bus without waiting for their handling.
+
+        An adapter may buffer and drop hints when it is full, but never blocks for long.
+        """
+        ...
+
+
+class RelayMetrics(Protocol):
+    """Counters of the outbox relay (Prometheus in production)."""
+
+    def relay_buffer_overflowed(self, dropped: int) -> None:
+        """The in-memory buffer was full: ``dropped`` events go out by the table scan."""
+        ...
+
+    def relay_scanned(self, kind: str, records: int) -> None:
+        """A table scan (``kind``: full or stale) published ``records`` records."""
         ...
 
 

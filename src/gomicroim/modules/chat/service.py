@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Forbidden, InvalidInput, NotFound
@@ -12,7 +11,6 @@ from gomicroim.modules.chat.contract import (
     ConversationList,
     ConversationRead,
     HistoryPage,
-    MessageCommitted,
     MessageRead,
     MessageSend,
     ReadPositionMoved,
@@ -44,7 +42,6 @@ class ChatService:
         max_body_bytes: int,
         default_page_size: int = 50,
         max_page_size: int = 100,
-        on_commit: Callable[[MessageCommitted], None] = lambda _: None,
         read_events: ReadEventPublisher | None = None,
         metrics: SendMetrics | None = None,
         clock: Clock = now_ms,
@@ -52,7 +49,6 @@ class ChatService:
         self._default_page_size = default_page_size
         self._max_page_size = max_page_size
         self._metrics = metrics
-        self._on_commit = on_commit
         self._read_events = read_events
         self._store = store
         self._users = users
@@ -61,11 +57,15 @@ class ChatService:
         self._clock = clock
 
     async def send(self, sender_id: int, sender_device_id: str, request: MessageSend) -> SendResult:
-        """Store a message; see :meth:`ChatFacade.send`."""
+        """Store a message; see :meth:`ChatFacade.send`.
+
+        The store hands the committed message to the relay itself, so a caller cancelled
+        after the commit (a client that went away) loses nothing.
+        """
         domain.check_message(request, self._max_body_bytes)
         ref = domain.conversation_for_send(sender_id, request)
         try:
-            await self._prepare(ref, sender_id)
+            participants = await self._prepare(ref, sender_id)
         except (Forbidden, NotFound):
             # A retry of a send that was stored before the sender lost access still answers
             # with the stored message; only then is the lookup worth a query.
@@ -83,16 +83,13 @@ class ChatService:
             msg_type=request.msg_type,
             body=request.body,
             created_at=self._clock(),
+            participants=participants,
         )
         try:
             message = await self._store.append(draft)
-        except DuplicateMessage:
-            # A concurrent retry of the same send committed first: answer with its message.
-            replay = await self._store.find_sent(sender_id, request.client_msg_id)
-            if replay is None:  # pragma: no cover - the unique key guarantees it exists
-                raise
-            return self._replayed(replay)
-        self._on_commit(MessageCommitted(message=message, sender_device_id=sender_device_id))
+        except DuplicateMessage as duplicate:
+            # This send was stored before (a retry, maybe racing the first try): answer with it.
+            return self._replayed(duplicate.message)
         if self._metrics is not None:
             self._metrics.message_stored(message.session_type)
         return SendResult(message=message, created=True)
@@ -102,29 +99,38 @@ class ChatService:
             self._metrics.message_deduplicated()
         return SendResult(message=message, created=False)
 
-    async def _prepare(self, ref: domain.ConversationRef, sender_id: int) -> None:
-        """Check the sender may post and make sure every recipient has an entry."""
-        now = self._clock()
+    async def _prepare(self, ref: domain.ConversationRef, sender_id: int) -> tuple[int, ...]:
+        """Check the sender may post; return who needs an entry if the conversation is new.
+
+        A single chat's conversation and entries are created by the send's own transaction,
+        so a send that fails leaves no empty conversation. A group's entries mirror its
+        membership, which the sender's membership check has just confirmed exists.
+        """
         if ref.group_id is not None:
+            now = self._clock()
             version = await self._groups.membership_version(ref.group_id, sender_id)
             await self._store.ensure_conversation(ref.id, "group", set(), now)
             if await self._store.member_version(ref.id) != version:
                 members = await self._groups.member_set(ref.group_id)
                 await self._store.sync_members(ref.id, members.version, set(members.user_ids), now)
-            return
+            return ()
         peer = ref.peer_of(sender_id)
         if peer is None or not await self._users.existing_user_ids({peer}):
             raise NotFound(f"user {peer} does not exist", code="user_not_found", field="to")
-        await self._store.ensure_conversation(ref.id, "single", {sender_id, peer}, now)
+        return tuple(sorted({sender_id, peer}))
 
     async def conversations(self, user_id: int) -> ConversationList:
         """The conversation list; see :meth:`ChatFacade.conversations`."""
         items = []
         total = 0
-        for row in await self._store.entries(user_id):
+        rows = await self._store.entries(user_id)
+        singles = [r.conversation_id for r in rows if r.session_type == "single"]
+        peer_reads = await self._store.peer_read_seqs(user_id, singles)
+        for row in rows:
             ref = domain.parse_conversation_id(row.conversation_id)
             count = domain.unread(row.last_seq, row.read_seq)
             total += count
+            peer_read = peer_reads.get(row.conversation_id)
             items.append(
                 ConversationRead(
                     conversation_id=row.conversation_id,
@@ -136,6 +142,9 @@ class ChatService:
                     unread=count,
                     last_message=row.last_message,
                     updated_at=row.updated_at,
+                    peer_read_seq=(
+                        None if ref.group_id is not None else min(peer_read or 0, row.last_seq)
+                    ),
                 )
             )
         return ConversationList(conversations=items, total_unread=total)
@@ -166,16 +175,15 @@ class ChatService:
         ref = await self._readable(user_id, conversation_id)
         position = await self._store.mark_read(user_id, ref.id, seq)
         if self._read_events is not None:
-            self._read_events.publish_nowait(
-                [
-                    ReadPositionMoved(
-                        conversation_id=ref.id,
-                        user_id=user_id,
-                        device_id=device_id,
-                        seq=position.read_seq,
-                        peer_id=ref.peer_of(user_id),
-                    )
-                ]
+            await _hint_read(
+                self._read_events,
+                ReadPositionMoved(
+                    conversation_id=ref.id,
+                    user_id=user_id,
+                    device_id=device_id,
+                    seq=position.read_seq,
+                    peer_id=ref.peer_of(user_id),
+                ),
             )
         return ReadResult(
             conversation_id=ref.id,
@@ -190,3 +198,11 @@ class ChatService:
         if ref.group_id is not None:
             await self._groups.membership_version(ref.group_id, user_id)
         return ref
+
+
+async def _hint_read(publisher: ReadEventPublisher, event: ReadPositionMoved) -> None:
+    try:
+        await publisher.publish([event])
+    except Exception:
+        # The read is stored; the hint only saves the other devices a pull.
+        log.warning("read event not published", exc_info=True)

@@ -38,6 +38,16 @@ class GroupRead(msgspec.Struct, kw_only=True):
     created_at: int
 
 
+class GroupPage(msgspec.Struct, kw_only=True):
+    """A page of the caller's groups, oldest group first.
+
+    ``next_cursor`` is opaque: pass it back as ``cursor`` for the next page; null on the last.
+    """
+
+    groups: list[GroupRead]
+    next_cursor: str | None
+
+
 class MemberRead(msgspec.Struct, kw_only=True):
     """One member of a group."""
 
@@ -80,6 +90,14 @@ class GroupsFacade(Protocol):
         Raises:
             NotFound: ``group_not_found``.
             Forbidden: ``not_a_member``.
+        """
+        ...
+
+    async def groups_of(self, user_id: int, *, limit: int, cursor: str | None) -> GroupPage:
+        """The groups ``user_id`` belongs to, by ascending group id, ``limit`` per page.
+
+        Raises:
+            InvalidInput: ``invalid_field`` (``cursor``) for a cursor this server did not issue.
         """
         ...
 

@@ -13,6 +13,7 @@ from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
 from gomicroim.modules.groups.contract import (
     GroupCreate,
+    GroupPage,
     GroupRead,
     GroupsFacade,
     MemberList,
@@ -34,6 +35,18 @@ class GroupController(Controller):
     async def create(self, request: AnyRequest, groups: NamedDependency[GroupsFacade]) -> GroupRead:
         body = await decode_body(request, GroupCreate)
         return await groups.create(caller(request).user_id, body)
+
+    @get("/", summary="The caller's groups, oldest first, paged with limit and cursor")
+    async def list_groups(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        limit: int = Parameter(ge=1, le=100, default=50, description="groups per page"),
+        cursor: str | None = Parameter(
+            required=False, max_length=32, description="next_cursor of the previous page"
+        ),
+    ) -> GroupPage:
+        return await groups.groups_of(caller(request).user_id, limit=limit, cursor=cursor)
 
     @get("/{group_id:int}", summary="A group (members only)")
     async def get_group(

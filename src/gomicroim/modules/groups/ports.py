@@ -50,6 +50,12 @@ class GroupStore(Protocol):
         """One membership."""
         ...
 
+    async def groups_of(
+        self, user_id: int, *, after_group_id: int, limit: int
+    ) -> list[GroupRecord]:
+        """Up to ``limit`` groups of ``user_id`` with ids above ``after_group_id``, ascending."""
+        ...
+
     async def members(self, group_id: int) -> list[MemberRecord]:
         """All members, in join order."""
         ...

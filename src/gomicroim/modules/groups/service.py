@@ -9,6 +9,7 @@ from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups.contract import (
     GroupCreate,
+    GroupPage,
     GroupRead,
     MemberList,
     MemberRead,
@@ -71,6 +72,18 @@ class GroupsService:
         group = await self._group(group_id)
         await self._membership(group_id, caller_id)
         return _group_read(group)
+
+    async def groups_of(self, user_id: int, *, limit: int, cursor: str | None) -> GroupPage:
+        """The caller's groups; see :meth:`GroupsFacade.groups_of`."""
+        after = _parse_cursor(cursor)
+        # One extra row says whether another page exists without a count query.
+        rows = await self._store.groups_of(user_id, after_group_id=after, limit=limit + 1)
+        page = rows[:limit]
+        more = len(rows) > limit
+        return GroupPage(
+            groups=[_group_read(g) for g in page],
+            next_cursor=str(page[-1].id) if more and page else None,
+        )
 
     async def members(self, group_id: int, caller_id: int) -> MemberList:
         """Members for members; see :meth:`GroupsFacade.members`."""
@@ -188,6 +201,19 @@ class GroupsService:
             f"a group may have at most {self._max_members} members (groups.max_members)",
             code="group_full",
         )
+
+
+def _parse_cursor(cursor: str | None) -> int:
+    if cursor is None:
+        return 0
+    # ASCII digits only: int() would also accept other scripts' digits, spaces and "_".
+    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 16:
+        raise InvalidInput(
+            "cursor: pass back the next_cursor of the previous page",
+            code="invalid_field",
+            field="cursor",
+        )
+    return int(cursor)
 
 
 def _may_remove(caller: MemberRecord, target: MemberRecord) -> bool:

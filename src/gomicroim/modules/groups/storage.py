@@ -89,6 +89,21 @@ class SqlGroupStore:
         row = await Member.get_or_none(group_id=group_id, user_id=user_id)
         return _member(row) if row else None
 
+    async def groups_of(
+        self, user_id: int, *, after_group_id: int, limit: int
+    ) -> list[GroupRecord]:
+        """A user's groups by ascending id (the member index on user_id finds them)."""
+        ids = await (
+            Member.filter(user_id=user_id, group_id__gt=after_group_id)
+            .order_by("group_id")
+            .limit(limit)
+            .values_list("group_id", flat=True)
+        )
+        if not ids:
+            return []
+        rows = await Group.filter(id__in=list(ids)).order_by("id")
+        return [_group(r) for r in rows]
+
     async def members(self, group_id: int) -> list[MemberRecord]:
         """All members in join order."""
         return [_member(r) for r in await Member.filter(group_id=group_id).order_by("id")]

@@ -158,6 +158,14 @@ class IdentityFacade(Protocol):
         """
         ...
 
+    async def find_user(self, username: str) -> UserRead:
+        """The user with exactly this username (case-insensitive); never a prefix match.
+
+        Raises:
+            NotFound: ``user_not_found``.
+        """
+        ...
+
     async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
         """The subset of ``user_ids`` that are registered users."""
         ...

@@ -21,6 +21,12 @@ from gomicroim.modules.identity.contract import (
 )
 
 UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+UsernameParam = Parameter(
+    min_length=3,
+    max_length=32,
+    pattern=r"^[A-Za-z0-9_.-]+$",
+    description="the whole username; no prefix or pattern search",
+)
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -74,6 +80,14 @@ class UserController(Controller):
 
     path = "/api/v1/users"
     tags = ["users"]
+
+    @get("/", summary="Find a user by exact username (case-insensitive); 404 if none")
+    async def find(
+        self,
+        identity: NamedDependency[IdentityFacade],
+        username: str = UsernameParam,
+    ) -> UserRead:
+        return await identity.find_user(username)
 
     @get("/me", summary="The caller's profile")
     async def me(self, request: AnyRequest, identity: NamedDependency[IdentityFacade]) -> UserRead:

@@ -187,6 +187,13 @@ class IdentityService:
             raise NotFound(f"user {user_id} does not exist", code="user_not_found")
         return _user_read(user)
 
+    async def find_user(self, username: str) -> UserRead:
+        """Exact, case-insensitive lookup; see :meth:`IdentityFacade.find_user`."""
+        user = await self._users.by_username(normalize_username(username))
+        if user is None:
+            raise NotFound(f"no user is called {username!r}", code="user_not_found")
+        return _user_read(user)
+
     async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
         """Which of ``user_ids`` exist."""
         unknown = user_ids - self._known_users

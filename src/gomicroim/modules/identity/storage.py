@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import time
 from typing import cast
 
 from tortoise import fields, models
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from gomicroim.infra.retry import RetryPolicy, is_transient
 from gomicroim.modules.identity.contract import ClientType
 from gomicroim.modules.identity.ports import (
     ROTATED_HASHES_KEPT,
@@ -20,7 +19,13 @@ from gomicroim.modules.identity.ports import (
     UserRecord,
 )
 
-_OPEN_ATTEMPTS = 10
+#: Racing logins of one device collide on ``live_key`` until one wins; give them room.
+_OPEN_RETRY = RetryPolicy(attempts=10)
+
+
+def _open_retryable(exc: Exception) -> bool:
+    # The loser of two concurrent logins hits the unique live_key: it retries and ends the winner.
+    return isinstance(exc, IntegrityError) or is_transient(exc)
 
 
 class User(models.Model):
@@ -186,31 +191,27 @@ class SqlSessionStore:
         ``live_key`` is unique and set only on the live session, so two concurrent logins of
         one device cannot both stay live: the loser hits the key, retries, and ends the winner.
         """
-        for attempt in range(_OPEN_ATTEMPTS):
-            try:
-                async with in_transaction():
-                    active = Session.select_for_update().filter(
-                        user_id=user_id, device_id=device_id, revoked_at=None
-                    )
-                    ended = [int(cast(int, i)) for i in await active.values_list("id", flat=True)]
-                    if ended:
-                        await Session.filter(id__in=ended).update(revoked_at=now_ms, live_key=None)
-                    row = await Session.create(
-                        user_id=user_id,
-                        device_id=device_id,
-                        client_type=client_type,
-                        refresh_hash=refresh_hash,
-                        refresh_expires_at=refresh_expires_at,
-                        created_at=now_ms,
-                        live_key=f"{user_id}:{device_id}",
-                    )
-                return _session(row), ended
-            except (IntegrityError, OperationalError):
-                if attempt == _OPEN_ATTEMPTS - 1:
-                    raise
-                # Jittered back-off so racing logins stop colliding.
-                await asyncio.sleep(random.uniform(0, 0.005) * (attempt + 1))  # noqa: S311
-        raise AssertionError("unreachable")  # pragma: no cover
+
+        async def attempt() -> tuple[SessionRecord, list[int]]:
+            async with in_transaction():
+                active = Session.select_for_update().filter(
+                    user_id=user_id, device_id=device_id, revoked_at=None
+                )
+                ended = [int(cast(int, i)) for i in await active.values_list("id", flat=True)]
+                if ended:
+                    await Session.filter(id__in=ended).update(revoked_at=now_ms, live_key=None)
+                row = await Session.create(
+                    user_id=user_id,
+                    device_id=device_id,
+                    client_type=client_type,
+                    refresh_hash=refresh_hash,
+                    refresh_expires_at=refresh_expires_at,
+                    created_at=now_ms,
+                    live_key=f"{user_id}:{device_id}",
+                )
+            return _session(row), ended
+
+        return await _OPEN_RETRY.run(attempt, what="session open", retry_if=_open_retryable)
 
     async def get(self, session_id: int) -> SessionRecord | None:
         """A session by id."""

@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Iterator
 from typing import cast
 
 import msgspec
 from tortoise import fields, models
 from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError, OperationalError
+from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from gomicroim.infra.retry import RetryPolicy, is_transient
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
 
@@ -21,9 +21,6 @@ log = logging.getLogger("gomicroim.timeline")
 
 _encode = msgspec.json.Encoder().encode
 _decode_message = msgspec.json.Decoder(MessageRead).decode
-
-#: MySQL/MariaDB error numbers after which the whole transaction is simply run again.
-_MYSQL_RETRYABLE = frozenset({1213})  # ER_LOCK_DEADLOCK: the server already rolled back
 
 
 class Cursor(models.Model):
@@ -62,14 +59,9 @@ class _MissingCursors(Exception):
 
 def _retryable(exc: Exception) -> bool:
     """Whether a failed append transaction may simply run again."""
-    if isinstance(exc, IntegrityError):
-        # A concurrent append of the same message stored (user, conversation, seq) after this
-        # one looked: the retry finds it and answers with its seq.
-        return True
-    cause = exc.args[0] if exc.args else None
-    code = cause.args[0] if isinstance(cause, Exception) and cause.args else None
-    # SQLite: another process holds the write lock (several processes on one file).
-    return code in _MYSQL_RETRYABLE or "database is locked" in str(exc)
+    # IntegrityError: a concurrent append of the same message stored (user, conversation,
+    # seq) after this one looked; the retry finds it and answers with its seq.
+    return isinstance(exc, IntegrityError) or is_transient(exc)
 
 
 class _Statements:
@@ -153,7 +145,7 @@ class SqlTimelineStore:
 
     def __init__(self, *, prune_batch: int = 1000, max_attempts: int = 8, max_in_list: int = 5000):
         self._prune_batch = prune_batch
-        self._max_attempts = max_attempts
+        self._retry = RetryPolicy(attempts=max_attempts)
         self._max_in_list = max_in_list
 
     def _chunks(self, ids: list[int]) -> Iterator[list[int]]:
@@ -183,26 +175,15 @@ class SqlTimelineStore:
     async def _append_unique(
         self, items: list[tuple[MessageRead, set[int]]]
     ) -> dict[tuple[str, int], dict[int, int]]:
-        create: list[int] = []
-        for attempt in range(1, self._max_attempts + 1):
+        async def attempt() -> dict[tuple[str, int], dict[int, int]]:
             try:
-                if create:
-                    await self._create_cursors(create)
-                    create = []
                 return await self._append_once(items)
             except _MissingCursors as missing:
-                create = missing.user_ids
-            except (IntegrityError, OperationalError) as exc:
-                if attempt == self._max_attempts or not _retryable(exc):
-                    raise
-                log.info(
-                    "timeline append retried",
-                    extra={"attempt": attempt, "reason": str(exc)[:200]},
-                )
-                await asyncio.sleep(random.uniform(0, 0.005 * attempt))  # noqa: S311
-        raise OperationalError(
-            f"timeline append of {len(items)} messages gave up after {self._max_attempts} attempts"
-        )
+                # Cursors are never deleted: once created, the rerun finds them all.
+                await self._create_cursors(missing.user_ids)
+                return await self._append_once(items)
+
+        return await self._retry.run(attempt, what="timeline append", retry_if=_retryable)
 
     async def _create_cursors(self, user_ids: list[int]) -> None:
         # Committed on its own, before the append's transaction runs again: creating cursors in

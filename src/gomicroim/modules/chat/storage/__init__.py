@@ -4,22 +4,25 @@ from __future__ import annotations
 
 from typing import cast
 
-import msgspec
 from tortoise import fields, models
+from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
-from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, MsgType, SessionType
+from gomicroim.infra.retry import DEFAULT_RETRY, RetryPolicy
+from gomicroim.modules.chat.contract import MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.domain import next_read_seq
 from gomicroim.modules.chat.ports import (
+    CommitListener,
     EntryRow,
     MessageDraft,
     OutboxRecord,
     ReadPosition,
 )
+from gomicroim.modules.chat.storage import codec
+from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
 _KNOWN_LIMIT = 1_000_000
-_decode_message = msgspec.json.Decoder(MessageRead).decode
 
 
 class Conversation(models.Model):
@@ -70,7 +73,11 @@ class Message(models.Model):
 
 
 class Outbox(models.Model):
-    """Committed-message events waiting for the relay to the bus."""
+    """Committed-message events waiting for the relay to the bus.
+
+    ``claimed_by`` is the node whose relay may publish the row until ``claim_until`` (ms);
+    after that any relay may claim it (see :class:`SqlOutboxStore`).
+    """
 
     id = fields.BigIntField(primary_key=True)
     conversation_id = fields.CharField(max_length=64)
@@ -78,6 +85,9 @@ class Outbox(models.Model):
     payload = fields.TextField()
     created_at = fields.BigIntField()
     published_at = fields.BigIntField(null=True, db_index=True)
+    # Database defaults, so rows written by a previous release (a rolling upgrade) are free.
+    claimed_by = fields.CharField(max_length=64, default="", db_default="")
+    claim_until = fields.BigIntField(default=0, db_default=0)
 
     class Meta:
         table = "chat_outbox"
@@ -107,10 +117,30 @@ class SqlChatStore:
     SQLite (one writer).
     """
 
-    def __init__(self, *, max_batch: int = 256) -> None:
-        self._committer = GroupCommitter(max_batch=max_batch)
+    def __init__(
+        self,
+        *,
+        on_commit: CommitListener = lambda _: None,
+        owner: str = "node-1",
+        lease_ms: int = 5000,
+        max_batch: int = 256,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ) -> None:
+        """Build the store.
+
+        Args:
+            on_commit: Gets each commit's events after the commit (the outbox relay).
+            owner: This node's id; the outbox rows it writes are claimed by its relay.
+            lease_ms: How long those claims last before another relay may take the rows.
+            max_batch: Drafts per group-commit transaction at most.
+            retry: The policy for deadlocks and lock wait timeouts.
+        """
         # Conversations are never deleted: once seen, a conversation needs no existence check.
         self._known: set[str] = set()
+        writer = SqlBatchWriter(owner=owner, lease_ms=lease_ms, known=self._known)
+        self._committer = GroupCommitter(
+            writer=writer, listener=on_commit, max_batch=max_batch, retry=retry
+        )
         self._member_versions: dict[str, int] = {}
 
     async def ensure_conversation(
@@ -190,7 +220,7 @@ class SqlChatStore:
         self._member_versions[conversation_id] = version
 
     async def append(self, draft: MessageDraft) -> MessageRead:
-        """Allocate the seq and write message, sender entry, conversation and outbox at once.
+        """Create the conversation if needed, allocate the seq and write everything at once.
 
         Concurrent appends are group-committed (see :mod:`.group_commit`).
         """
@@ -226,11 +256,22 @@ class SqlChatStore:
                 session_type=cast(SessionType, c.session_type),
                 last_seq=c.last_seq,
                 read_seq=int(cast(int, reads[c.id])),
-                last_message=_decode_message(c.last_message) if c.last_message else None,
+                last_message=codec.decode_message(c.last_message) if c.last_message else None,
                 updated_at=c.updated_at,
             )
             for c in conversations
         ]
+
+    async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """The peers' entries of these single chats, by the conversation_id index."""
+        if not conversation_ids:
+            return {}
+        rows = (
+            await Entry.filter(conversation_id__in=conversation_ids)
+            .exclude(user_id=user_id)
+            .values_list("conversation_id", "read_seq")
+        )
+        return {str(c): int(cast(int, r)) for c, r in rows}
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Forward-only read position."""
@@ -257,16 +298,57 @@ class SqlChatStore:
             return ReadPosition(read_seq=read_seq, last_seq=last_seq)
 
 
-_decode_committed = msgspec.json.Decoder(MessageCommitted).decode
-
-
 class SqlOutboxStore:
-    """``OutboxStore`` on the relational database."""
+    """``OutboxStore`` on the relational database, with claims as a lease column.
 
-    async def pending(self, limit: int) -> list[OutboxRecord]:
-        """Unpublished records, oldest first."""
-        rows = await Outbox.filter(published_at=None).order_by("id").limit(limit)
-        return [OutboxRecord(id=r.id, event=_decode_committed(r.payload)) for r in rows]
+    A claim is a conditional ``UPDATE`` by primary key, so two relays racing for a row both
+    run it and exactly one sees its condition hold (MySQL re-reads the row under its lock);
+    no transaction stays open while a relay publishes. Why not ``SELECT ... FOR UPDATE SKIP
+    LOCKED``: the rows a node publishes from memory hold no lock, so another replica's scan
+    would take them too, and a lock only lives as long as the transaction that holds it open
+    across the publish to the bus. A lease works the same on SQLite and MySQL, lets the
+    committing node own its rows from the insert on, and frees a crashed node's rows when its
+    lease runs out.
+    """
+
+    async def claim(
+        self, owner: str, *, now_ms: int, lease_ms: int, created_before_ms: int | None, limit: int
+    ) -> list[OutboxRecord]:
+        """Claim unpublished records that are ``owner``'s or free, oldest first."""
+        query = Outbox.filter(published_at=None).filter(
+            Q(claimed_by=owner) | Q(claim_until__lte=now_ms)
+        )
+        if created_before_ms is not None:
+            query = query.filter(created_at__lt=created_before_ms)
+        ids = [
+            int(cast(int, i))
+            for i in await query.order_by("id").limit(limit).values_list("id", flat=True)
+        ]
+        if not ids:
+            return []
+        until = now_ms + lease_ms
+        await (
+            Outbox.filter(id__in=ids, published_at=None)
+            .filter(Q(claimed_by=owner) | Q(claim_until__lte=now_ms))
+            .update(claimed_by=owner, claim_until=until)
+        )
+        rows = await Outbox.filter(
+            id__in=ids, published_at=None, claimed_by=owner, claim_until=until
+        ).order_by("id")
+        return [OutboxRecord(id=r.id, event=codec.decode_committed(r.payload)) for r in rows]
+
+    async def renew(self, owner: str, *, now_ms: int, lease_ms: int) -> int:
+        """Extend ``owner``'s live claims on unpublished records."""
+        # Read first, then update by primary key: a range UPDATE on published_at would take
+        # gap locks on MySQL that block the inserts of concurrent sends.
+        ids = list(
+            await Outbox.filter(published_at=None, claimed_by=owner).values_list("id", flat=True)
+        )
+        if ids:
+            await Outbox.filter(id__in=ids, published_at=None, claimed_by=owner).update(
+                claim_until=now_ms + lease_ms
+            )
+        return len(ids)
 
     async def mark_published(self, ids: list[int], now_ms: int) -> None:
         """Mark relayed records."""

@@ -1,9 +1,12 @@
-# ruff: noqa: S608 - only placeholders are formatted into the SQL; values are parameters.
 """Group commit for sends: concurrent drafts share one transaction, one fsync, a few statements.
 
 While one batch commits, new sends queue up; the next batch takes them all. A lone send is
 committed at once (no timer), so latency at low load is one transaction, and under load the
 per-message cost of commits and round trips shrinks with the batch.
+
+The committer is the send's unit of work: after each commit it hands the committed events to
+its listener (the outbox relay), in seq order, before it wakes the waiting senders. A sender
+that was cancelled meanwhile changes nothing about that.
 """
 
 from __future__ import annotations
@@ -11,86 +14,69 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from typing import Protocol
 
-import msgspec
-from tortoise.backends.base.client import BaseDBAsyncClient
-from tortoise.exceptions import IntegrityError, OperationalError
-from tortoise.transactions import in_transaction
+from tortoise.exceptions import DBConnectionError, IntegrityError
 
+from gomicroim.errors import Unavailable
+from gomicroim.infra.retry import DEFAULT_RETRY, RetryPolicy
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead
-from gomicroim.modules.chat.ports import DuplicateMessage, MessageDraft
+from gomicroim.modules.chat.ports import CommitListener, DuplicateMessage, MessageDraft
+from gomicroim.modules.chat.storage.batch_sql import Outcome
 
 log = logging.getLogger("gomicroim.chat")
 
-_encode = msgspec.json.Encoder().encode
 
-#: What one draft of a batch came to: stored, a duplicate (itself an exception), or a failure.
-Outcome = MessageRead | Exception
+class BatchWriter(Protocol):
+    """What commits one batch: the SQL transaction in production, a fake in unit tests."""
+
+    async def commit(self, drafts: Sequence[MessageDraft]) -> list[Outcome]:
+        """Store the batch in one transaction; one outcome per draft, or raise for all."""
+        ...
+
+    async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:
+        """A committed message by its sender's client id."""
+        ...
 
 
-class _Sql:
-    """The batch's statements in the connection's dialect; values always travel as parameters."""
+class SendInterrupted(Unavailable):
+    """The committer stopped before it knew whether a send committed; a retry is safe."""
 
-    def __init__(self, dialect: str):
-        self.mysql = dialect == "mysql"
-        self.p = "%s" if self.mysql else "?"
 
-    def marks(self, n: int) -> str:
-        return ", ".join([self.p] * n)
-
-    def lock_conversations(self, n: int) -> str:
-        lock = " FOR UPDATE" if self.mysql else ""
-        return f"SELECT id, last_seq FROM chat_conversation WHERE id IN ({self.marks(n)}){lock}"
-
-    def sent(self, senders: int, ids: int) -> str:
-        return (
-            "SELECT sender_id, client_msg_id FROM chat_message"
-            f" WHERE sender_id IN ({self.marks(senders)}) AND client_msg_id IN ({self.marks(ids)})"
-        )
-
-    def insert_messages(self) -> str:
-        return (
-            "INSERT INTO chat_message (conversation_id, seq, sender_id, to_id, session_type,"
-            f" client_msg_id, msg_type, body, created_at) VALUES ({self.marks(9)})"
-        )
-
-    def update_conversation(self) -> str:
-        p = self.p
-        return (
-            f"UPDATE chat_conversation SET last_seq = {p}, last_message = {p}, updated_at = {p}"
-            f" WHERE id = {p}"
-        )
-
-    def advance_senders(self) -> str:
-        p = self.p
-        head = (
-            "INSERT INTO chat_entry (user_id, conversation_id, read_seq, created_at)"
-            f" VALUES ({p}, {p}, {p}, {p})"
-        )
-        if self.mysql:
-            return head + " ON DUPLICATE KEY UPDATE read_seq = GREATEST(read_seq, VALUES(read_seq))"
-        return (
-            head + " ON CONFLICT (user_id, conversation_id)"
-            " DO UPDATE SET read_seq = MAX(read_seq, excluded.read_seq)"
-        )
-
-    def insert_outbox(self) -> str:
-        return (
-            "INSERT INTO chat_outbox (conversation_id, seq, payload, created_at)"
-            f" VALUES ({self.marks(4)})"
-        )
+_Waiter = tuple[MessageDraft, asyncio.Future[MessageRead]]
 
 
 class GroupCommitter:
-    """Queues drafts and commits them in batches."""
+    """Queues drafts, commits them in batches and hands what committed to the listener.
 
-    def __init__(self, *, max_batch: int = 256):
+    Failures are settled per draft: a batch that fails is committed again draft by draft, so
+    one draft the database refuses fails alone. Only a clash on (sender_id, client_msg_id) is a
+    :class:`DuplicateMessage`. Deadlocks and lock wait timeouts are retried by ``retry``.
+    """
+
+    def __init__(
+        self,
+        *,
+        writer: BatchWriter,
+        listener: CommitListener,
+        max_batch: int = 256,
+        retry: RetryPolicy = DEFAULT_RETRY,
+    ):
+        self._writer = writer
+        self._listener = listener
         self._max_batch = max_batch
-        self._queue: list[tuple[MessageDraft, asyncio.Future[MessageRead]]] = []
+        self._retry = retry
+        self._queue: list[_Waiter] = []
         self._worker: asyncio.Task[None] | None = None
 
     async def append(self, draft: MessageDraft) -> MessageRead:
-        """Commit ``draft`` with whatever else is waiting; raise :class:`DuplicateMessage`."""
+        """Commit ``draft`` with whatever else is waiting.
+
+        Raises:
+            DuplicateMessage: (sender, client_msg_id) is stored already.
+            SendInterrupted: the committer was stopped before the outcome was known.
+            Exception: whatever else failed this draft.
+        """
         future: asyncio.Future[MessageRead] = asyncio.get_running_loop().create_future()
         self._queue.append((draft, future))
         if self._worker is None or self._worker.done():
@@ -98,137 +84,83 @@ class GroupCommitter:
         return await future
 
     async def _drain(self) -> None:
-        while self._queue:
-            batch = self._queue[: self._max_batch]
-            del self._queue[: self._max_batch]
-            drafts = [draft for draft, _ in batch]
-            try:
-                outcomes = await self._commit_batch(drafts)
-            except (IntegrityError, OperationalError) as exc:
-                # Another writer (a replica) raced us on a key: settle each draft on its own.
-                log.info("group commit fell back to single commits", extra={"reason": str(exc)})
-                outcomes = [await self._commit_alone(d) for d in drafts]
-            except Exception as exc:
-                # Every waiting sender must hear of it; the drain itself carries on.
-                outcomes = [exc] * len(drafts)
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+        batch: list[_Waiter] = []
+        try:
+            while self._queue:
+                batch = self._queue[: self._max_batch]
+                del self._queue[: self._max_batch]
+                await self._settle(batch)
+                batch = []
+        finally:
+            # Cancelled mid-batch (the loop is shutting down): nobody may wait forever. The
+            # batch may or may not have committed; a retry with the same client id is safe.
+            leftovers, self._queue = batch + self._queue, []
+            for _, future in leftovers:
+                if not future.done():
+                    future.set_exception(
+                        SendInterrupted(
+                            "the send was interrupted before its commit was confirmed; "
+                            "retry it with the same client_msg_id",
+                            code="send_interrupted",
+                        )
+                    )
+
+    async def _settle(self, batch: list[_Waiter]) -> None:
+        drafts = [draft for draft, _ in batch]
+        try:
+            outcomes = await self._retry.run(
+                lambda: self._writer.commit(drafts), what="send group commit"
+            )
+        except DBConnectionError as exc:
+            self._deliver(batch, [exc] * len(batch))
+            return
+        except Exception as exc:
+            if len(batch) == 1:
+                self._deliver(batch, [await self._failure(drafts[0], exc)])
+                return
+            # Settle each draft on its own: a replica raced us on a key, or one draft is bad.
+            log.info("group commit fell back to single commits", extra={"reason": str(exc)[:200]})
+            for waiter in batch:
+                self._deliver([waiter], [await self._commit_alone(waiter[0])])
+            return
+        self._deliver(batch, outcomes)
 
     async def _commit_alone(self, draft: MessageDraft) -> Outcome:
-        """A batch of one; a key clash now can only be the same client id stored meanwhile."""
         try:
-            (outcome,) = await self._commit_batch([draft])
-        except IntegrityError:
-            return DuplicateMessage(draft.client_msg_id)
+            (outcome,) = await self._retry.run(
+                lambda: self._writer.commit([draft]), what="send commit"
+            )
         except Exception as exc:
-            return exc
+            return await self._failure(draft, exc)
         return outcome
 
-    async def _commit_batch(self, drafts: Sequence[MessageDraft]) -> list[Outcome]:
-        async with in_transaction() as db:
-            sql = _Sql(db.capabilities.dialect)
-            last_seq = await _lock_conversations(db, sql, drafts)
-            taken = await _already_sent(db, sql, drafts)
-            outcomes: list[Outcome] = []
-            stored: list[tuple[MessageDraft, MessageRead]] = []
-            for draft in drafts:
-                key = (draft.sender_id, draft.client_msg_id)
-                if key in taken:
-                    outcomes.append(DuplicateMessage(draft.client_msg_id))
-                    continue
-                taken.add(key)
-                seq = last_seq[draft.conversation_id] + 1
-                last_seq[draft.conversation_id] = seq
-                message = _message_from_draft(draft, seq)
-                stored.append((draft, message))
-                outcomes.append(message)
-            if stored:
-                await _write(db, sql, stored)
-        return outcomes
+    async def _failure(self, draft: MessageDraft, exc: Exception) -> Exception:
+        """What a failed single commit means: a duplicate only if the client id is stored."""
+        if isinstance(exc, IntegrityError):
+            try:
+                existing = await self._writer.find_sent(draft.sender_id, draft.client_msg_id)
+            except Exception:
+                return exc
+            if existing is not None:
+                return DuplicateMessage(existing)
+        return exc
 
-
-async def _lock_conversations(
-    db: BaseDBAsyncClient, sql: _Sql, drafts: Sequence[MessageDraft]
-) -> dict[str, int]:
-    ids = sorted({d.conversation_id for d in drafts})
-    rows = await db.execute_query_dict(sql.lock_conversations(len(ids)), ids)
-    last_seq = {str(r["id"]): int(r["last_seq"]) for r in rows}
-    missing = set(ids) - set(last_seq)
-    if missing:
-        raise RuntimeError(f"conversations not created before append: {sorted(missing)}")
-    return last_seq
-
-
-async def _already_sent(
-    db: BaseDBAsyncClient, sql: _Sql, drafts: Sequence[MessageDraft]
-) -> set[tuple[int, str]]:
-    senders = sorted({d.sender_id for d in drafts})
-    ids = sorted({d.client_msg_id for d in drafts})
-    rows = await db.execute_query_dict(sql.sent(len(senders), len(ids)), [*senders, *ids])
-    wanted = {(d.sender_id, d.client_msg_id) for d in drafts}
-    found = {(int(r["sender_id"]), str(r["client_msg_id"])) for r in rows}
-    return found & wanted
-
-
-async def _write(
-    db: BaseDBAsyncClient, sql: _Sql, stored: list[tuple[MessageDraft, MessageRead]]
-) -> None:
-    await db.execute_many(
-        sql.insert_messages(),
-        [
-            [
-                m.conversation_id,
-                m.seq,
-                m.sender_id,
-                m.to,
-                m.session_type,
-                m.client_msg_id,
-                m.msg_type,
-                m.body,
-                m.created_at,
-            ]
-            for _, m in stored
-        ],
-    )
-    newest: dict[str, MessageRead] = {}
-    senders: dict[tuple[int, str], tuple[int, int]] = {}
-    for _, m in stored:
-        newest[m.conversation_id] = m
-        senders[(m.sender_id, m.conversation_id)] = (m.seq, m.created_at)
-    await db.execute_many(
-        sql.update_conversation(),
-        [[m.seq, _encode(m).decode(), m.created_at, cid] for cid, m in newest.items()],
-    )
-    await db.execute_many(
-        sql.advance_senders(),
-        [[user, cid, seq, at] for (user, cid), (seq, at) in senders.items()],
-    )
-    await db.execute_many(
-        sql.insert_outbox(),
-        [[m.conversation_id, m.seq, _committed(d, m), m.created_at] for d, m in stored],
-    )
-
-
-def _committed(draft: MessageDraft, message: MessageRead) -> str:
-    event = MessageCommitted(message=message, sender_device_id=draft.sender_device_id)
-    return _encode(event).decode()
-
-
-def _message_from_draft(draft: MessageDraft, seq: int) -> MessageRead:
-    """The stored form of ``draft`` at ``seq``."""
-    return MessageRead(
-        conversation_id=draft.conversation_id,
-        seq=seq,
-        sender_id=draft.sender_id,
-        to=draft.to,
-        session_type=draft.session_type,
-        client_msg_id=draft.client_msg_id,
-        msg_type=draft.msg_type,
-        body=draft.body,
-        created_at=draft.created_at,
-    )
+    def _deliver(self, batch: list[_Waiter], outcomes: Sequence[Outcome]) -> None:
+        """Hand committed events to the listener first, then wake the senders, in order."""
+        committed = [
+            MessageCommitted(message=outcome, sender_device_id=draft.sender_device_id)
+            for (draft, _), outcome in zip(batch, outcomes, strict=True)
+            if isinstance(outcome, MessageRead)
+        ]
+        if committed:
+            try:
+                self._listener(committed)
+            except Exception:
+                log.exception("commit listener failed; the relay's table scan publishes these")
+        for (_, future), outcome in zip(batch, outcomes, strict=True):
+            if future.done():  # the sender was cancelled; its message is handed over anyway
+                continue
+            if isinstance(outcome, Exception):
+                future.set_exception(outcome)
+            else:
+                future.set_result(outcome)

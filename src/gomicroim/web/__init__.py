@@ -1,0 +1,1 @@
+"""The web chat client: static ES modules and CSS served at ``/``, a client of the public API."""

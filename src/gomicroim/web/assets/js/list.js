@@ -1,0 +1,93 @@
+// The conversation list in the sidebar, re-rendered from the Conversations model.
+
+import { clear, el, shortTime } from "./dom.js";
+
+function preview(message, me, people) {
+  if (!message) return "No messages yet";
+  const text = message.msg_type === "text" ? message.body.replace(/\s+/g, " ").slice(0, 120) : `[${message.msg_type}]`;
+  if (message.sender_id === me) return `You: ${text}`;
+  if (message.session_type === "group") return `${people.name(message.sender_id)}: ${text}`;
+  return text;
+}
+
+/** The title of a conversation: the peer's name, or the group's. */
+export function titleOf(entry, conversations, people) {
+  if (entry.group_id) {
+    const group = conversations.groups.get(entry.group_id);
+    return group ? group.name : `Group ${entry.group_id}`;
+  }
+  return people.name(entry.peer_id);
+}
+
+export class ConversationList {
+  constructor(root, { me, conversations, people, onOpen }) {
+    Object.assign(this, { root, me, conversations, people, onOpen });
+    this.activeId = null;
+    root.addEventListener("keydown", (event) => this.arrowKeys(event));
+  }
+
+  setActive(id) {
+    this.activeId = id;
+    this.render();
+  }
+
+  render() {
+    const focused = document.activeElement && document.activeElement.closest("[data-conversation-id]");
+    const focusedId = focused && this.root.contains(focused) ? focused.dataset.conversationId : null;
+    clear(this.root);
+    for (const entry of this.conversations.sorted()) {
+      const unread = this.conversations.unread(entry);
+      const name = titleOf(entry, this.conversations, this.people);
+      const button = el(
+        "button",
+        {
+          type: "button",
+          on: { click: () => this.onOpen(entry.conversation_id) },
+          attrs: {
+            "aria-current": entry.conversation_id === this.activeId ? "true" : "false",
+            "aria-label": `${name}${unread ? `, ${unread} unread` : ""}`,
+          },
+        },
+        el("span", {
+          class: "name",
+          text: name,
+          dataset: entry.peer_id ? { userName: entry.peer_id } : {},
+        }),
+        el("span", { class: "time", text: entry.last_message ? shortTime(entry.updated_at) : "" }),
+        el("span", { class: "preview", text: preview(entry.last_message, this.me, this.people) }),
+        unread
+          ? el("span", {
+              class: "badge",
+              text: unread > 99 ? "99+" : unread,
+              dataset: { testid: "unread-badge" },
+              attrs: { "aria-hidden": "true" },
+            })
+          : null,
+      );
+      this.root.append(
+        el(
+          "li",
+          {
+            class: unread ? "unread" : "",
+            dataset: { testid: "conversation-item", conversationId: entry.conversation_id },
+          },
+          button,
+        ),
+      );
+    }
+    if (focusedId) {
+      const again = this.root.querySelector(`[data-conversation-id="${CSS.escape(focusedId)}"] button`);
+      if (again) again.focus();
+    }
+  }
+
+  arrowKeys(event) {
+    if (event.key !== "ArrowDown" && event.key !== "ArrowUp") return;
+    const buttons = [...this.root.querySelectorAll("button")];
+    const at = buttons.indexOf(document.activeElement);
+    if (at < 0) return;
+    event.preventDefault();
+    const next = buttons[at + (event.key === "ArrowDown" ? 1 : -1)];
+    if (next) next.focus();
+  }
+}

@@ -1,0 +1,229 @@
+"""Everyday chat in real Chromium: live messages, unread badges, read receipts, groups, paging."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from playwright.sync_api import Response, expect
+from tests.browser.chat import LIVE_S, api_user, history, send_many, title_unread
+from tests.browser.conftest import OpenChat
+from tests.e2e.client import conversation_id
+from tests.e2e.server import ServerProcess
+
+pytestmark = pytest.mark.browser
+
+
+def test_bob_sees_alices_message_live_and_alice_sees_that_he_read_it(open_chat: OpenChat) -> None:
+    alice, bob = open_chat(), open_chat()
+    alice.register("alice")
+    bob.register("bob")
+    alice_id, bob_id = alice.stored_tokens()["user_id"], bob.stored_tokens()["user_id"]
+    conv = conversation_id(alice_id, bob_id)
+
+    alice.start_chat(bob.username)
+    alice.send("Hi Bob, lunch at noon?")
+    expect(alice.message(1)).to_have_attribute("data-state", "sent")
+    sent_at = time.monotonic()
+
+    expect(bob.badge(conv)).to_have_text("1", timeout=LIVE_S * 1000)
+    assert time.monotonic() - sent_at < LIVE_S
+    expect(bob.item(conv)).to_contain_text("Hi Bob, lunch at noon?")
+    assert title_unread(bob.page) == 1
+
+    bob.open_conversation(conv)
+    expect(bob.message(1).locator(".body")).to_have_text("Hi Bob, lunch at noon?")
+    expect(bob.badge(conv)).to_have_count(0)
+    expect(bob.page).to_have_title("gomicroim")
+    expect(alice.message(1)).to_have_attribute("data-state", "read", timeout=LIVE_S * 1000)
+    expect(alice.message(1).locator(".status")).to_have_text("Read")
+
+    # Shift+Enter starts a new line; Enter sends.
+    composer = bob.page.get_by_test_id("composer")
+    composer.fill("Sure!")
+    composer.press("Shift+Enter")
+    composer.type("See you there.")
+    composer.press("Enter")
+    alice.wait_for_seq(2, timeout_s=LIVE_S)
+    assert alice.messages() == [(1, "Hi Bob, lunch at noon?"), (2, "Sure!\nSee you there.")]
+    expect(composer).to_have_value("")
+    # Alice has the chat open and on screen, so Bob's reply never counts as unread for her.
+    expect(alice.badge(conv)).to_have_count(0)
+
+
+def test_a_reload_keeps_the_session_and_logout_ends_it(open_chat: OpenChat) -> None:
+    carol = open_chat()
+    carol.register("carol")
+    device = carol.page.evaluate("localStorage.getItem('gomicroim.device')")
+    token = carol.stored_tokens()["access_token"]
+
+    carol.page.reload()
+    carol.wait_online()
+    expect(carol.page.get_by_test_id("logout")).to_be_visible()
+    assert carol.page.evaluate("localStorage.getItem('gomicroim.device')") == device
+
+    carol.page.get_by_test_id("logout").click()
+    expect(carol.page.get_by_test_id("login-submit")).to_be_visible()
+    assert carol.page.evaluate("localStorage.getItem('gomicroim.session')") is None
+    response = httpx.get(
+        f"{carol.base_url}/api/v1/users/me", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert response.status_code == 401, response.text
+    assert response.json()["error"]["code"] == "token_revoked"
+
+    # Signing in again from the same browser reuses its device id.
+    carol.login(carol.username)
+    assert carol.page.evaluate("localStorage.getItem('gomicroim.device')") == device
+
+
+def test_a_group_of_three_browsers_gets_every_message_once_in_order(
+    open_chat: OpenChat, server: ServerProcess
+) -> None:
+    people = [open_chat() for _ in range(3)]
+    for chat, name in zip(people, ("ann", "ben", "cat"), strict=True):
+        chat.register(name)
+    ann, ben, cat = people
+
+    ann.page.get_by_test_id("new-group").click()
+    ann.page.get_by_test_id("group-name").fill("Weekend trip")
+    ann.page.get_by_test_id("group-members").fill(f"{ben.username}, {cat.username}")
+    ann.page.get_by_test_id("group-submit").click()
+    expect(ann.page.get_by_test_id("conversation-title")).to_have_text("Weekend trip")
+    group = ann.page.evaluate("location.hash.slice(1)")
+    assert group.startswith("g:")
+    ann.send("Who is in?")
+
+    for chat in (ben, cat):
+        expect(chat.badge(group)).to_have_text("1", timeout=5000)
+        chat.open_conversation(group)
+        chat.wait_for_seq(1)
+
+    for round_ in range(4):
+        for chat in people:
+            chat.send(f"{chat.username[:3]} #{round_}")
+    for chat in people:
+        chat.wait_for_seq(13)
+
+    stored = history(server.base_url, ann.stored_tokens()["access_token"], group)
+    assert [seq for seq, _ in stored] == list(range(1, 14))
+    for chat in people:
+        assert chat.messages() == stored, chat.username
+        expect(chat.pending()).to_have_count(0)
+    # Each sender's own messages kept their order.
+    for chat in people:
+        mine = [body for _, body in stored if body.startswith(chat.username[:3])]
+        assert mine == [f"{chat.username[:3]} #{i}" for i in range(4)]
+
+
+def test_members_can_be_added_and_removed_and_a_member_can_leave(open_chat: OpenChat) -> None:
+    owner, member = open_chat(), open_chat()
+    owner.register("owner")
+    member.register("member")
+    extra = api_user(owner.base_url, "extra")
+
+    owner.page.get_by_test_id("new-group").click()
+    owner.page.get_by_test_id("group-name").fill("Book club")
+    owner.page.get_by_test_id("group-members").fill(member.username)
+    owner.page.get_by_test_id("group-submit").click()
+    expect(owner.page.get_by_test_id("conversation-title")).to_have_text("Book club")
+    group = owner.page.evaluate("location.hash.slice(1)")
+
+    owner.page.get_by_test_id("members-button").click()
+    members = owner.page.get_by_test_id("member-item")
+    expect(members).to_have_count(2)
+    owner.page.get_by_test_id("add-member-username").fill(extra.username)
+    owner.page.get_by_test_id("add-member-submit").click()
+    expect(members).to_have_count(3)
+    owner.page.locator(f'[data-testid="member-item"][data-user-id="{extra.id}"]').get_by_test_id(
+        "remove-member"
+    ).click()
+    expect(members).to_have_count(2)
+    owner.page.keyboard.press("Escape")
+    owner.send("Chapter one by Friday")
+
+    # The member's list learns of the group from the push, then the member leaves.
+    member.open_conversation(group)
+    member.wait_for_seq(1)
+    member.page.get_by_test_id("members-button").click()
+    expect(member.page.get_by_test_id("remove-member")).to_have_count(0)
+    member.page.get_by_test_id("leave-group").click()
+    expect(member.item(group)).to_have_count(0)
+    expect(member.page.get_by_test_id("composer")).to_be_hidden()
+
+
+def test_scrolling_back_through_300_messages_loads_each_exactly_once(
+    open_chat: OpenChat, server: ServerProcess
+) -> None:
+    writer = api_user(server.base_url, "writer")
+    reader = api_user(server.base_url, "reader")
+    bodies = [f"message {i:03d}" for i in range(1, 301)]
+    send_many(server.base_url, writer, reader.id, bodies)
+    conv = conversation_id(writer.id, reader.id)
+
+    bob = open_chat()
+    fetched: list[int] = []
+
+    def on_response(response: Response) -> None:
+        if f"/conversations/{conv}/messages" in unquote(response.url) and response.ok:
+            fetched.extend(m["seq"] for m in json.loads(response.body())["messages"])
+
+    bob.page.on("response", on_response)
+    bob.login(reader.username)
+    expect(bob.badge(conv)).to_have_text("99+")
+    assert title_unread(bob.page) == 300
+    bob.open_conversation(conv)
+    bob.wait_for_seq(300)
+
+    state = bob.page.get_by_test_id("history-state")
+    scroller = bob.page.locator("#scroller")
+    for _ in range(20):
+        if state.get_attribute("data-state") == "start":
+            break
+        shown = len(bob.messages())
+        scroller.evaluate("node => { node.scrollTop = 0; }")
+        bob.page.wait_for_function(
+            "n => document.querySelectorAll('[data-testid=message-list] li').length > n"
+            " || document.querySelector('[data-testid=history-state]').dataset.state === 'start'",
+            arg=shown,
+        )
+    expect(state).to_have_attribute("data-state", "start")
+
+    assert bob.messages() == list(enumerate(bodies, start=1))
+    assert Counter(fetched) == Counter(range(1, 301)), "a page was fetched twice or skipped"
+    expect(bob.badge(conv)).to_have_count(0)
+
+
+def test_a_send_whose_answer_is_lost_is_retried_without_a_duplicate(
+    open_chat: OpenChat, server: ServerProcess
+) -> None:
+    peer = api_user(server.base_url, "peer")
+    dana = open_chat()
+    dana.register("dana")
+    dana.start_chat(peer.username)
+    lost: list[Any] = []
+
+    def lose_the_answer(route: Any) -> None:
+        # The server stores the message; only its answer never reaches the page.
+        if route.request.method == "POST" and not lost:
+            lost.append(route.fetch())
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    dana.page.route("**/api/v1/messages", lose_the_answer)
+    dana.send("Did this arrive?")
+    pending = dana.pending()
+    expect(pending).to_have_attribute("data-state", "failed")
+    assert lost[0].status == 201
+
+    dana.page.get_by_test_id("retry-send").click()
+    dana.wait_for_seq(1)
+    expect(pending).to_have_count(0)
+    assert dana.messages() == [(1, "Did this arrive?")]
+    conv = conversation_id(peer.id, dana.stored_tokens()["user_id"])
+    assert history(server.base_url, peer.token, conv) == [(1, "Did this arrive?")]
