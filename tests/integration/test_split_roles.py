@@ -177,9 +177,7 @@ async def test_messages_cross_from_the_api_through_the_fanout_to_two_gateways(
             },
             headers=auth,
         )
-        group_pushes = [
-            await _next_message(s) for s in (bob_socket, tablet_socket, carol_socket)
-        ]
+        group_pushes = [await _next_message(s) for s in (bob_socket, tablet_socket, carol_socket)]
         synced = await http.get(
             "/api/v1/sync", headers={"Authorization": f"Bearer {bob['access_token']}"}
         )
