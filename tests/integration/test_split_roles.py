@@ -88,12 +88,16 @@ class Deployment:
         return create_app(settings, container)
 
 
-async def _user(http: httpx.AsyncClient, name: str, device: str, client: str = "app") -> Any:
+async def _register(http: httpx.AsyncClient, name: str) -> str:
     username = f"{name}_{secrets.token_hex(3)}"
     registered = await http.post(
         "/api/v1/auth/register", json={"username": username, "password": PASSWORD}
     )
     assert registered.status_code == 201, registered.text
+    return username
+
+
+async def _login(http: httpx.AsyncClient, username: str, device: str, client: str) -> Any:
     login = await http.post(
         "/api/v1/auth/login",
         json={
@@ -121,20 +125,11 @@ async def test_messages_cross_from_the_api_through_the_fanout_to_two_gateways(
         await stack.enter_async_context(serving(fanout_app))
         await stack.enter_async_context(serving(gw1_app))
         await stack.enter_async_context(serving(gw2_app))
-        alice = await _user(http, "alice", "laptop")
-        alice_tablet = (
-            await http.post(
-                "/api/v1/auth/login",
-                json={
-                    "username": alice["user_id"] and (await _me(http, alice))["username"],
-                    "password": PASSWORD,
-                    "device_id": "tablet",
-                    "client_type": "web",
-                },
-            )
-        ).json()
-        bob = await _user(http, "bob", "phone")
-        carol = await _user(http, "carol", "phone", client="web")
+        alice_name = await _register(http, "alice")
+        alice = await _login(http, alice_name, "laptop", "app")
+        alice_tablet = await _login(http, alice_name, "tablet", "web")
+        bob = await _login(http, await _register(http, "bob"), "phone", "app")
+        carol = await _login(http, await _register(http, "carol"), "phone", "web")
         bob_socket = await stack.enter_async_context(
             AsgiWebSocket(gw2_app, "/ws", token=bob["access_token"])
         )
@@ -194,13 +189,6 @@ async def test_messages_cross_from_the_api_through_the_fanout_to_two_gateways(
         "to bob on gw-2",
         "to everyone",
     ]
-
-
-async def _me(http: httpx.AsyncClient, user: Any) -> Any:
-    response = await http.get(
-        "/api/v1/users/me", headers={"Authorization": f"Bearer {user['access_token']}"}
-    )
-    return response.json()
 
 
 async def _next_message(socket: AsgiWebSocket) -> Any:
