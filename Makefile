@@ -30,6 +30,10 @@ contract: install                  ## every store port against fakes, SQLite and
 	scripts/services
 	$(BIN)/pytest tests/contract -q
 
+integration: install               ## adapters on real engines: Kafka (tansu, started by the tests), MariaDB
+	scripts/services
+	$(BIN)/pytest tests/integration -q
+
 e2e: install                       ## real server processes over HTTP
 	$(BIN)/pytest tests/e2e -q
 
