@@ -8,10 +8,10 @@ BIN := $(VENV)/bin
 $(BIN)/gomicroim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	touch $@
 
-install: $(BIN)/gomicroim          ## create .venv and install gomicroim with test tools
+install: $(BIN)/gomicroim          ## create .venv and install gomicroim with test and bench tools
 
 serve: install                     ## start the embedded server on 127.0.0.1:8080 (data in ./data)
 	$(BIN)/gomicroim serve --config config/default.toml

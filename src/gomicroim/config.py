@@ -60,6 +60,12 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     password_time_cost: PositiveInt = 2
     password_memory_kib: Annotated[int, msgspec.Meta(ge=8192)] = 19456
     device_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    #: Registration refuses shorter passwords; the API's own floor is 8, its ceiling 128.
+    min_password_chars: Annotated[int, msgspec.Meta(ge=8, le=128)] = 8
+    #: ``iss`` and ``aud`` of access tokens: a token signed with the same key by or for
+    #: something else is refused.
+    token_issuer: Annotated[str, msgspec.Meta(min_length=1)] = "gomicroim"  # noqa: S105
+    token_audience: Annotated[str, msgspec.Meta(min_length=1)] = "gomicroim"  # noqa: S105
 
 
 class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -548,18 +548,20 @@ async def test_concurrent_syncs_of_one_version_agree(store: ChatStore) -> None:
 
 
 async def test_mark_read_moves_forward_only_and_stops_at_the_last_seq(ten: ChatStore) -> None:
-    assert await ten.mark_read(B, AB, 4) == _pos(4)
+    assert await ten.mark_read(B, AB, 4) == _pos(4, moved=True)
     assert await ten.mark_read(B, AB, 2) == _pos(4)
-    assert await ten.mark_read(B, AB, 99) == _pos(10)
+    assert await ten.mark_read(B, AB, 4) == _pos(4)
+    assert await ten.mark_read(B, AB, 99) == _pos(10, moved=True)
     assert await ten.mark_read(B, AB, 0) == _pos(10)
+    assert await ten.mark_read(B, AB, 11) == _pos(10)
 
     b = await entry(ten, B, AB)
     assert b is not None
     assert b.read_seq == 10
 
 
-def _pos(read_seq: int, last_seq: int = 10) -> ReadPosition:
-    return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+def _pos(read_seq: int, last_seq: int = 10, *, moved: bool = False) -> ReadPosition:
+    return ReadPosition(read_seq=read_seq, last_seq=last_seq, moved=moved)
 
 
 async def test_mark_read_creates_a_missing_entry(store: ChatStore) -> None:
@@ -567,7 +569,7 @@ async def test_mark_read_creates_a_missing_entry(store: ChatStore) -> None:
     for i in range(3):
         await store.append(draft(f"m{i}", conversation_id=GROUP, to=77))
 
-    assert await store.mark_read(B, GROUP, 2) == _pos(2, 3)
+    assert await store.mark_read(B, GROUP, 2) == _pos(2, 3, moved=True)
 
     b = await entry(store, B, GROUP)
     assert b is not None

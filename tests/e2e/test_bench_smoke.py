@@ -39,6 +39,13 @@ def test_bench_smoke_runs_every_scenario_and_loses_nothing(tmp_path: Path) -> No
     assert fanout["duplicates"] == 0
     assert runs["connections"]["connections"] == 40
     assert runs["storm"]["complete"] is True, runs["storm"]["failures"]
-    # The human table is printed for each scenario.
-    for name in runs:
+    # The human table is printed for each scenario, with its targets and whether they were
+    # met (at smoke sizes they do not apply, and the output says so).
+    for name, data in report["scenarios"].items():
         assert f"== {name}" in proc.stdout
+        section = proc.stdout.split(f"== {name}", 1)[1].split("\n== ", 1)[0]
+        assert data["targets"], name
+        for target in data["targets"]:
+            assert target["met"] == "n/a (smoke sizes)", target
+            assert target["target"] in section, (name, target["target"])
+        assert "met" in section

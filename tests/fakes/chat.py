@@ -171,9 +171,12 @@ class MemoryChatStore:
         if conversation is None:
             return ReadPosition(read_seq=0, last_seq=0)
         key = (user_id, conversation_id)
-        read_seq = next_read_seq(self._reads.get(key, 0), seq, conversation.last_seq)
+        before = self._reads.get(key, 0)
+        read_seq = next_read_seq(before, seq, conversation.last_seq)
         self._reads[key] = read_seq
-        return ReadPosition(read_seq=read_seq, last_seq=conversation.last_seq)
+        return ReadPosition(
+            read_seq=read_seq, last_seq=conversation.last_seq, moved=read_seq != before
+        )
 
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The other participant's read seq in each of these single chats."""

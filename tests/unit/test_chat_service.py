@@ -354,6 +354,17 @@ async def test_mark_read_tells_the_users_devices_and_the_peer(chatty: World) -> 
     ]
 
 
+async def test_a_read_that_moves_nothing_tells_nobody(chatty: World) -> None:
+    await chatty.chat.mark_read(B, AB, 5, "tablet")
+    chatty.read_events.events.clear()
+
+    again = await chatty.chat.mark_read(B, AB, 5, "tablet")
+    back = await chatty.chat.mark_read(B, AB, 2, "phone")
+
+    assert (again.read_seq, back.read_seq) == (5, 5)
+    assert chatty.read_events.events == []
+
+
 async def test_a_group_read_has_no_peer(world: World) -> None:
     gid = await world.group(A, B)
     await world.send(A, gid, "c1", session_type="group")

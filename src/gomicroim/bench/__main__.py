@@ -1,5 +1,7 @@
-"""``python -m gomicroim.bench`` runs the benchmark command line."""
+"""``python -m gomicroim.bench`` runs the benchmark command line, like ``gomicroim bench``."""
 
-from gomicroim.bench.cli import main
+import sys
 
-raise SystemExit(main())
+from gomicroim.cli import main
+
+raise SystemExit(main(["bench", *sys.argv[1:]]))

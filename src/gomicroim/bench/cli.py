@@ -16,6 +16,7 @@ from typing import Any
 
 import uvloop
 
+from gomicroim.bench.goals import judge
 from gomicroim.bench.loadgen import ClientPool
 from gomicroim.bench.scenarios import SCENARIOS, Sizes
 from gomicroim.bench.stats import progress, table
@@ -160,9 +161,11 @@ async def _main(args: argparse.Namespace) -> int:
             progress(f"{name}: run {run + 1}/{args.runs}")
             runs.append(await _run_once(name, args, sizes))
         row = _median_row(name, runs)
-        report["scenarios"][name] = {"runs": runs, "summary": row}
+        targets = judge(name, runs, smoke=args.smoke)
+        report["scenarios"][name] = {"runs": runs, "summary": row, "targets": targets}
         print(f"\n== {name} (median [min-max] of {args.runs} run(s)) ==")
         print(table([row], ["runs", *HEADLINE[name]]))
+        print(table(targets, ["target", "measured", "met"]))
         if name == "throughput":
             steps = runs[-1]["steps"]
             print(

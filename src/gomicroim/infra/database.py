@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
+import msgspec
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -17,6 +18,7 @@ from tortoise.migrations.executor import MigrationExecutor
 
 from gomicroim.config import Settings
 from gomicroim.errors import Unavailable
+from gomicroim.infra.datadir import prepare_sqlite
 from gomicroim.infra.migrations import register_package
 
 log = logging.getLogger("gomicroim.database")
@@ -31,11 +33,16 @@ class TortoiseApp(NamedTuple):
     models: str
 
 
+def sqlite_path(settings: Settings) -> Path:
+    """The embedded shape's SQLite file under ``data_dir``."""
+    return (settings.data_path / "gomicroim.sqlite3").resolve()
+
+
 def database_url(settings: Settings) -> str:
     """The database URL in force: the configured one or SQLite under ``data_dir``."""
     if settings.storage.database_url:
         return settings.storage.database_url
-    path = (settings.data_path / "gomicroim.sqlite3").resolve()
+    path = sqlite_path(settings)
     # FULL (the default): a reply to a send means the message survived a power cut too.
     sync = settings.storage.sqlite_synchronous
     return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000"
@@ -84,8 +91,9 @@ async def database(
     settings: Settings, apps: Sequence[TortoiseApp]
 ) -> AsyncIterator[TortoiseContext]:
     """Open the database with ``apps`` for the life of the app; migrate first if configured."""
-    if settings.embedded:
-        await asyncio.to_thread(Path(settings.data_path).mkdir, parents=True, exist_ok=True)
+    if not settings.storage.database_url:
+        # Private modes and a writability check before the ORM sees the file (see datadir).
+        await asyncio.to_thread(prepare_sqlite, sqlite_path(settings))
     # The context is the process-wide fallback rather than a context variable: request tasks
     # are not children of the task that opens the database, and a container resource may be
     # opened and closed from different tasks, where resetting a context variable fails.
@@ -97,14 +105,18 @@ async def database(
                 if settings.storage.migrate_on_start:
                     await migrate(ctx, apps)
         except (DBConnectionError, OperationalError, OSError) as exc:
-            raise Unavailable(
-                f"cannot open database {describe_url(database_url(settings))}: {exc}; "
-                "check storage.database_url and that the server is running"
-            ) from exc
+            raise _cannot_open(settings, exc) from exc
         log.info("database ready", extra={"url": describe_url(database_url(settings))})
         yield ctx
     finally:
         await ctx.close_connections()
+
+
+def _cannot_open(settings: Settings, exc: Exception) -> Unavailable:
+    return Unavailable(
+        f"cannot open database {describe_url(database_url(settings))}: {exc}; "
+        "check storage.database_url and that the server is running"
+    )
 
 
 async def open_database(
@@ -113,6 +125,24 @@ async def open_database(
     """:func:`database` as a generator, the form a ``providers.Resource`` runs."""
     async with database(settings, apps) as ctx:
         yield ctx
+
+
+async def migrate_once(settings: Settings, apps: Sequence[TortoiseApp]) -> list[str]:
+    """Open the database, apply pending migrations of ``apps`` and close it.
+
+    This is ``gomicroim migrate``; ``migrate_on_start`` does not matter here.
+
+    Raises:
+        Unavailable: the database cannot be opened, naming the URL (password masked).
+    """
+    forced = msgspec.structs.replace(
+        settings, storage=msgspec.structs.replace(settings.storage, migrate_on_start=False)
+    )
+    async with database(forced, apps) as ctx:
+        try:
+            return await migrate(ctx, apps)
+        except (DBConnectionError, OperationalError, OSError) as exc:
+            raise _cannot_open(settings, exc) from exc
 
 
 async def migrate(ctx: TortoiseContext, apps: Sequence[TortoiseApp]) -> list[str]:

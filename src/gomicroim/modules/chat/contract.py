@@ -7,6 +7,7 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 import msgspec
 
 from gomicroim.modules.identity.contract import UserId
+from gomicroim.patterns import whole
 
 SessionType = Literal["single", "group"]
 MsgType = Literal["text", "image", "file", "audio", "video", "location", "custom", "system"]
@@ -15,7 +16,7 @@ ClientMsgId = Annotated[
     msgspec.Meta(
         min_length=1,
         max_length=64,
-        pattern=r"^[\x21-\x7e]+$",
+        pattern=whole(r"\x21-\x7e"),
         description="Client-chosen id, unique per sender; resending it returns the first message.",
     ),
 ]
@@ -29,7 +30,14 @@ class MessageSend(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     session_type: SessionType
     client_msg_id: ClientMsgId
     msg_type: MsgType
-    body: str
+    body: Annotated[
+        str,
+        msgspec.Meta(
+            min_length=1,
+            description="Text, or JSON for structured types; at most chat.max_body_bytes"
+            " UTF-8 bytes, never empty.",
+        ),
+    ]
 
 
 class MessageRead(msgspec.Struct, kw_only=True):

@@ -62,10 +62,15 @@ class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ReadPosition(msgspec.Struct, frozen=True, kw_only=True):
-    """A user's read seq in a conversation and the conversation's last seq."""
+    """A user's read seq in a conversation and the conversation's last seq.
+
+    ``moved`` says whether this call moved ``read_seq`` forward: a read that changes nothing
+    tells nobody.
+    """
 
     read_seq: int
     last_seq: int
+    moved: bool = False
 
 
 class DuplicateMessage(Exception):

@@ -174,7 +174,7 @@ class ChatService:
         """Move the read position; see :meth:`ChatFacade.mark_read`."""
         ref = await self._readable(user_id, conversation_id)
         position = await self._store.mark_read(user_id, ref.id, seq)
-        if self._read_events is not None:
+        if position.moved and self._read_events is not None:
             await _hint_read(
                 self._read_events,
                 ReadPositionMoved(

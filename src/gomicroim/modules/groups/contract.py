@@ -7,10 +7,18 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 import msgspec
 
 from gomicroim.modules.identity.contract import UserId
+from gomicroim.patterns import DISPLAY_NAME
 
 Role = Literal["owner", "admin", "member"]
 GroupName = Annotated[
-    str, msgspec.Meta(min_length=1, max_length=255, description="up to groups.max_name_chars")
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=255,
+        pattern=DISPLAY_NAME,
+        description="Up to groups.max_name_chars; no control characters, escapes or"
+        " bidirectional overrides.",
+    ),
 ]
 UserIds = Annotated[list[UserId], msgspec.Meta(max_length=2000)]
 

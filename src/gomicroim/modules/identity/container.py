@@ -40,6 +40,8 @@ class IdentityContainer(containers.DeclarativeContainer):
         AccessTokens,
         secret=jwt_secret,
         ttl_ms=providers.Callable(lambda s: s.identity.access_ttl_s * 1000, settings),
+        issuer=settings.provided.identity.token_issuer,
+        audience=settings.provided.identity.token_audience,
     )
     service = providers.Singleton(
         IdentityService,
@@ -50,5 +52,6 @@ class IdentityContainer(containers.DeclarativeContainer):
         tokens=tokens,
         refresh_ttl_ms=providers.Callable(lambda s: s.identity.refresh_ttl_s * 1000, settings),
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
+        min_password_chars=settings.provided.identity.min_password_chars,
     )
     controllers = providers.Object([AuthController, UserController])

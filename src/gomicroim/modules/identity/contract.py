@@ -6,6 +6,8 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from gomicroim.patterns import DISPLAY_NAME, whole
+
 ClientType = Literal["app", "web", "desktop"]
 
 Username = Annotated[
@@ -13,18 +15,34 @@ Username = Annotated[
     msgspec.Meta(
         min_length=3,
         max_length=32,
-        pattern=r"^[A-Za-z0-9_.-]+$",
+        pattern=whole("A-Za-z0-9_.-"),
         description="3-32 characters: letters, digits, '_', '.', '-'; case-insensitive.",
     ),
 ]
-Password = Annotated[str, msgspec.Meta(min_length=8, max_length=128)]
-Nickname = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Password = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=8,
+        max_length=128,
+        description="8-128 characters (identity.min_password_chars may ask for more); not the"
+        " username.",
+    ),
+]
+Nickname = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=1,
+        max_length=64,
+        pattern=DISPLAY_NAME,
+        description="Display name: no control characters, escapes or bidirectional overrides.",
+    ),
+]
 DeviceId = Annotated[
     str,
     msgspec.Meta(
         min_length=1,
         max_length=64,
-        pattern=r"^[A-Za-z0-9_.:-]+$",
+        pattern=whole("A-Za-z0-9_.:-"),
         description="Stable id the client keeps per installation.",
     ),
 ]

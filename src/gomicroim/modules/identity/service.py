@@ -14,7 +14,12 @@ from gomicroim.modules.identity.contract import (
     UserCreate,
     UserRead,
 )
-from gomicroim.modules.identity.domain import RefreshToken, normalize_username, same_hash
+from gomicroim.modules.identity.domain import (
+    RefreshToken,
+    check_password,
+    normalize_username,
+    same_hash,
+)
 from gomicroim.modules.identity.ports import (
     DeviceRecord,
     PasswordHasher,
@@ -48,8 +53,10 @@ class IdentityService:
         tokens: AccessTokens,
         refresh_ttl_ms: int,
         device_cache_ttl_s: float = 5.0,
+        min_password_chars: int = 8,
         clock: Clock = now_ms,
     ):
+        self._min_password_chars = min_password_chars
         # Asked for every message fanned out; logins here invalidate, the TTL bounds the rest.
         self._devices: TtlCache[int, list[DeviceRead]] = TtlCache(device_cache_ttl_s)
         # Users are never deleted, so a user once seen exists for good.
@@ -75,6 +82,7 @@ class IdentityService:
     async def register(self, request: UserCreate) -> UserRead:
         """Create an account; see :meth:`IdentityFacade.register`."""
         username = normalize_username(request.username)
+        check_password(request.password, username, self._min_password_chars)
         password_hash = await self._hasher.hash(request.password)
         try:
             user = await self._users.create(

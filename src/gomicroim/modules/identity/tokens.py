@@ -8,18 +8,27 @@ import jwt
 
 from gomicroim.errors import Unauthenticated
 from gomicroim.modules.identity.contract import Principal
-from gomicroim.modules.identity.domain import principal_from_claims
+from gomicroim.modules.identity.domain import ACCESS_TYPE, principal_from_claims
 
 _ALGORITHM = "HS256"
 _CLOCK_SKEW_S = 10
 _VERIFIED_CACHE_SIZE = 100_000
+_REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "did", "typ"]
 
 
 class AccessTokens:
-    """Issues and verifies signed, short-lived access tokens (JWT, HS256)."""
+    """Issues and verifies signed, short-lived access tokens (JWT, HS256).
 
-    def __init__(self, secret: str, ttl_ms: int):
+    A token carries ``iss`` (who signed it), ``aud`` (what it is for) and ``typ``; all three
+    are checked, so a token signed with the same key for another service or purpose fails.
+    """
+
+    def __init__(
+        self, secret: str, ttl_ms: int, *, issuer: str = "gomicroim", audience: str = "gomicroim"
+    ):
         self._key = secret.encode()
+        self._issuer = issuer
+        self._audience = audience
         self.ttl_ms = ttl_ms
         #: How long after issue a token may still pass :meth:`verify` (lifetime + clock skew);
         #: an ended session must be remembered at least this long.
@@ -37,12 +46,14 @@ class AccessTokens:
             "ct": principal.client_type,
             "iat": now_ms // 1000,
             "exp": expires_at // 1000,
-            "typ": "access",
+            "iss": self._issuer,
+            "aud": self._audience,
+            "typ": ACCESS_TYPE,
         }
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM), expires_at
 
     def verify(self, token: str) -> Principal:
-        """Check signature, expiry and shape.
+        """Check signature, algorithm, expiry, issuer, audience, type and shape.
 
         Raises:
             Unauthenticated: ``token_expired`` or ``invalid_token``.
@@ -57,8 +68,11 @@ class AccessTokens:
             claims = jwt.decode(
                 token,
                 self._key,
+                # One allowed algorithm: "none" and any other alg in the header are refused.
                 algorithms=[_ALGORITHM],
-                options={"require": ["exp", "sub", "sid", "did"]},
+                issuer=self._issuer,
+                audience=self._audience,
+                options={"require": _REQUIRED_CLAIMS},
                 # Replicas' clocks differ a little; a token must not fail for that alone.
                 leeway=_CLOCK_SKEW_S,
             )

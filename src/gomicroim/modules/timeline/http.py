@@ -35,6 +35,13 @@ class SyncController(Controller):
         after: int = Parameter(
             ge=0, le=2**53 - 1, default=0, description="The last user seq the client holds"
         ),
-        limit: int | None = Parameter(ge=1, le=1000, required=False),
+        # No static maximum here: the bound is timeline.max_sync_page, enforced (400) and
+        # described by the service, so the schema cannot promise more than the server allows.
+        limit: int | None = Parameter(
+            ge=1,
+            required=False,
+            description="Entries per page: 1 to timeline.max_sync_page (200 by default; 400"
+            " invalid_field above it), default timeline.default_sync_page (100)",
+        ),
     ) -> SyncPage:
         return await timeline.sync(caller(request).user_id, after, limit)

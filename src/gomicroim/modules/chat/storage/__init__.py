@@ -291,11 +291,12 @@ class SqlChatStore:
                     read_seq=read_seq,
                     created_at=conversation.updated_at,
                 )
-                return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+                return ReadPosition(read_seq=read_seq, last_seq=last_seq, moved=read_seq > 0)
             read_seq = next_read_seq(entry.read_seq, seq, last_seq)
-            if read_seq != entry.read_seq:
+            moved = read_seq != entry.read_seq
+            if moved:
                 await Entry.filter(id=entry.id).update(read_seq=read_seq)
-            return ReadPosition(read_seq=read_seq, last_seq=last_seq)
+            return ReadPosition(read_seq=read_seq, last_seq=last_seq, moved=moved)
 
 
 class SqlOutboxStore:
