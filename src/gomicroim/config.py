@@ -302,6 +302,11 @@ def check_shape(settings: Settings) -> None:
             "a gateway in a cluster is addressed by its node id: set server.node_id "
             "(or pass --node-id) to a name no other node uses"
         )
+    if settings.bus_backend == "kafka":
+        # Imported here: the topology module builds on these settings types.
+        from gomicroim.infra.kafka.topology import check_kafka
+
+        check_kafka(settings)
 
 
 def _check_roles(roles: list[Role]) -> None:

@@ -135,3 +135,26 @@ def test_the_cluster_example_config_passes_the_start_checks() -> None:
     assert nodes.partitions_of("gw-2") == (4, 5, 6, 7)
     assert settings.storage.database_url.startswith("mysql://")
     assert settings.redis.url.startswith("redis://")
+
+
+@pytest.mark.parametrize(
+    ("server", "message"),
+    [
+        ({"roles": ["gateway"], "node_id": "gw-9"}, r"'gw-9' owns no partition"),
+        ({"roles": ["fanout"]}, r"kafka\.node_partitions is empty"),
+    ],
+)
+def test_the_start_check_refuses_a_kafka_shape_before_anything_opens(
+    server: dict[str, Any], message: str
+) -> None:
+    settings = load_settings(
+        env={},
+        overrides={
+            "server": server,
+            "kafka": {"bootstrap_servers": "k1:9092"},
+            "redis": {"url": "redis://r1:6379/0"},
+        },
+    )
+
+    with pytest.raises(ConfigError, match=message):
+        check_shape(settings)

@@ -6,7 +6,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from gomicroim.config import ConfigError, KafkaSettings
+from gomicroim.config import ConfigError, KafkaSettings, Settings
 
 #: What Kafka allows in a topic name, and how long it may be.
 _TOPIC_CHARS = re.compile(r"[A-Za-z0-9._-]+\Z")
@@ -91,6 +91,20 @@ class KafkaTopology:
                 "kafka.node_partitions is empty, so pushes cannot reach any gateway: give each "
                 'gateway node its push partitions, e.g. node_partitions = { "gw-1" = [0, 1] }'
             )
+
+
+def check_kafka(settings: Settings) -> None:
+    """The Kafka part of the start-time shape check, for the roles this process runs.
+
+    Raises:
+        ConfigError: as :meth:`KafkaTopology.from_settings`; a gateway owning no push
+            partition; a fan-out with no gateway to push to.
+    """
+    topology = KafkaTopology.from_settings(settings.kafka)
+    if "gateway" in settings.server.roles:
+        topology.partitions_of(settings.node_id)
+    if "fanout" in settings.server.roles:
+        topology.require_push_nodes()
 
 
 def _node_partitions(kafka: KafkaSettings) -> dict[str, tuple[int, ...]]:
