@@ -60,6 +60,8 @@ def test_a_cluster_adapter_this_build_lacks_stops_the_start(tmp_path: Path) -> N
         "--node-id",
         "gw-1",
         GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
+        # The Kafka adapters exist: give the node its push partition to reach Redis's.
+        **{"GOMICROIM__KAFKA__NODE_PARTITIONS__GW-1": "[0]"},
         GOMICROIM__REDIS__URL="redis://127.0.0.1:9/0",
         GOMICROIM__IDENTITY__JWT_SECRET="a-shared-secret-of-at-least-32-characters",
     )
