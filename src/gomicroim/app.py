@@ -15,8 +15,10 @@ from gomicroim import __version__
 from gomicroim.config import Settings, check_shape
 from gomicroim.container import Container
 from gomicroim.http.errors import EXCEPTION_HANDLERS
-from gomicroim.http.observability import observability_middleware
+from gomicroim.http.observability import add_edge_layer
+from gomicroim.http.openapi import COMPONENTS
 from gomicroim.http.ops import OpsController
+from gomicroim.http.params import strict_path_ids
 from gomicroim.infra.secrets import jwt_secret
 from gomicroim.roles import Node, assemble
 
@@ -49,7 +51,7 @@ def create_app(
     container = container or build_container(settings)
     node = node or assemble(settings.server.roles, container)
     metrics = container.metrics()
-    return Litestar(
+    app = Litestar(
         route_handlers=[OpsController, *node.controllers],
         dependencies={
             **node.dependencies,
@@ -60,15 +62,15 @@ def create_app(
         },
         lifespan=[_lifespan(settings, node)],
         exception_handlers=EXCEPTION_HANDLERS,
-        middleware=[
-            observability_middleware(metrics, access_log=settings.log.access_log),
-            *node.middleware,
-        ],
+        before_request=strict_path_ids,
+        middleware=node.middleware,
         request_max_body_size=settings.server.max_request_bytes,
         openapi_config=_openapi(),
         debug=False,
         logging_config=None,
     )
+    add_edge_layer(app, metrics, access_log=settings.log.access_log)
+    return app
 
 
 def _lifespan(
@@ -100,4 +102,5 @@ def _openapi() -> OpenAPIConfig:
         description="Instant-messaging server API. Errors: {error: {code, message, field?}}.",
         path="/schema",
         render_plugins=[ScalarRenderPlugin()],
+        components=COMPONENTS,
     )

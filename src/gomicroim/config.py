@@ -36,6 +36,15 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Names this gateway in presence and push routing; empty is ``node-1`` outside a cluster.
     node_id: str = ""
     max_request_bytes: PositiveInt = 1_048_576
+    #: A request head (request line and headers) above this is answered 431.
+    max_header_bytes: Annotated[int, msgspec.Meta(ge=1024)] = 16384
+    max_headers: PositiveInt = 100
+    #: A request head must arrive within this of the connection (or the request) starting.
+    header_timeout_s: Seconds = 10.0
+    #: A request body must arrive within this of its head.
+    body_timeout_s: Seconds = 30.0
+    #: Idle keep-alive connections are closed after this.
+    keepalive_timeout_s: Seconds = 5.0
 
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -123,6 +132,13 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: A push batch older than this when a gateway reads it from Kafka is dropped (the
     #: devices pull); it bounds replays of old batches after a consumer restart.
     max_push_age_s: Seconds = 30
+    #: Client frames per second per socket (token bucket of ``frame_burst``); 0 disables.
+    max_frames_per_second: Annotated[float, msgspec.Meta(ge=0)] = 30.0
+    frame_burst: PositiveInt = 60
+    #: Devices of one user connected at once (0: no limit).
+    max_connections_per_user: Annotated[int, msgspec.Meta(ge=0)] = 16
+    #: Sockets from one client address at once (0: no limit).
+    max_connections_per_ip: Annotated[int, msgspec.Meta(ge=0)] = 1024
 
 
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

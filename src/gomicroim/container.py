@@ -98,6 +98,7 @@ class Container(containers.DeclarativeContainer):
         presence=presence.service,
         timeline=timeline.service,
         kafka=kafka,
+        session_events=identity.session_events,
         metrics=metrics,
     )
     fanout = providers.Container(

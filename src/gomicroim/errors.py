@@ -67,7 +67,12 @@ class RateLimited(AppError):
 
 
 class Unavailable(AppError):
-    """A dependency (database, Redis, Kafka) is down; retry later."""
+    """A dependency (database, Redis, Kafka) is down; retry later.
+
+    ``detail`` names the engine and its error for the log; it never reaches the client.
+    """
 
     status = 503
     default_code = "unavailable"
+    retry_after_s = 2.0
+    detail = ""

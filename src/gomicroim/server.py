@@ -13,6 +13,7 @@ import uvicorn
 from gomicroim.app import build_container, create_app
 from gomicroim.config import Settings
 from gomicroim.gateway.protocol import GatewayWebSocketProtocol
+from gomicroim.http.protocol import HttpLimits, guarded_http_protocol
 from gomicroim.infra.logging import configure_logging
 from gomicroim.roles import CloseConnections, assemble
 
@@ -68,7 +69,15 @@ def serve(settings: Settings) -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
-        http="httptools",
+        http=guarded_http_protocol(
+            HttpLimits(
+                max_header_bytes=settings.server.max_header_bytes,
+                max_headers=settings.server.max_headers,
+                header_timeout_s=settings.server.header_timeout_s,
+                body_timeout_s=settings.server.body_timeout_s,
+            )
+        ),
+        timeout_keep_alive=settings.server.keepalive_timeout_s,  # type: ignore[arg-type]
         ws=GatewayWebSocketProtocol,
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_ping_interval=None,

@@ -91,7 +91,7 @@ class Bad:
     field: str | None = None
     as_user: str | None = "alice"
     json: Callable[[World], Any] | None = None
-    content: bytes | None = None
+    content: bytes | Callable[[World], bytes] | None = None
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
 
 
@@ -386,11 +386,63 @@ CASES = {
         as_user="bob",
         content=b"seq=10",
     ),
+    "register duplicate key": Bad(
+        "POST",
+        lambda w: REGISTER,
+        400,
+        "malformed_json",
+        "username",
+        as_user=None,
+        content=b'{"username": "dup_a_1", "username": "dup_b_1", "password": "long enough pw"}',
+    ),
+    "send duplicate key": Bad(
+        "POST",
+        lambda w: "/api/v1/messages",
+        400,
+        "malformed_json",
+        "to",
+        content=lambda w: (
+            b'{"to": %d, "to": %d, "session_type": "single", "client_msg_id": "dup-key",'
+            b' "msg_type": "text", "body": "should not be stored"}'
+            % (w.bob["user_id"], w.carol["user_id"])
+        ),
+    ),
+    "send duplicate key spelled with an escape": Bad(
+        "POST",
+        lambda w: "/api/v1/messages",
+        400,
+        "malformed_json",
+        "body",
+        content=lambda w: (
+            b'{"to": %d, "session_type": "single", "client_msg_id": "dup-key-2",'
+            b' "msg_type": "text", "body": "a", "\\u0062ody": "b"}' % w.bob["user_id"]
+        ),
+    ),
     # routing
     "unknown endpoint": Bad("GET", lambda w: "/api/v1/nothing-here", 404, "not_found"),
     "wrong method": Bad("PUT", lambda w: "/api/v1/messages", 405, "method_not_allowed"),
     "user id out of range": Bad(
         "GET", lambda w: f"/api/v1/users/{2**53}", 400, "invalid_field", "user_id"
+    ),
+    **{
+        f"user id {label}": Bad("GET", lambda w, p=path: p, 400, "invalid_field", "user_id")
+        for label, path in {
+            "in Arabic-Indic digits": "/api/v1/users/\u0661",
+            "with a leading space": "/api/v1/users/%201",
+            "with a plus sign": "/api/v1/users/+1",
+            "with a leading zero": "/api/v1/users/01",
+            "in fullwidth digits": "/api/v1/users/\uff11",
+        }.items()
+    },
+    "group id with a leading zero": Bad(
+        "GET", lambda w: f"/api/v1/groups/0{w.group_id}", 400, "invalid_field", "group_id"
+    ),
+    "member id with a plus sign": Bad(
+        "DELETE",
+        lambda w: f"/api/v1/groups/{w.group_id}/members/+{w.carol['user_id']}",
+        400,
+        "invalid_field",
+        "user_id",
     ),
     # groups
     "create group malformed json": Bad(
@@ -472,7 +524,7 @@ async def test_bad_request_is_refused_and_changes_nothing(
         kwargs["content"] = json.dumps(case.json(world)).encode()
         headers["Content-Type"] = "application/json"
     elif case.content is not None:
-        kwargs["content"] = case.content
+        kwargs["content"] = case.content(world) if callable(case.content) else case.content
         headers["Content-Type"] = "application/json"
 
     response = await api.client.request(case.method, case.path(world), **kwargs)
@@ -516,3 +568,23 @@ async def test_expired_access_token_is_401_until_refreshed(
     assert refreshed.status_code == 200, refreshed.text
     alice.access_token = refreshed.json()["access_token"]
     assert [m["body"] for m in await api.history(alice, conv)] == ["before expiry"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "allowed"),
+    [
+        ("PUT", "/api/v1/messages", {"POST"}),
+        ("DELETE", "/api/v1/auth/login", {"POST"}),
+        ("POST", "/api/v1/conversations", {"GET"}),
+        ("PATCH", "/healthz", {"GET"}),
+    ],
+)
+async def test_wrong_method_is_405_naming_the_allowed_methods(
+    api: Api, world: World, method: str, path: str, allowed: set[str]
+) -> None:
+    response = await api.client.request(method, path, headers=world.alice["headers"])
+
+    assert_error(response, 405, "method_not_allowed")
+    named = {m.strip() for m in response.headers["Allow"].split(",")}
+    # OPTIONS is answered on every path, so it is allowed too.
+    assert named == allowed | {"OPTIONS"}

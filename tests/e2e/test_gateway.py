@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import math
 import os
 import time
@@ -12,9 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.e2e.client import Api, Json, User, bearer
+from tests.e2e.client import Api, Json, User, assert_error, bearer
 from tests.e2e.conftest import StartServer
 from tests.e2e.devices import (
     TCP_ESTABLISHED,
@@ -362,3 +364,193 @@ async def test_a_consumer_that_never_reads_again_is_dropped(
     )
     assert (await api.client.get("/readyz")).status_code == 200
     assert httpx.codes.is_success((await api.client.get("/healthz")).status_code)
+
+
+async def test_hostile_frames_get_bad_frame_and_the_socket_stays_usable(
+    server: ServerProcess, api: Api, devices: Devices
+) -> None:
+    user = await api.register_and_login("hostile", client_type="app")
+    device = await devices.open(server, user)
+    hostile: list[str | bytes] = [
+        '{"a":' * 1000 + "1" + "}" * 1000,  # nested deeper than any parser's stack
+        '{"x":' + "[" * 1000 + "]" * 1000 + ',"type":"ping"}',
+        '{"type":"ack","user_seq":1,"user_seq":2}',  # a repeated key
+        '{"type":"ping","type":"ack"}',
+        b'{"type":"ping"}',  # frames are JSON text, not binary
+        '{"type":"ack","user_seq":-1}',
+        '{"type":"ack","user_seq":9007199254740992}',  # above 2^53 - 1
+        '{"type":"reauth","access_token":""}',
+        '{"type":"reauth","access_token":' + '"' + "t" * 5000 + '"}',
+    ]
+    for n, frame in enumerate(hostile, start=1):
+        await device.send_raw(frame)
+        await device.wait_frames("error", n)
+    errors = [r.frame for r in device.of_type("error")]
+    assert [e["code"] for e in errors] == ["bad_frame"] * len(hostile), errors
+    await device.ping()
+    assert device.close is None
+    assert server.error_lines() == []
+
+
+async def test_a_text_frame_that_is_not_utf8_closes_1007_without_an_error_log(
+    server: ServerProcess, api: Api, devices: Devices
+) -> None:
+    user = await api.register_and_login("latin", client_type="web")
+    device = await devices.open(server, user)
+    await device.ws.send(b'{"type":"ping","x":"\xff\xfe"}', text=True)
+    close = await device.wait_closed()
+    assert close is not None
+    assert close.code == 1007
+    assert server.error_lines() == []
+
+
+async def raw_upgrade(
+    server: ServerProcess, target: bytes, extra: bytes = b""
+) -> tuple[bytes, bool]:
+    """Send a WebSocket upgrade by hand: (what the server answered, whether it then hung up)."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(
+        b"GET " + target + b" HTTP/1.1\r\nHost: gomicroim\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+        b"Sec-WebSocket-Version: 13\r\n" + extra + b"\r\n"
+    )
+    chunks: list[bytes] = []
+    try:
+        async with asyncio.timeout(5):
+            while chunk := await reader.read(65536):
+                chunks.append(chunk)
+        return b"".join(chunks), True
+    except TimeoutError:
+        return b"".join(chunks), False
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize(
+    ("what", "target", "extra", "status", "code"),
+    [
+        ("a 9 KB token", b"/ws?token=" + b"a" * 9000, b"", 414, "uri_too_long"),
+        ("a 70 KB URL", b"/ws?x=" + b"a" * 70_000, b"", 414, "uri_too_long"),
+        ("a 9 KB header", b"/ws", b"Authorization: Bearer " + b"a" * 9000 + b"\r\n", 431, None),
+        ("200 headers", b"/ws", b"".join(b"X-H%d: a\r\n" % i for i in range(200)), 431, None),
+    ],
+)
+async def test_an_oversized_upgrade_gets_an_http_error_and_the_connection_ends(
+    server: ServerProcess, what: str, target: bytes, extra: bytes, status: int, code: str | None
+) -> None:
+    answer, hung_up = await raw_upgrade(server, target, extra)
+    assert hung_up, f"{what}: the server kept the connection open; it answered {answer[:200]!r}"
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 %d " % status), (what, head)
+    assert b"content-type: application/json" in head.lower(), head
+    error = json.loads(body)["error"]
+    assert error["code"] == (code or "headers_too_large"), error
+    assert error["message"]
+
+
+async def test_a_socket_over_its_frame_rate_is_told_then_closed_4429_and_others_are_not(
+    start_server: StartServer, connect: Callable[[ServerProcess], Api], devices: Devices
+) -> None:
+    server = start_server(
+        GOMICROIM__GATEWAY__MAX_FRAMES_PER_SECOND="5", GOMICROIM__GATEWAY__FRAME_BURST="10"
+    )
+    api = connect(server)
+    flooder_user = await api.register_and_login("flooder", client_type="web")
+    calm_user = await api.register_and_login("calm", client_type="web")
+    flooder = await devices.open(server, flooder_user)
+    calm = await devices.open(server, calm_user)
+
+    for _ in range(10):
+        await flooder.send_json({"type": "ping"})
+    await flooder.wait_frames("pong", 10)
+    await flooder.send_json({"type": "ping"})
+    await flooder.wait_frames("error", 1)
+    limited = flooder.of_type("error")[0].frame
+    assert limited["code"] == "rate_limited"
+    assert "gateway.max_frames_per_second" in limited["message"]
+
+    # It keeps flooding: the server stops answering frame by frame and closes.
+    with contextlib.suppress(ConnectionClosed):
+        for _ in range(200):
+            await flooder.send_json({"type": "ping"})
+    close = await flooder.wait_closed()
+    assert close is not None
+    assert close.code == 4429
+    assert flooder.received[-1].type == "kick"
+    assert {r.type for r in flooder.received} <= {"hello", "pong", "error", "kick"}
+
+    await calm.ping()
+    message = await api.send(flooder_user, calm_user.id, "are you fine?")
+    await calm.wait_frames("message", 1)
+    assert calm.messages()[0]["message"] == message
+    assert calm.close is None
+
+
+async def refused_upgrade(server: ServerProcess, user: User) -> httpx.Response:
+    """The HTTP answer to an upgrade the server must refuse (it must not switch protocols)."""
+    async with httpx.AsyncClient(base_url=server.base_url) as client:
+        response = await client.get(
+            "/ws",
+            params={"token": user.access_token},
+            headers={
+                "Upgrade": "websocket",
+                "Connection": "Upgrade",
+                "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==",
+                "Sec-WebSocket-Version": "13",
+            },
+        )
+    assert response.status_code != 101, "the upgrade was accepted"
+    return response
+
+
+async def open_once_admitted(devices: Devices, server: ServerProcess, user: User) -> Device:
+    """Open a device, retrying while the server still counts a socket that was just closed."""
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            return await devices.open(server, user)
+        except InvalidStatus as refused:
+            if refused.response.status_code != 429 or time.monotonic() > deadline:
+                raise
+            await asyncio.sleep(0.05)
+
+
+async def test_connections_beyond_the_per_user_and_per_ip_caps_get_429(
+    start_server: StartServer, connect: Callable[[ServerProcess], Api], devices: Devices
+) -> None:
+    server = start_server(
+        GOMICROIM__GATEWAY__MAX_CONNECTIONS_PER_USER="2",
+        GOMICROIM__GATEWAY__MAX_CONNECTIONS_PER_IP="4",
+    )
+    api = connect(server)
+    ann = await api.register_and_login("ann", client_type="web", device_id="d1")
+    ann_d2 = await api.login(ann.username, device_id="d2", client_type="web")
+    ann_d3 = await api.login(ann.username, device_id="d3", client_type="web")
+    await devices.open(server, ann)
+    second = await devices.open(server, ann_d2)
+
+    refused = await refused_upgrade(server, ann_d3)
+    assert_error(refused, 429, "too_many_connections")
+    assert "gateway.max_connections_per_user" in refused.json()["error"]["message"]
+    assert int(refused.headers["retry-after"]) > 0
+    # A device already connected may reconnect (it replaces its own socket).
+    again = await devices.open(server, ann_d2)
+    assert (await second.wait_closed()).code == 4409  # type: ignore[union-attr]
+    # When a device goes, another may come.
+    await again.aclose()
+    third = await open_once_admitted(devices, server, ann_d3)
+    await third.ping()
+
+    # Per address: 2 of ann's sockets are open; 2 more users fill the cap of 4.
+    bo = await api.register_and_login("bo", client_type="web")
+    cy = await api.register_and_login("cy", client_type="web")
+    di = await api.register_and_login("di", client_type="web")
+    await devices.open(server, bo)
+    await devices.open(server, cy)
+    refused = await refused_upgrade(server, di)
+    assert_error(refused, 429, "too_many_connections")
+    assert "gateway.max_connections_per_ip" in refused.json()["error"]["message"]
+    await third.aclose()
+    late = await open_once_admitted(devices, server, di)
+    await late.ping()
+    assert server.error_lines() == []

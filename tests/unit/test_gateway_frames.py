@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import msgspec
 import pytest
 
 from gomicroim.gateway import frames
@@ -53,12 +52,33 @@ def test_client_frames_decode(text: str, expected: object) -> None:
 
 
 @pytest.mark.parametrize(
-    "text",
-    ["not json", '{"type":"nope"}', '{"type":"ack","user_seq":"x"}', "[]", '{"type":"ping","x":1}'],
+    ("data", "says"),
+    [
+        ("not json", "malformed"),
+        ('{"type":"ping"', "truncated"),
+        ('{"type":"nope"}', "Invalid value 'nope'"),
+        ('{"type":"ack","user_seq":"x"}', "Expected `int`"),
+        ('{"type":"ack","user_seq":-1}', ">= 0"),
+        ('{"type":"ack","user_seq":9007199254740992}', "<= 9007199254740991"),
+        ("[]", "Expected `object`"),
+        ('{"type":"ping","x":1}', "unknown field"),
+        ('{"type":"reauth"}', "missing required field `access_token`"),
+        ('{"type":"ack","user_seq":1,"user_seq":2}', "'user_seq' appears more than once"),
+        ('{"a":' * 2000 + "1" + "}" * 2000, "nested too deep"),
+        ('{"x":' + "[" * 5000 + "]" * 5000 + ',"type":"ping"}', "nested too deep"),
+        (b'{"type":"ping"}', "binary frames are not accepted"),
+    ],
 )
-def test_bad_client_frames_are_rejected(text: str) -> None:
-    with pytest.raises((msgspec.DecodeError, msgspec.ValidationError)):
-        frames.decode_client(text)
+def test_bad_client_frames_are_rejected_saying_why(data: str | bytes, says: str) -> None:
+    with pytest.raises(frames.BadFrame) as bad:
+        frames.decode_client(data)
+    assert says in str(bad.value)
+
+
+def test_a_reauth_frame_carries_its_token() -> None:
+    assert frames.decode_client('{"type":"reauth","access_token":"t"}') == frames.Reauth("t")
+    reauthed = json.loads(frames.encode(frames.Reauthed(access_expires_at=5)))
+    assert reauthed == {"type": "reauthed", "access_expires_at": 5}
 
 
 async def test_a_connection_over_its_pending_limit_is_closed_instead_of_buffering() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 import pytest
 
@@ -40,6 +41,9 @@ class CountingMetrics:
 
     def relay_scanned(self, kind: str, records: int) -> None:
         self.scanned[kind] = self.scanned.get(kind, 0) + records
+
+    def watch_outbox_backlog(self, count: Callable[[], int]) -> None:
+        self.backlog = count
 
 
 def relay_for(
@@ -243,3 +247,19 @@ async def test_a_publish_cancelled_by_stop_is_replayed_from_the_table() -> None:
 
     assert seqs(publisher) == [1]
     assert store.unpublished() == []
+
+
+async def test_the_backlog_metric_counts_committed_events_not_yet_published() -> None:
+    store, publisher = MemoryOutboxStore(), RecordingPublisher()
+    metrics = CountingMetrics()
+    relay = relay_for(store, publisher, metrics=metrics)
+    await relay.drain()  # start-up scan
+    events = [committed(seq) for seq in (1, 2, 3)]
+    for event in events:
+        store.add(event)
+    relay.submit(events)
+    assert metrics.backlog() == 3
+
+    await relay.drain()
+    assert seqs(publisher) == [1, 2, 3]
+    assert metrics.backlog() == 0

@@ -24,6 +24,9 @@ BENCH_ENV = {
     "GOMICROIM__LOG__ACCESS_LOG": "false",
     "GOMICROIM__LOG__LEVEL": "WARNING",
     "GOMICROIM__GATEWAY__IDLE_TIMEOUT_S": "600",
+    # Every simulated device connects from this one machine's address.
+    "GOMICROIM__GATEWAY__MAX_CONNECTIONS_PER_IP": "0",
+    "GOMICROIM__GATEWAY__MAX_CONNECTIONS_PER_USER": "0",
 }
 
 

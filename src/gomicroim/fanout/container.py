@@ -9,9 +9,10 @@ from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushRouter
 from gomicroim.infra.bus import InProcessTopic
-from gomicroim.infra.kafka.consumer import DeadLetterMetrics, DeadLetters, KafkaEventSource
+from gomicroim.infra.kafka.consumer import DeadLetters, KafkaEventSource
 from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.wiring import read_group, retry_policy
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
@@ -31,10 +32,10 @@ class FanoutContainer(containers.DeclarativeContainer):
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     router: providers.Dependency[PushRouter] = providers.Dependency()
+    metrics: providers.Dependency[Metrics] = providers.Dependency()
     committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
-    metrics: providers.Dependency[DeadLetterMetrics] = providers.Dependency()
 
     # The consuming side of the bus (in Kafka: consumer groups of the fan-out workers; the
     # read topic has a group of its own, so neither waits for the other's rebalances).
@@ -85,4 +86,5 @@ class FanoutContainer(containers.DeclarativeContainer):
         presence=presence,
         selector=selector,
         router=router,
+        metrics=metrics,
     )

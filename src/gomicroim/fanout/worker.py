@@ -17,6 +17,7 @@ from gomicroim.errors import NotFound
 from gomicroim.fanout.selector import StrategySelector
 from gomicroim.fanout.strategy import FanoutStrategy
 from gomicroim.gateway.contract import Push, PushBatch, PushRouter, PushTarget
+from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
@@ -61,6 +62,7 @@ class FanoutWorker:
         selector: StrategySelector,
         router: PushRouter,
         clock: Clock = now_ms,
+        metrics: Metrics | None = None,
     ):
         self._identity = identity
         self._groups = groups
@@ -68,6 +70,7 @@ class FanoutWorker:
         self._selector = selector
         self._router = router
         self._clock = clock
+        self._metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
 
     async def handle_committed(self, events: list[MessageCommitted]) -> None:
@@ -100,6 +103,10 @@ class FanoutWorker:
             skip = (message.sender_id, event.sender_device_id)
             _add_pushes(per_node, "message", message, _targets(recipients, online, skip, seqs))
         await self._route(per_node)
+        if self._metrics is not None:
+            done = self._clock()
+            for event in events:
+                self._metrics.message_fanned_out((done - event.message.created_at) / 1000)
 
     async def handle_read(self, events: list[ReadPositionMoved]) -> None:
         """Tell the reader's other devices, and a single chat's peer, about a read."""

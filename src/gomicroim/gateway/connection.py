@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import time
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -13,6 +14,7 @@ from typing import Any
 from litestar.connection import WebSocket
 from litestar.types import WebSocketCloseEvent, WebSocketSendEvent
 
+from gomicroim.gateway import frames
 from gomicroim.gateway.protocol import SEND_TEXT_NOWAIT, SEND_TEXTS_NOWAIT
 from gomicroim.modules.identity.contract import Principal
 
@@ -30,6 +32,10 @@ class Connection:
     while there is a backlog, so an idle socket costs no task. A client that does not read fast
     enough is disconnected (close 1013) instead of letting its queue grow without bound; it
     catches up by pulling after reconnecting.
+
+    Until :meth:`open` sends the ``hello``, frames routed to the connection are held (within the
+    same bound) so that ``hello`` is always the first frame. The socket is also closed (4401)
+    when its access token expires, unless :meth:`expire_at` is moved on by a ``reauth``.
     """
 
     def __init__(
@@ -52,6 +58,8 @@ class Connection:
         self._close_sent: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
+        self._held = True
+        self._expiry: asyncio.TimerHandle | None = None
         extensions: dict[str, Any] = (socket.scope.get("extensions") or {}) if socket else {}
         # Offered by our uvicorn protocol: write a frame without a task switch when possible.
         self._send_now: Callable[[str], bool] | None = extensions.get(SEND_TEXT_NOWAIT)
@@ -72,11 +80,45 @@ class Connection:
         """True once a close was requested; further frames are dropped."""
         return self._close is not None
 
+    def open(self, hello: str) -> None:
+        """Send ``hello``, then whatever was routed here while the handshake ran."""
+        if not self._held:
+            return
+        self._held = False
+        if self._close is not None:
+            return
+        if not self._frames:
+            self.send(hello)
+            return
+        self._frames.appendleft(hello)
+        self._pending += len(hello)
+        self._start_writer()
+
+    def expire_at(self, expires_at_ms: int | None) -> None:
+        """Close with 4401 ``token_expired`` at ``expires_at_ms`` (Unix ms); None: never."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+        if expires_at_ms is None or self._close is not None:
+            return
+        delay = max(0.0, expires_at_ms / 1000 - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self._expired)
+
+    def _expired(self) -> None:
+        self._expiry = None
+        kick = frames.encode(frames.Kick(reason="access token expired; reconnect with a new one"))
+        self.close_soon(frames.CLOSE_UNAUTHENTICATED, "token_expired", after=kick)
+
     def send(self, frame: str) -> bool:
         """Send or queue a frame; False when the connection is closing or just overflowed."""
         if self._close is not None:
             return False
-        if self._writer is None and self._send_now is not None and self._send_now(frame):
+        if (
+            self._writer is None
+            and not self._held
+            and self._send_now is not None
+            and self._send_now(frame)
+        ):
             return True
         size = len(frame)
         if self._pending + size > self._max_pending:
@@ -100,6 +142,7 @@ class Connection:
         if (
             self._close is None
             and self._writer is None
+            and not self._held
             and self._send_many_now is not None
             and self._send_many_now(frames)
         ):
@@ -112,6 +155,14 @@ class Connection:
         """Send ``after`` (if given) after what is queued, then close with ``code``."""
         if self._close is not None:
             return
+        if self._held:
+            # Not even the hello went out: drop what was routed meanwhile, the client pulls it.
+            self._held = False
+            self._frames.clear()
+            self._pending = 0
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         if after is not None:
             self._frames.append(after)
         else:
@@ -122,7 +173,7 @@ class Connection:
         self._start_writer()
 
     def _start_writer(self) -> None:
-        if self._writer is None and not self._closed:
+        if self._writer is None and not self._closed and not self._held:
             self._writer = asyncio.get_running_loop().create_task(
                 self._write_backlog(), name=f"ws-writer-{self.id}"
             )
@@ -182,7 +233,10 @@ class Connection:
             await asyncio.wait_for(self._close_sent.wait(), timeout_s)
 
     def cancel(self) -> None:
-        """Stop any writer (the connection is being torn down)."""
+        """Stop any writer and the expiry timer (the connection is being torn down)."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None

@@ -6,17 +6,21 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
+from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.http.websocket_doc import websocket_upgrade_required
+from gomicroim.infra.adapters import REDIS_FIX, not_available
 from gomicroim.infra.kafka.engine import KafkaEngine
-from gomicroim.infra.kafka.push import KafkaPushRouter, PushMetrics, PushPartitionConsumer
+from gomicroim.infra.kafka.push import KafkaPushRouter, PushPartitionConsumer
 from gomicroim.infra.kafka.wiring import no_push_consumer
-from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.infra.metrics import Metrics
+from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 
 class GatewayContainer(containers.DeclarativeContainer):
-    """The gateway needs identity (tokens), presence and timeline (for ``hello``).
+    """The gateway needs identity (tokens, ended sessions), presence and timeline (``hello``).
 
     It also selects the push router the fan-out worker hands its batches to.
     """
@@ -25,17 +29,33 @@ class GatewayContainer(containers.DeclarativeContainer):
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
+    session_events: providers.Dependency[SessionEvents] = providers.Dependency()
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
-    metrics: providers.Dependency[PushMetrics] = providers.Dependency()
+    metrics: providers.Dependency[Metrics] = providers.Dependency()
 
+    # In process when one node holds every socket; a cluster counts them in Redis.
+    quota = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(
+            MemoryConnectionQuota,
+            per_user=settings.provided.gateway.max_connections_per_user,
+            per_ip=settings.provided.gateway.max_connections_per_ip,
+        ),
+        redis=not_available("the Redis connection quota", REDIS_FIX),
+    )
     service = providers.Singleton(
         Gateway,
         node_id=settings.provided.node_id,
         identity=identity,
         presence=presence,
         timeline=timeline,
+        session_events=session_events,
+        quota=quota,
         idle_timeout_s=settings.provided.gateway.idle_timeout_s,
         max_pending_bytes=settings.provided.gateway.max_pending_bytes,
+        max_frames_per_second=settings.provided.gateway.max_frames_per_second,
+        frame_burst=settings.provided.gateway.frame_burst,
+        metrics=metrics,
     )
     # One process holding the gateway and an in-process bus delivers to its own sockets;
     # otherwise pushes go to each node's Kafka partition, which that node's gateway consumes.
@@ -57,4 +77,5 @@ class GatewayContainer(containers.DeclarativeContainer):
             metrics=metrics,
         ),
     )
-    controllers = providers.Object([ws_endpoint])
+    #: The WebSocket, and a plain GET on its path that documents it and says how to upgrade.
+    controllers = providers.Object([ws_endpoint, websocket_upgrade_required])

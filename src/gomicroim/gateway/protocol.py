@@ -4,18 +4,46 @@ The stock protocol waits for the transport to drain before it sends anything, th
 included, and closes gracefully, which flushes first: a client that never reads again would
 hold its socket and kernel buffers forever. Here a close goes out at once and the transport is
 aborted if the peer has not finished the closing handshake within the close timeout.
+
+It also answers what the stock one leaves to chance: an upgrade request websockets refuses (a
+URL or header too long, too many headers) gets its 414/431/400 with the error JSON and the
+connection ends, on every uvicorn version; a text frame that is not UTF-8 closes with 1007
+without logging a traceback; and pings from a peer that reads nothing are not answered with
+an ever-growing pile of pongs.
+
+Incoming data is parsed in small steps, and parsing waits while the app has a few dozen frames
+unread: a client that sends thousands of tiny frames in one TCP read neither holds the event
+loop for the whole read nor fills an unbounded queue of parsed frames.
 """
 
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 import struct
+from http import HTTPStatus
 from typing import Any
 
+import msgspec
+from uvicorn._types import ASGIReceiveEvent
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
-from websockets.exceptions import InvalidState
-from websockets.http11 import Request
+from websockets.datastructures import Headers
+from websockets.exceptions import (
+    HeaderLineTooLong,
+    InvalidState,
+    RequestLineTooLong,
+    TooManyHeaders,
+)
+from websockets.http11 import Request, Response
+
+from gomicroim.gateway.frames import CLOSE_TOO_MANY
+
+log = logging.getLogger("gomicroim.gateway")
+
+#: Bytes parsed at a time, and parsed frames the app may leave unread before parsing waits.
+_PARSE_STEP = 4096
+_MAX_UNREAD = 64
 
 #: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.send_text_nowait`.
 SEND_TEXT_NOWAIT = "gomicroim.send_text_nowait"
@@ -32,6 +60,113 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.close_timeout_s
+        self._unparsed = b""
+        self._parse_scheduled = False
+        self._deaf = False
+
+    def data_received(self, data: bytes) -> None:
+        """As uvicorn's, in steps; a request websockets cannot take is answered and ended here."""
+        if self.handshake_initiated:
+            if self._deaf:
+                return
+            if self.close_sent:
+                # Closing: frames are discarded anyway, only the peer's close reply matters.
+                self._unparsed = b""
+                super().data_received(data)
+            elif self._unparsed:
+                self._unparsed += data
+            else:
+                self._parse(data)
+            return
+        self.conn.receive_data(data)
+        if self.conn.handshake_exc is not None:
+            self._refuse_request(self.conn.handshake_exc)
+            return
+        self.handle_events()
+        if self.conn.parser_exc is not None:
+            self.handle_parser_exception()
+
+    def _parse(self, data: bytes) -> None:
+        view = memoryview(data)
+        for start in range(0, len(data), _PARSE_STEP):
+            if self.close_sent or self.transport.is_closing():
+                return
+            if self.queue.qsize() >= _MAX_UNREAD:
+                self._unparsed = bytes(view[start:])
+                self.read_paused = True
+                self.transport.pause_reading()
+                return
+            super().data_received(bytes(view[start : start + _PARSE_STEP]))
+
+    def _parse_unparsed(self) -> None:
+        self._parse_scheduled = False
+        data, self._unparsed = self._unparsed, b""
+        if self.close_sent or self.transport.is_closing():
+            return
+        self._parse(data)
+        if not self._unparsed and self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    async def receive(self) -> ASGIReceiveEvent:
+        """As uvicorn's; reading resumes only once what was left unparsed is parsed."""
+        message = await self.queue.get()
+        if self._unparsed:
+            if self.queue.qsize() < _MAX_UNREAD // 2 and not self._parse_scheduled:
+                # Later, not now: other sockets get their turn between two steps.
+                self._parse_scheduled = True
+                self.loop.call_soon(self._parse_unparsed)
+        elif self.read_paused and self.queue.empty():
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    def _refuse_request(self, error: Exception) -> None:
+        self.conn.data_to_send()  # websockets' own plain-text answer, replaced by ours
+        if isinstance(error, RequestLineTooLong):
+            status, code, fix = 414, "uri_too_long", "shorten the URL"
+        elif isinstance(error, HeaderLineTooLong | TooManyHeaders):
+            status, code, fix = 431, "headers_too_large", "send fewer or shorter headers"
+        else:
+            status, code, fix = 400, "invalid_request", "send an HTTP/1.1 WebSocket upgrade"
+        message = f"cannot open a WebSocket: {error}; {fix}"
+        body = msgspec.json.encode({"error": {"code": code, "message": message}})
+        headers = Headers(
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Connection", "close"),
+            ]
+        )
+        self.transport.write(Response(status, HTTPStatus(status).phrase, headers, body).serialize())
+        self.handshake_complete = True
+        self.close_sent = True
+        self.transport.close()
+        log.info("websocket upgrade refused", extra={"status": status, "code": code})
+
+    def send_receive_event_to_app(self) -> None:
+        """As uvicorn's, except that text that is not UTF-8 closes 1007 quietly."""
+        if self.curr_msg_data_type == "text" and not self.close_sent:
+            try:
+                b"".join(self.frames).decode()
+            except UnicodeDecodeError:
+                # uvicorn logs this with a traceback as if it were our bug; it is the client's.
+                self.frames = []
+                log.info("websocket text frame not UTF-8, closing 1007")
+                self.conn.send_close(1007, "text frame is not valid UTF-8")
+                self.handle_parser_exception()
+                return
+        super().send_receive_event_to_app()
+
+    def handle_ping(self) -> None:
+        """Answer a ping, unless the peer is not reading what we already sent.
+
+        RFC 6455 (5.5.3) allows answering only the latest of several pings; a peer that pings
+        without reading would otherwise grow our output buffer one pong at a time.
+        """
+        pong = self.conn.data_to_send()
+        if self.writable.is_set():
+            self.transport.write(b"".join(pong))
 
     def handle_connect(self, event: Request) -> None:
         """As uvicorn's, and offer :meth:`send_text_nowait` to the app as a scope extension."""
@@ -92,6 +227,12 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if closing and self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
+            if message.get("code") == CLOSE_TOO_MANY:
+                # A flooding peer does not get to keep us parsing until it answers the close:
+                # stop reading; the close timer ends the connection.
+                self._deaf = True
+                self._unparsed = b""
+                self.transport.pause_reading()
 
     def _abort(self) -> None:
         self.close_timer = None

@@ -6,26 +6,37 @@ import asyncio
 import logging
 from typing import Any
 
-import msgspec
 from litestar.connection import WebSocket
 
 from gomicroim.errors import Unauthenticated
 from gomicroim.gateway import frames
+from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.connection import Connection
 from gomicroim.gateway.contract import PushBatch
+from gomicroim.gateway.handshake import access_token, client_ip, refuse_too_many
+from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
 from gomicroim.gateway.registry import ConnectionRegistry
-from gomicroim.modules.identity.contract import IdentityFacade, Principal, bearer_token
+from gomicroim.infra.metrics import Metrics
+from gomicroim.modules.identity.contract import (
+    IdentityFacade,
+    Principal,
+    SessionEnded,
+    SessionEvents,
+)
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 log = logging.getLogger("gomicroim.gateway")
 
-#: Sockets written per batch between yields to the event loop.
+#: Sockets written per batch, or frames read from one socket, between yields to the loop.
 _YIELD_EVERY = 64
 
 
 class Gateway:
-    """This node's WebSocket side; implements ``PushRouter`` for pushes addressed to it."""
+    """This node's WebSocket side; implements ``PushRouter`` for pushes addressed to it.
+
+    It listens to identity's ended sessions and closes their sockets (4401 ``token_revoked``).
+    """
 
     def __init__(
         self,
@@ -34,24 +45,78 @@ class Gateway:
         identity: IdentityFacade,
         presence: PresenceFacade,
         timeline: TimelineFacade,
+        session_events: SessionEvents,
+        quota: ConnectionQuota,
         idle_timeout_s: float,
         max_pending_bytes: int,
+        max_frames_per_second: float,
+        frame_burst: int,
+        metrics: Metrics | None = None,
     ):
         self.node_id = node_id
         self._identity = identity
         self._presence = presence
         self._timeline = timeline
+        self._quota = quota
         self._idle_timeout_s = idle_timeout_s
         self._max_pending_bytes = max_pending_bytes
+        self._frame_rate = max_frames_per_second
+        self._frame_burst = frame_burst
+        self._rate_limited = frames.encode(
+            frames.ErrorFrame(
+                code="rate_limited",
+                message=f"more than {max_frames_per_second:g} frames per second (burst"
+                f" {frame_burst}, gateway.max_frames_per_second): this frame was discarded;"
+                " slow down, or the socket is closed with 4429",
+            )
+        )
         self.registry = ConnectionRegistry()
         self._accepting = True
+        session_events.subscribe(self.end_session)
+        self._metrics = metrics
+        if metrics is not None:
+            metrics.watch_connections(lambda: len(self.registry))
 
     async def serve(self, socket: WebSocket[Any, Any, Any]) -> None:
-        """Run one connection from handshake to close."""
-        await socket.accept()
-        principal = await self._authenticate(socket)
-        if principal is None:
+        """Run one connection from the upgrade request to the close."""
+        token = access_token(socket)
+        if not self._accepting:
+            await socket.accept()
+            await socket.close(frames.CLOSE_GOING_AWAY, "server shutting down")
             return
+        principal = await self._authenticate(socket, token)
+        if principal is None or token is None:
+            return
+        slot = ConnectionSlot(
+            user_id=principal.user_id, device_id=principal.device_id, ip=client_ip(socket)
+        )
+        refusal = await self._quota.acquire(slot)
+        if refusal is not None:
+            log.info("websocket refused", extra={"user_id": slot.user_id, "limit": refusal.limit})
+            await refuse_too_many(socket, refusal.message)
+            return
+        try:
+            await socket.accept()
+            await self._run(socket, principal, token)
+        finally:
+            await self._quota.release(slot)
+
+    async def _authenticate(
+        self, socket: WebSocket[Any, Any, Any], token: str | None
+    ) -> Principal | None:
+        reason = "missing access token: pass ?token= or an Authorization header"
+        if token:
+            try:
+                return await self._identity.authenticate(token)
+            except Unauthenticated as exc:
+                reason = exc.code
+        await socket.accept()
+        await socket.close(frames.CLOSE_UNAUTHENTICATED, reason)
+        return None
+
+    async def _run(
+        self, socket: WebSocket[Any, Any, Any], principal: Principal, token: str
+    ) -> None:
         connection = Connection(
             socket, principal, node_id=self.node_id, max_pending_bytes=self._max_pending_bytes
         )
@@ -64,41 +129,30 @@ class Gateway:
         )
         self._replace(connection)
         try:
+            # Checked again now that the socket is registered: a session that ended before
+            # this point is refused here, one that ends after it finds the socket.
+            try:
+                await self._identity.authenticate(token)
+            except Unauthenticated as exc:
+                connection.close_soon(frames.CLOSE_UNAUTHENTICATED, exc.code)
+                return
             await self._presence.connected(presence)
             latest = await self._timeline.latest_seq(principal.user_id)
-            connection.send(
-                frames.encode(
-                    frames.Hello(
-                        user_id=principal.user_id,
-                        device_id=principal.device_id,
-                        node_id=self.node_id,
-                        latest_user_seq=latest,
-                    )
-                )
+            hello = frames.Hello(
+                user_id=principal.user_id,
+                device_id=principal.device_id,
+                node_id=self.node_id,
+                latest_user_seq=latest,
             )
+            connection.open(frames.encode(hello))
+            connection.expire_at(principal.expires_at)
             await self._read_loop(socket, connection)
         finally:
             if self.registry.remove(connection):
                 await self._presence.disconnected(presence)
-            connection.close_soon(1000, "bye")
+            connection.close_soon(frames.CLOSE_NORMAL, "bye")
             await connection.wait_closed(1.0)
             connection.cancel()
-
-    async def _authenticate(self, socket: WebSocket[Any, Any, Any]) -> Principal | None:
-        token = socket.query_params.get("token") or bearer_token(
-            socket.headers.get("authorization")
-        )
-        reason = "missing access token: pass ?token= or an Authorization header"
-        if token and self._accepting:
-            try:
-                return await self._identity.authenticate(token)
-            except Unauthenticated as exc:
-                reason = exc.code
-        elif not self._accepting:
-            await socket.close(frames.CLOSE_GOING_AWAY, "server shutting down")
-            return None
-        await socket.close(frames.CLOSE_UNAUTHENTICATED, reason)
-        return None
 
     def _replace(self, connection: Connection) -> None:
         previous = self.registry.add(connection)
@@ -106,8 +160,23 @@ class Gateway:
             kick = frames.encode(frames.Kick(reason="replaced by a new connection of this device"))
             previous.close_soon(frames.CLOSE_REPLACED, "replaced", after=kick)
 
+    async def end_session(self, event: SessionEnded) -> None:
+        """Close the socket of a session that ended (a ``SessionEvents`` subscriber)."""
+        connection = self.registry.get(event.user_id, event.device_id)
+        if connection is None or connection.principal.session_id != event.session_id:
+            return
+        kick = frames.encode(frames.Kick(reason=f"session ended ({event.reason}); log in again"))
+        connection.close_soon(frames.CLOSE_UNAUTHENTICATED, "token_revoked", after=kick)
+        log.info(
+            "websocket of an ended session closed",
+            extra={"user_id": event.user_id, "device_id": event.device_id, "why": event.reason},
+        )
+
     async def _read_loop(self, socket: WebSocket[Any, Any, Any], connection: Connection) -> None:
         receive = socket.receive
+        loop = asyncio.get_running_loop()
+        budget = FrameBudget(self._frame_rate, self._frame_burst, loop.time())
+        frames_read = 0
         while not connection.closing:
             try:
                 # asyncio.timeout, not wait_for: no extra task per idle socket.
@@ -119,24 +188,58 @@ class Gateway:
                 return
             if message["type"] == "websocket.disconnect":
                 return
+            frames_read += 1
+            if frames_read % _YIELD_EVERY == 0:
+                # Frames already parsed come without a suspension; let other sockets run.
+                await asyncio.sleep(0)
+            verdict = budget.take(loop.time())
+            if verdict is Verdict.REFUSE:
+                connection.send(self._rate_limited)
+                continue
+            if verdict is Verdict.CLOSE:
+                log.info("websocket flood closed", extra={"user_id": connection.user_id})
+                kick = frames.encode(frames.Kick(reason="too many frames"))
+                connection.close_soon(frames.CLOSE_TOO_MANY, "too many frames", after=kick)
+                return
             text: str | None = message.get("text")  # type: ignore[assignment]
             blob: bytes | None = message.get("bytes")  # type: ignore[assignment]
-            self._handle(connection, text if text is not None else blob or b"")
+            await self._handle(connection, text if text is not None else blob or b"")
 
-    def _handle(self, connection: Connection, data: str | bytes) -> None:
+    async def _handle(self, connection: Connection, data: str | bytes) -> None:
         try:
             frame = frames.decode_client(data)
-        except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-            error = frames.ErrorFrame(
-                code="bad_frame",
-                message=f'{exc}; expected {{"type":"ping"}} or {{"type":"ack","user_seq":N}}',
-            )
-            connection.send(frames.encode(error))
+        except frames.BadFrame as exc:
+            connection.send(frames.encode(frames.ErrorFrame(code="bad_frame", message=str(exc))))
             return
         if isinstance(frame, frames.Ping):
             connection.send(frames.PONG)
-        else:
+        elif isinstance(frame, frames.Ack):
             connection.acked_user_seq = max(connection.acked_user_seq, frame.user_seq)
+        else:
+            await self._reauth(connection, frame.access_token)
+
+    async def _reauth(self, connection: Connection, token: str) -> None:
+        """Move the socket onto a fresh token of the same user and device; else change nothing."""
+        try:
+            principal = await self._identity.authenticate(token)
+        except Unauthenticated as exc:
+            error = frames.ErrorFrame(code=exc.code, message=f"reauth refused: {exc.message}")
+            connection.send(frames.encode(error))
+            return
+        if (principal.user_id, principal.device_id) != (connection.user_id, connection.device_id):
+            error = frames.ErrorFrame(
+                code="token_mismatch",
+                message="reauth refused: the token is another user's or device's; send one"
+                " issued to this socket's user and device",
+            )
+            connection.send(frames.encode(error))
+            return
+        if connection.closing:
+            return
+        connection.principal = principal
+        connection.expire_at(principal.expires_at)
+        expires_at = principal.expires_at or 0
+        connection.send(frames.encode(frames.Reauthed(access_expires_at=expires_at)))
 
     async def route(self, batch: PushBatch) -> None:
         """Deliver a batch to the sockets on this node; absent devices are skipped.
@@ -162,6 +265,8 @@ class Gateway:
                     outgoing[connection] = [frame]
                 else:
                     queued.append(frame)
+        if self._metrics is not None:
+            self._metrics.pushes_delivered(sum(len(q) for q in outgoing.values()))
         for index, (connection, queued) in enumerate(outgoing.items(), start=1):
             connection.send_many(queued)
             if index % _YIELD_EVERY == 0:

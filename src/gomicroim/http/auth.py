@@ -41,8 +41,9 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
                 code="missing_token",
             )
         principal = await self._identity.authenticate(token)
-        self._rate_limiter.check(principal.user_id)
+        # Before the limit check, so the access log names who was refused with 429.
         connection.state.user_id = principal.user_id
+        self._rate_limiter.check(principal.user_id)
         return AuthenticationResult(user=principal, auth=token)
 
 

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
 from litestar import MediaType, Request, Response
-from litestar.exceptions import HTTPException, NotFoundException, ValidationException
+from litestar.exceptions import (
+    HTTPException,
+    MethodNotAllowedException,
+    NotFoundException,
+    ValidationException,
+)
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
-from gomicroim.errors import AppError, RateLimited
+from gomicroim.errors import AppError, RateLimited, Unavailable
+from gomicroim.infra.database import database_outage
 
 log = logging.getLogger("gomicroim.http")
 
@@ -60,11 +67,24 @@ def error_response(
     )
 
 
-def app_error_handler(_: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
+#: Each turns one engine's connection-class error into :class:`Unavailable` (else None).
+#: The database's is here; Redis and Kafka adapters add theirs to this tuple.
+ENGINE_OUTAGES: tuple[Callable[[BaseException], Unavailable | None], ...] = (database_outage,)
+
+#: Methods an ``Allow`` header may name (the router also knows ``websocket`` and ``asgi``).
+_HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Response[bytes]:
     """Map a domain error to its status and code."""
     headers = None
-    if isinstance(exc, RateLimited):
+    if isinstance(exc, RateLimited | Unavailable):
         headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+    if isinstance(exc, Unavailable) and exc.detail:
+        log.warning(
+            "dependency unavailable",
+            extra={"path": request.url.path, "cause": exc.detail},
+        )
     return error_response(exc.status, exc.code, exc.message, exc.field, headers)
 
 
@@ -84,12 +104,22 @@ def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Respons
         message = "no such endpoint"
     elif status == 413:
         message = "request body is larger than server.max_request_bytes"
+    headers = None
+    if isinstance(exc, MethodNotAllowedException):
+        allowed = [
+            m for m in (exc.headers or {}).get("allow", "").split(", ") if m in _HTTP_METHODS
+        ]
+        headers = {"Allow": ", ".join(sorted(allowed))}
+        message = f"method not allowed here; allowed: {headers['Allow'] or 'none (WebSocket)'}"
     code = "invalid_field" if field else _HTTP_CODES.get(status, "http_error")
-    return error_response(status, code, message, field)
+    return error_response(status, code, message, field, headers)
 
 
 def unexpected_error_handler(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
-    """Log the bug, answer 500 without leaking internals."""
+    """Answer 503 for an engine outage; otherwise log the bug and answer 500, leaking nothing."""
+    for outage in ENGINE_OUTAGES:
+        if (unavailable := outage(exc)) is not None:
+            return app_error_handler(request, unavailable)
     log.exception("unhandled error", extra={"path": request.url.path})
     return error_response(
         HTTP_500_INTERNAL_SERVER_ERROR, "internal_error", "internal server error; it was logged"

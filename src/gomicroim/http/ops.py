@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 import msgspec
 from litestar import Controller, MediaType, Response, get
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 
 from gomicroim.errors import Unavailable
 from gomicroim.infra.metrics import Metrics
 
 ReadinessCheck = Callable[[], Awaitable[None]]
+
+#: A dependency that takes longer than this to answer a trivial query counts as down.
+READINESS_TIMEOUT_S = 3.0
 
 
 class Health(msgspec.Struct):
@@ -34,7 +39,13 @@ class OpsController(Controller):
         """Always ok while the process serves requests."""
         return Health(status="ok")
 
-    @get("/readyz", summary="Readiness: every dependency answers")
+    @get(
+        "/readyz",
+        summary="Readiness: every dependency answers",
+        responses={
+            503: ResponseSpec(Health, description="A dependency is down; `checks` names it")
+        },
+    )
     async def readyz(
         self, readiness_checks: NamedDependency[dict[str, ReadinessCheck]]
     ) -> Response[Health]:
@@ -43,10 +54,13 @@ class OpsController(Controller):
         ready = True
         for name, check in readiness_checks.items():
             try:
-                await check()
+                await asyncio.wait_for(check(), READINESS_TIMEOUT_S)
                 checks[name] = "ok"
             except Unavailable as exc:
                 checks[name] = exc.message
+                ready = False
+            except TimeoutError:
+                checks[name] = f"{name} did not answer within {READINESS_TIMEOUT_S:g} s"
                 ready = False
         return Response(
             Health(status="ready" if ready else "unavailable", checks=checks),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import msgspec
+from asyncmy import errors as mysql_errors
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -164,4 +166,84 @@ async def ping() -> None:
     try:
         await get_connection("default").execute_query("SELECT 1")
     except Exception as exc:
-        raise Unavailable(f"database does not answer: {exc}") from exc
+        raise Unavailable(f"database does not answer: {_cause_text(exc)}") from exc
+
+
+#: MySQL/MariaDB errors that mean "the server cannot serve us now", not "this query is wrong":
+#: can't connect (2002, 2003, 2005), gone away or lost (2006, 2013, 2055), too many connections
+#: (1040), shutting down (1053), connection killed (1927, 4031), disk or table full (1021, 1114),
+#: read-only (1290 --read-only, 1836 read-only mode, 1792 read-only transaction).
+MYSQL_OUTAGE_CODES = frozenset(
+    {2002, 2003, 2005, 2006, 2013, 2055, 1040, 1053, 1927, 4031, 1021, 1114, 1290, 1836, 1792}
+)
+#: SQLite's messages for a file it cannot read or write right now (I/O, space, permissions).
+SQLITE_OUTAGE_MESSAGES = (
+    "disk i/o error",
+    "database or disk is full",
+    "readonly database",
+    "unable to open database file",
+    "database is locked",
+)
+#: Modules whose raw socket errors (reset, EOF, timeout) are the database's connection failing.
+_DRIVER_MODULES = ("asyncmy", "aiosqlite", "tortoise")
+
+
+def database_outage(exc: BaseException) -> Unavailable | None:
+    """The :class:`Unavailable` a connection-class database error means, else None.
+
+    Query mistakes (syntax, constraint violations) stay what they are; only errors that say
+    the engine cannot be reached or cannot store anything now become 503 ``unavailable``.
+    """
+    for error in _chain(exc):
+        if _is_outage(error):
+            outage = Unavailable("the database is unavailable; retry in a few seconds")
+            outage.detail = f"database: {_cause_text(error)}"
+            return outage
+    return None
+
+
+def _is_outage(error: BaseException) -> bool:
+    if isinstance(error, DBConnectionError):
+        return True
+    if isinstance(error, mysql_errors.OperationalError | mysql_errors.InterfaceError):
+        code = error.args[0] if error.args else None
+        return isinstance(error, mysql_errors.InterfaceError) or code in MYSQL_OUTAGE_CODES
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return any(message in text for message in SQLITE_OUTAGE_MESSAGES)
+    if isinstance(error, OSError | EOFError | TimeoutError):
+        return _raised_in_driver(error)
+    return False
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    # tortoise wraps the driver's error as its first argument, and drivers chain socket errors.
+    seen: list[BaseException] = []
+    todo: list[BaseException | None] = [exc]
+    while todo and len(seen) < 16:
+        error = todo.pop()
+        if error is None or any(error is s for s in seen):
+            continue
+        seen.append(error)
+        todo.extend((error.__cause__, error.__context__))
+        todo.extend(arg for arg in error.args if isinstance(arg, BaseException))
+    return seen
+
+
+def _raised_in_driver(error: BaseException) -> bool:
+    tb = error.__traceback__
+    while tb is not None:
+        if str(tb.tb_frame.f_globals.get("__name__", "")).startswith(_DRIVER_MODULES):
+            return True
+        tb = tb.tb_next
+    return False
+
+
+def _cause_text(exc: BaseException) -> str:
+    # The driver's own message, never the query, its parameters or the connection settings.
+    for error in _chain(exc):
+        if isinstance(error, mysql_errors.MySQLError | sqlite3.Error):
+            return f"{type(error).__name__}: {error.args[-1] if error.args else error}"
+        if isinstance(error, DBConnectionError):
+            return "cannot connect to the database server"
+    return type(exc).__name__

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from typing import Any
 
@@ -17,6 +18,23 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {
     "taskName",
     "color_message",
 }
+
+
+#: ``token=``, ``access_token=`` and ``refresh_token=`` query parameters (``/ws?token=...``) and
+#: bearer credentials, wherever they appear in a line: uvicorn's own messages, our extras and
+#: tracebacks alike. The value runs to the next delimiter a URL or a log format puts after it.
+_SECRET = re.compile(r"(?i)(\b(?:access_|refresh_)?token=|\bbearer\s+)[^&\s\"'\\;,)\]}]+")
+REDACTED = "[redacted]"
+
+
+def redact(text: str) -> str:
+    """``text`` with every query token and bearer credential replaced by ``[redacted]``."""
+    return _SECRET.sub(lambda m: m.group(1) + REDACTED, text)
+
+
+def redact_query(query: str) -> str:
+    """A query string with token parameters redacted, for access logs."""
+    return redact(query)
 
 
 class JsonFormatter(logging.Formatter):
@@ -35,7 +53,7 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return msgspec.json.encode(entry, enc_hook=str).decode()
+        return redact(msgspec.json.encode(entry, enc_hook=str).decode())
 
 
 class TextFormatter(logging.Formatter):
@@ -55,7 +73,7 @@ class TextFormatter(logging.Formatter):
             line = f"{line} {extras}"
         if record.exc_info:
             line = f"{line}\n{self.formatException(record.exc_info)}"
-        return line
+        return redact(line)
 
 
 class BelowError(logging.Filter):

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from collections.abc import Callable
+
+from prometheus_client import (
+    GC_COLLECTOR,
+    PLATFORM_COLLECTOR,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    ProcessCollector,
+    generate_latest,
+)
+
+#: Seconds from commit to push: sub-millisecond in process, up to seconds under load.
+_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 
 
 class Metrics:
-    """The process's counters and histograms."""
+    """The process's counters, gauges and histograms, plus process figures (CPU, memory, fds)."""
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        # Process figures come from /proc, so one collector per registry is right even with
+        # several apps in a process; GC and platform collectors are process-wide singletons.
+        ProcessCollector(namespace="", registry=self.registry)
+        self.registry.register(GC_COLLECTOR)
+        self.registry.register(PLATFORM_COLLECTOR)
         self.http_requests = Counter(
             "gomicroim_http_requests_total",
-            "HTTP requests by method, route and status.",
+            "HTTP requests by method, route template (or 'unmatched') and status as sent.",
             ["method", "route", "status"],
             registry=self.registry,
         )
@@ -45,6 +64,27 @@ class Metrics:
             "Outbox records published by a table scan, by kind: full (start, after a failure or"
             " an overflow) or stale (unpublished past fanout.outbox_stale_s).",
             ["kind"],
+            registry=self.registry,
+        )
+        self.websocket_connections = Gauge(
+            "gomicroim_websocket_connections",
+            "Authenticated WebSocket connections open on this node.",
+            registry=self.registry,
+        )
+        self.pushes = Counter(
+            "gomicroim_pushes_delivered_total",
+            "Frames (message and read events) written to WebSockets on this node.",
+            registry=self.registry,
+        )
+        self.fanout_lag = Histogram(
+            "gomicroim_fanout_lag_seconds",
+            "From a message's commit to its pushes being handed to the gateway.",
+            buckets=_LAG_BUCKETS,
+            registry=self.registry,
+        )
+        self.outbox_backlog = Gauge(
+            "gomicroim_outbox_backlog",
+            "Committed messages waiting in this process's relay to be published to fan-out.",
             registry=self.registry,
         )
         self._bus_metrics()
@@ -108,6 +148,23 @@ class Metrics:
     def message_deduplicated(self) -> None:
         """Count a send answered with an already stored message."""
         self.messages_deduplicated.inc()
+
+    def watch_connections(self, count: Callable[[], int]) -> None:
+        """Read the number of open WebSockets from ``count`` at every scrape."""
+        self.websocket_connections.set_function(count)
+
+    def watch_outbox_backlog(self, count: Callable[[], int]) -> None:
+        """Read the relay's backlog from ``count`` at every scrape."""
+        self.outbox_backlog.set_function(count)
+
+    def pushes_delivered(self, frames: int) -> None:
+        """Count frames written to sockets."""
+        if frames:
+            self.pushes.inc(frames)
+
+    def message_fanned_out(self, lag_s: float) -> None:
+        """Record one committed message's commit-to-push lag."""
+        self.fanout_lag.observe(max(0.0, lag_s))
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -15,6 +15,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
 from gomicroim.errors import Unavailable
+from gomicroim.infra.database import database_outage
 from gomicroim.infra.kafka.engine import KafkaEngine, unavailable
 from gomicroim.infra.kafka.topology import TopicSpec
 
@@ -45,8 +46,8 @@ def is_outage(exc: BaseException) -> bool:
         return True
     if isinstance(exc, KafkaError):
         return bool(exc.retriable)
-    # Tortoise wraps driver errors; a lost or refused connection is an outage too.
-    return type(exc).__name__ == "DBConnectionError" or isinstance(exc.__cause__, OSError)
+    # A lost or refused database connection, whichever way tortoise wrapped it.
+    return database_outage(exc) is not None or isinstance(exc.__cause__, OSError)
 
 
 @dataclass(frozen=True)

@@ -6,10 +6,12 @@ from typing import Any
 
 from litestar import Controller, Request, Response, get, post
 from litestar.di import NamedDependency
+from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
+from gomicroim.http.openapi import documented, link
 from gomicroim.modules.chat.contract import (
     ChatFacade,
     ConversationList,
@@ -21,10 +23,26 @@ from gomicroim.modules.chat.contract import (
 )
 
 ConversationIdParam = Parameter(
-    max_length=64, description="s:<small_user_id>:<big_user_id> or g:<group_id>"
+    max_length=64,
+    description="s:<small_user_id>:<big_user_id> (small < big) or g:<group_id>",
+    # Documented only: the chat domain checks it and answers 400 invalid_conversation_id.
+    schema_extra={"pattern": r"^(s:[1-9][0-9]{0,15}:[1-9][0-9]{0,15}|g:[1-9][0-9]{0,15})$"},
 )
 SeqParam = Parameter(ge=0, le=2**53 - 1, required=False)
 AnyRequest = Request[Any, Any, Any]
+_CONVERSATION = {"conversation_id": "$response.body#/conversation_id"}
+#: What a stored message enables: its conversation's history and moving the read position.
+_STORED_LINKS = {
+    "history": link(
+        "/api/v1/conversations/{conversation_id}/messages", "get", parameters=_CONVERSATION
+    ),
+    "read": link(
+        "/api/v1/conversations/{conversation_id}/read",
+        "post",
+        parameters=_CONVERSATION,
+        body={"seq": "$response.body#/seq"},
+    ),
+}
 
 
 class MessageController(Controller):
@@ -36,6 +54,16 @@ class MessageController(Controller):
     @post(
         "/",
         summary="Send a message; 201 when stored, 200 when the client_msg_id was already stored",
+        status_code=201,
+        **documented(
+            403,
+            404,
+            body=MessageSend,
+            links={201: _STORED_LINKS, 200: _STORED_LINKS},
+            extra={
+                200: ResponseSpec(MessageRead, description="Already stored (same client_msg_id)")
+            },
+        ),
     )
     async def send(
         self, request: AnyRequest, chat: NamedDependency[ChatFacade]
@@ -52,13 +80,21 @@ class ConversationController(Controller):
     path = "/api/v1/conversations"
     tags = ["conversations"]
 
-    @get("/", summary="The caller's conversations, most recently active first")
+    @get(
+        "/",
+        summary="The caller's conversations, most recently active first",
+        **documented(),
+    )
     async def list_conversations(
         self, request: AnyRequest, chat: NamedDependency[ChatFacade]
     ) -> ConversationList:
         return await chat.conversations(caller(request).user_id)
 
-    @get("/{conversation_id:str}/messages", summary="A page of history in ascending seq order")
+    @get(
+        "/{conversation_id:str}/messages",
+        summary="A page of history in ascending seq order",
+        **documented(403, 404),
+    )
     async def history(
         self,
         request: AnyRequest,
@@ -76,7 +112,12 @@ class ConversationController(Controller):
             limit=limit,
         )
 
-    @post("/{conversation_id:str}/read", status_code=200, summary="Move the read position forward")
+    @post(
+        "/{conversation_id:str}/read",
+        status_code=200,
+        summary="Move the read position forward",
+        **documented(403, 404, body=ReadRequest),
+    )
     async def mark_read(
         self,
         request: AnyRequest,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 import msgspec
@@ -231,6 +231,10 @@ class RelayMetrics(Protocol):
 
     def relay_scanned(self, kind: str, records: int) -> None:
         """A table scan (``kind``: full or stale) published ``records`` records."""
+        ...
+
+    def watch_outbox_backlog(self, count: Callable[[], int]) -> None:
+        """Read the number of committed events waiting to be published from ``count``."""
         ...
 
 

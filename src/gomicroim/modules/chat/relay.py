@@ -75,6 +75,8 @@ class OutboxRelay:
         self._overflowing = False
         self._last_stale_scan = clock()
         self._last_renew = clock()
+        if metrics is not None:
+            metrics.watch_outbox_backlog(lambda: len(self._fresh))
 
     def submit(self, events: Sequence[MessageCommitted]) -> None:
         """Sends committed in this process, in commit order: publish them soon."""

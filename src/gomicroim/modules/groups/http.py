@@ -11,6 +11,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
+from gomicroim.http.openapi import documented, link
+from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.groups.contract import (
     GroupCreate,
     GroupPage,
@@ -20,8 +22,31 @@ from gomicroim.modules.groups.contract import (
     MembersAdd,
 )
 
-GroupIdParam = Parameter(ge=1, le=2**53 - 1, description="group id")
-UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+GroupIdParam = Parameter(ge=1, le=2**53 - 1, description=f"group id. {PATH_ID_RULE}")
+UserIdParam = Parameter(ge=1, le=2**53 - 1, description=f"user id. {PATH_ID_RULE}")
+_GROUP = {"group_id": "$response.body#/id"}
+#: What a created group enables: reading it, its members, changing them, talking in it.
+_CREATED_GROUP_LINKS = {
+    "group": link("/api/v1/groups/{group_id}", "get", parameters=_GROUP),
+    "members": link("/api/v1/groups/{group_id}/members", "get", parameters=_GROUP),
+    "add_members": link("/api/v1/groups/{group_id}/members", "post", parameters=_GROUP),
+    "remove_member": link(
+        "/api/v1/groups/{group_id}/members/{user_id}",
+        "delete",
+        parameters={**_GROUP, "user_id": "$request.body#/member_ids/0"},
+    ),
+    "send": link(
+        "/api/v1/messages",
+        "post",
+        body={
+            "to": "$response.body#/id",
+            "session_type": "group",
+            "client_msg_id": "linked-message",
+            "msg_type": "text",
+            "body": "hello group",
+        },
+    ),
+}
 AnyRequest = Request[Any, Any, Any]
 
 
@@ -31,12 +56,21 @@ class GroupController(Controller):
     path = "/api/v1/groups"
     tags = ["groups"]
 
-    @post("/", status_code=HTTP_201_CREATED, summary="Create a group; the caller is its owner")
+    @post(
+        "/",
+        status_code=HTTP_201_CREATED,
+        summary="Create a group; the caller is its owner",
+        **documented(404, 409, body=GroupCreate, links={201: _CREATED_GROUP_LINKS}),
+    )
     async def create(self, request: AnyRequest, groups: NamedDependency[GroupsFacade]) -> GroupRead:
         body = await decode_body(request, GroupCreate)
         return await groups.create(caller(request).user_id, body)
 
-    @get("/", summary="The caller's groups, oldest first, paged with limit and cursor")
+    @get(
+        "/",
+        summary="The caller's groups, oldest first, paged with limit and cursor",
+        **documented(),
+    )
     async def list_groups(
         self,
         request: AnyRequest,
@@ -48,7 +82,7 @@ class GroupController(Controller):
     ) -> GroupPage:
         return await groups.groups_of(caller(request).user_id, limit=limit, cursor=cursor)
 
-    @get("/{group_id:int}", summary="A group (members only)")
+    @get("/{group_id:int}", summary="A group (members only)", **documented(403, 404))
     async def get_group(
         self,
         request: AnyRequest,
@@ -57,7 +91,11 @@ class GroupController(Controller):
     ) -> GroupRead:
         return await groups.get(group_id, caller(request).user_id)
 
-    @get("/{group_id:int}/members", summary="The group's members (members only)")
+    @get(
+        "/{group_id:int}/members",
+        summary="The group's members (members only)",
+        **documented(403, 404),
+    )
     async def members(
         self,
         request: AnyRequest,
@@ -66,7 +104,12 @@ class GroupController(Controller):
     ) -> MemberList:
         return await groups.members(group_id, caller(request).user_id)
 
-    @post("/{group_id:int}/members", status_code=200, summary="Add members (owner or admin)")
+    @post(
+        "/{group_id:int}/members",
+        status_code=200,
+        summary="Add members (owner or admin)",
+        **documented(403, 404, 409, body=MembersAdd),
+    )
     async def add_members(
         self,
         request: AnyRequest,
@@ -80,6 +123,7 @@ class GroupController(Controller):
         "/{group_id:int}/members/{user_id:int}",
         status_code=HTTP_204_NO_CONTENT,
         summary="Remove a member (owner or admin) or leave (your own id)",
+        **documented(403, 404, 409),
     )
     async def remove_member(
         self,

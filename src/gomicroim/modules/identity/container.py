@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.infra.adapters import REDIS_FIX, not_available
+from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.database import TortoiseApp
 from gomicroim.modules.identity import storage
 from gomicroim.modules.identity.http import AuthController, UserController
@@ -31,6 +32,13 @@ class IdentityContainer(containers.DeclarativeContainer):
         memory=providers.Singleton(MemoryRevocationList),
         redis=not_available("the Redis revocation list", REDIS_FIX),
     )
+    # Ended sessions must reach every process holding sockets: a local broadcast when this
+    # process holds them all, Redis pub/sub in a cluster. The gateway subscribes to it.
+    session_events = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(LocalBroadcast, "session_ended"),
+        redis=not_available("the Redis session-event broadcast", REDIS_FIX),
+    )
     hasher = providers.Singleton(
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,
@@ -53,5 +61,6 @@ class IdentityContainer(containers.DeclarativeContainer):
         refresh_ttl_ms=providers.Callable(lambda s: s.identity.refresh_ttl_s * 1000, settings),
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
         min_password_chars=settings.provided.identity.min_password_chars,
+        events=session_events,
     )
     controllers = providers.Object([AuthController, UserController])

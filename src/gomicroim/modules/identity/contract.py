@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -94,12 +95,46 @@ class TokenPair(msgspec.Struct, kw_only=True):
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    """Who is calling: the authenticated user, device and login session."""
+    """Who is calling: the authenticated user, device and login session.
+
+    ``expires_at`` (Unix ms) is when the access token that proved it stops being valid; ``None``
+    where no token is involved.
+    """
 
     user_id: int
     device_id: str
     session_id: int
     client_type: ClientType
+    expires_at: int | None = None
+
+
+SessionEndReason = Literal["logout", "replaced", "refresh_token_reused", "user_disabled"]
+
+
+class SessionEnded(msgspec.Struct, frozen=True, kw_only=True):
+    """A login session ended: its tokens are refused from now on, and its sockets must close.
+
+    ``reason``: ``logout``, ``replaced`` (the device logged in again), ``refresh_token_reused``
+    (a rotated refresh token was shown again) or ``user_disabled``.
+    """
+
+    session_id: int
+    user_id: int
+    device_id: str
+    reason: SessionEndReason
+    ended_at: int
+
+
+SessionEndedHandler = Callable[[SessionEnded], Awaitable[None]]
+
+
+@runtime_checkable
+class SessionEvents(Protocol):
+    """Where identity announces ended sessions; whoever holds live connections listens."""
+
+    def subscribe(self, handler: SessionEndedHandler) -> None:
+        """Call ``handler`` for every :class:`SessionEnded` from now on, in publish order."""
+        ...
 
 
 def bearer_token(authorization: str | None) -> str | None:

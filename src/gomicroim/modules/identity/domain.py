@@ -72,6 +72,7 @@ def principal_from_claims(claims: dict[str, object]) -> Principal:
         device_id=did,
         session_id=cast(int, sid),
         client_type=cast(ClientType, client_type),
+        expires_at=int(cast(int, claims["exp"])) * 1000,
     )
 
 

@@ -11,6 +11,8 @@ from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
+from gomicroim.http.openapi import documented, link
+from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.identity.contract import (
     IdentityFacade,
     LoginRequest,
@@ -20,7 +22,7 @@ from gomicroim.modules.identity.contract import (
     UserRead,
 )
 
-UserIdParam = Parameter(ge=1, le=2**53 - 1, description="user id")
+UserIdParam = Parameter(ge=1, le=2**53 - 1, description=f"user id. {PATH_ID_RULE}")
 UsernameParam = Parameter(
     min_length=3,
     max_length=32,
@@ -40,7 +42,25 @@ class AuthController(Controller):
         "/register",
         status_code=HTTP_201_CREATED,
         summary="Create an account",
-        exclude_from_auth=True,
+        **documented(
+            409,
+            body=UserCreate,
+            public=True,
+            links={
+                201: {
+                    "login": link(
+                        "/api/v1/auth/login",
+                        "post",
+                        body={
+                            "username": "$response.body#/username",
+                            "password": "$request.body#/password",
+                            "device_id": "linked-device",
+                            "client_type": "app",
+                        },
+                    )
+                }
+            },
+        ),
     )
     async def register(
         self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
@@ -51,7 +71,7 @@ class AuthController(Controller):
         "/login",
         status_code=200,
         summary="Log a device in; returns access and refresh tokens",
-        exclude_from_auth=True,
+        **documented(401, body=LoginRequest, public=True),
     )
     async def login(
         self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
@@ -62,7 +82,7 @@ class AuthController(Controller):
         "/refresh",
         status_code=200,
         summary="Rotate tokens; the refresh token is single-use",
-        exclude_from_auth=True,
+        **documented(401, body=RefreshRequest, public=True),
     )
     async def refresh(
         self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
@@ -70,7 +90,12 @@ class AuthController(Controller):
         body = await decode_body(request, RefreshRequest)
         return await identity.refresh(body.refresh_token)
 
-    @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="End this device's session")
+    @post(
+        "/logout",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="End this device's session",
+        **documented(),
+    )
     async def logout(self, request: AnyRequest, identity: NamedDependency[IdentityFacade]) -> None:
         await identity.logout(caller(request))
 
@@ -81,7 +106,11 @@ class UserController(Controller):
     path = "/api/v1/users"
     tags = ["users"]
 
-    @get("/", summary="Find a user by exact username (case-insensitive); 404 if none")
+    @get(
+        "/",
+        summary="Find a user by exact username (case-insensitive); 404 if none",
+        **documented(404),
+    )
     async def find(
         self,
         identity: NamedDependency[IdentityFacade],
@@ -89,11 +118,26 @@ class UserController(Controller):
     ) -> UserRead:
         return await identity.find_user(username)
 
-    @get("/me", summary="The caller's profile")
+    @get(
+        "/me",
+        summary="The caller's profile",
+        **documented(
+            404,
+            links={
+                200: {
+                    "profile": link(
+                        "/api/v1/users/{user_id}",
+                        "get",
+                        parameters={"user_id": "$response.body#/id"},
+                    )
+                }
+            },
+        ),
+    )
     async def me(self, request: AnyRequest, identity: NamedDependency[IdentityFacade]) -> UserRead:
         return await identity.get_user(caller(request).user_id)
 
-    @get("/{user_id:int}", summary="A user's public profile")
+    @get("/{user_id:int}", summary="A user's public profile", **documented(404))
     async def get_user(
         self, identity: NamedDependency[IdentityFacade], user_id: int = UserIdParam
     ) -> UserRead:

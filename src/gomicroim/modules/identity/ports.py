@@ -6,7 +6,7 @@ from typing import Protocol
 
 import msgspec
 
-from gomicroim.modules.identity.contract import ClientType
+from gomicroim.modules.identity.contract import ClientType, SessionEnded
 
 
 class UserRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -140,4 +140,12 @@ class PasswordHasher(Protocol):
 
     async def verify(self, password_hash: str, password: str) -> bool:
         """Whether ``password`` matches ``password_hash``."""
+        ...
+
+
+class SessionEventPublisher(Protocol):
+    """Announces ended sessions to every process that may hold one of their connections."""
+
+    async def publish(self, event: SessionEnded) -> None:
+        """Deliver ``event`` to the subscribers (in process, or through a broker)."""
         ...

@@ -10,6 +10,8 @@ from gomicroim.modules.identity.contract import (
     DeviceRead,
     LoginRequest,
     Principal,
+    SessionEnded,
+    SessionEndReason,
     TokenPair,
     UserCreate,
     UserRead,
@@ -24,6 +26,7 @@ from gomicroim.modules.identity.ports import (
     DeviceRecord,
     PasswordHasher,
     RevocationList,
+    SessionEventPublisher,
     SessionRecord,
     SessionStore,
     UsernameTaken,
@@ -55,6 +58,7 @@ class IdentityService:
         device_cache_ttl_s: float = 5.0,
         min_password_chars: int = 8,
         clock: Clock = now_ms,
+        events: SessionEventPublisher | None = None,
     ):
         self._min_password_chars = min_password_chars
         # Asked for every message fanned out; logins here invalidate, the TTL bounds the rest.
@@ -68,6 +72,7 @@ class IdentityService:
         self._tokens = tokens
         self._refresh_ttl_ms = refresh_ttl_ms
         self._clock = clock
+        self._events = events
         # A dummy hash to verify against for unknown users, so both paths cost the same.
         self._dummy_hash: str | None = None
 
@@ -127,6 +132,7 @@ class IdentityService:
         )
         for session_id in ended:
             await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
+            await self._announce(session_id, user.id, request.device_id, "replaced", now)
         self._devices.forget(user.id)
         log.info("login", extra={"user_id": user.id, "device_id": request.device_id})
         return self._pair(session, RefreshToken.format(session.id, secret), now)
@@ -146,7 +152,7 @@ class IdentityService:
             if not any(same_hash(old, presented) for old in session.previous_hashes):
                 # A guess, not a leak: refusing it must not let anyone end others' sessions.
                 raise Unauthenticated("refresh token is not valid", code="invalid_refresh_token")
-            await self._end(session.id, now)
+            await self._end(session, "refresh_token_reused", now)
             log.warning("refresh token reused", extra={"user_id": session.user_id})
             raise Unauthenticated(
                 "refresh token was already used; the session is ended, log in again",
@@ -159,7 +165,7 @@ class IdentityService:
         )
         if not swapped:
             # A concurrent refresh won the race with the same token: that is reuse too.
-            await self._end(session.id, now)
+            await self._end(session, "refresh_token_reused", now)
             raise Unauthenticated(
                 "refresh token was already used; the session is ended, log in again",
                 code="refresh_token_reused",
@@ -178,7 +184,7 @@ class IdentityService:
 
     async def logout(self, principal: Principal) -> None:
         """End the caller's session; see :meth:`IdentityFacade.logout`."""
-        await self._end(principal.session_id, self._clock())
+        await self._end(principal, "logout", self._clock())
         log.info("logout", extra={"user_id": principal.user_id, "device_id": principal.device_id})
 
     async def authenticate(self, access_token: str) -> Principal:
@@ -241,9 +247,28 @@ class IdentityService:
                 out[user_id] = devices
         return out
 
-    async def _end(self, session_id: int, now: int) -> None:
+    async def _end(
+        self, session: SessionRecord | Principal, reason: SessionEndReason, now: int
+    ) -> None:
+        session_id = session.id if isinstance(session, SessionRecord) else session.session_id
         await self._sessions.revoke(session_id, now)
         await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
+        await self._announce(session_id, session.user_id, session.device_id, reason, now)
+
+    async def _announce(
+        self, session_id: int, user_id: int, device_id: str, reason: SessionEndReason, now: int
+    ) -> None:
+        # After the revocation, never before: a socket that authenticates in between is then
+        # either refused by the revocation list or found open by the event.
+        if self._events is not None:
+            event = SessionEnded(
+                session_id=session_id,
+                user_id=user_id,
+                device_id=device_id,
+                reason=reason,
+                ended_at=now,
+            )
+            await self._events.publish(event)
 
     def _pair(self, session: SessionRecord, refresh_token: str, now: int) -> TokenPair:
         principal = Principal(

@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from gomicroim.http.auth import caller
+from gomicroim.http.openapi import documented
 from gomicroim.modules.timeline.contract import SyncPage, TimelineFacade
 
 
@@ -27,6 +28,7 @@ class SyncController(Controller):
             " last user_seq received while has_more is true; latest_seq is the highest user seq"
             " handed out to the caller."
         ),
+        **documented(),
     )
     async def sync(
         self,

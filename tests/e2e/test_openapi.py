@@ -1,0 +1,246 @@
+"""The served OpenAPI document against the real server: it describes what really happens.
+
+A recording client runs the end-to-end flows (accounts, groups, messages, history, read, sync,
+logout, the push socket's plain GET) plus one request for each documented error. Every
+response must belong to a documented operation, carry a documented status and validate
+against the schema documented for it; every documented operation must be reached.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import pytest
+import schemathesis
+
+from tests.e2e.client import Api, conversation_id
+from tests.e2e.server import ServerProcess
+
+pytestmark = pytest.mark.e2e
+
+MAX_REQUEST_BYTES = 1_048_576
+
+
+@pytest.fixture
+async def document(client: httpx.AsyncClient) -> dict[str, Any]:
+    response = await client.get("/schema/openapi.json")
+    assert response.status_code == 200
+    return dict(response.json())
+
+
+@pytest.fixture
+async def recorded(server: ServerProcess) -> AsyncIterator[tuple[Api, list[httpx.Response]]]:
+    responses: list[httpx.Response] = []
+
+    async def keep(response: httpx.Response) -> None:
+        await response.aread()
+        responses.append(response)
+
+    async with httpx.AsyncClient(
+        base_url=server.base_url, timeout=30, event_hooks={"response": [keep]}
+    ) as client:
+        yield Api(client), responses
+
+
+def operation_of(document: dict[str, Any], method: str, path: str) -> str | None:
+    """The documented path template that ``path`` matches for ``method``."""
+    segments = path.rstrip("/").split("/")
+    # Literal segments win over parameters: /users/me is not /users/{user_id}.
+    for template, item in sorted(document["paths"].items(), key=lambda kv: kv[0].count("{")):
+        parts = template.rstrip("/").split("/")
+        if (
+            len(parts) == len(segments)
+            and method.lower() in item
+            and all(
+                t == s or (t.startswith("{") and t.endswith("}"))
+                for t, s in zip(parts, segments, strict=True)
+            )
+        ):
+            return str(template)
+    return None
+
+
+async def run_flows(api: Api) -> None:
+    """Every documented operation, in success and in its documented failures."""
+    http = api.client
+    alice = await api.register_and_login("alice", client_type="app")
+    bob = await api.register_and_login("bob", client_type="web")
+    carol = await api.register_and_login("carol")
+    outsider = await api.register_and_login("outsider")
+    await http.post("/api/v1/auth/register", json={"username": bob.username, "password": "x" * 9})
+    await http.post("/api/v1/auth/register", content=b'{"username": ')
+    await http.post("/api/v1/auth/login", json={**_login(alice), "password": "wrong password"})
+    refreshed = await http.post("/api/v1/auth/refresh", json={"refresh_token": carol.refresh_token})
+    carol.access_token = refreshed.json()["access_token"]
+    await http.post("/api/v1/auth/refresh", json={"refresh_token": "garbage"})
+
+    await http.get("/api/v1/users/me", headers=alice.headers)
+    await http.get("/api/v1/users/me")
+    await http.get(f"/api/v1/users/{bob.id}", headers=alice.headers)
+    await http.get("/api/v1/users/9000000", headers=alice.headers)
+    await http.get("/api/v1/users/0", headers=alice.headers)
+    await http.get(f"/api/v1/users?username={bob.username.upper()}", headers=alice.headers)
+    await http.get("/api/v1/users?username=nobody_here", headers=alice.headers)
+
+    group = (
+        await http.post(
+            "/api/v1/groups", json={"name": "team", "member_ids": [bob.id]}, headers=alice.headers
+        )
+    ).json()
+    gid = group["id"]
+    await http.post(
+        "/api/v1/groups", json={"name": "x", "member_ids": [9_000_000]}, headers=alice.headers
+    )
+    await http.get(f"/api/v1/groups/{gid}", headers=bob.headers)
+    await http.get(f"/api/v1/groups/{gid}", headers=outsider.headers)
+    await http.get("/api/v1/groups/9000000", headers=bob.headers)
+    await http.get(f"/api/v1/groups/{gid}/members", headers=bob.headers)
+    await http.get("/api/v1/groups?limit=1", headers=bob.headers)
+    await http.get("/api/v1/groups?cursor=garbage", headers=bob.headers)
+    await http.post(
+        f"/api/v1/groups/{gid}/members", json={"user_ids": [carol.id]}, headers=alice.headers
+    )
+    await http.post(
+        f"/api/v1/groups/{gid}/members", json={"user_ids": [outsider.id]}, headers=bob.headers
+    )
+    await http.delete(f"/api/v1/groups/{gid}/members/{carol.id}", headers=alice.headers)
+    await http.delete(f"/api/v1/groups/{gid}/members/{alice.id}", headers=alice.headers)
+
+    message = {
+        "to": bob.id,
+        "session_type": "single",
+        "client_msg_id": "oa-1",
+        "msg_type": "text",
+        "body": "hello",
+    }
+    await http.post("/api/v1/messages", json=message, headers=alice.headers)
+    await http.post("/api/v1/messages", json=message, headers=alice.headers)  # 200: replay
+    await http.post(
+        "/api/v1/messages",
+        json={**message, "client_msg_id": "oa-2", "to": gid, "session_type": "group"},
+        headers=bob.headers,
+    )
+    await http.post(
+        "/api/v1/messages",
+        json={**message, "to": gid, "session_type": "group"},
+        headers=outsider.headers,
+    )
+    await http.post("/api/v1/messages", json={**message, "to": 9_000_000}, headers=alice.headers)
+    await http.post(
+        "/api/v1/messages", json={**message, "body": "x" * MAX_REQUEST_BYTES}, headers=alice.headers
+    )
+    await http.post("/api/v1/messages", json={**message, "to": "2"}, headers=alice.headers)
+
+    conv = conversation_id(alice.id, bob.id)
+    await http.get("/api/v1/conversations", headers=bob.headers)
+    await http.get(f"/api/v1/conversations/{conv}/messages", headers=bob.headers)
+    await http.get(f"/api/v1/conversations/{conv}/messages", headers=outsider.headers)
+    await http.get("/api/v1/conversations/g:9000000/messages", headers=bob.headers)
+    await http.get(f"/api/v1/conversations/{conv}/messages?limit=1000", headers=bob.headers)
+    await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=bob.headers)
+    await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=outsider.headers)
+    await http.post("/api/v1/conversations/g:9000000/read", json={"seq": 1}, headers=bob.headers)
+    await http.get("/api/v1/sync?after=0", headers=alice.headers)
+    await http.get("/api/v1/sync?after=-1", headers=alice.headers)
+
+    await http.get("/")
+    await http.get("/healthz")
+    await http.get("/readyz")
+    await http.get("/metrics")
+    await http.get(f"/ws?token={alice.access_token}")
+    await http.post("/api/v1/auth/logout", headers=outsider.headers)
+    await http.post("/api/v1/auth/logout", headers=outsider.headers)
+
+
+def _login(user: Any) -> dict[str, str]:
+    return {
+        "username": user.username,
+        "password": user.password,
+        "device_id": user.device_id,
+        "client_type": user.client_type,
+    }
+
+
+async def test_every_response_of_the_flows_is_documented_and_valid(
+    document: dict[str, Any], recorded: tuple[Api, list[httpx.Response]]
+) -> None:
+    api, responses = recorded
+    await run_flows(api)
+    schema = schemathesis.openapi.from_dict(document)
+
+    reached: set[tuple[str, str]] = set()
+    problems: list[str] = []
+    for response in responses:
+        method, path = response.request.method, response.request.url.path
+        template = operation_of(document, method, path)
+        if template is None:
+            problems.append(f"{method} {path}: no documented operation")
+            continue
+        reached.add((method.lower(), template))
+        operation = schema[template][method]
+        where = f"{method} {path} -> {response.status_code}"
+        if operation.responses.find_by_status_code(response.status_code) is None:
+            problems.append(f"{where}: status not documented ({response.text[:120]})")
+            continue
+        try:
+            operation.validate_response(response)
+        except Exception as exc:  # schemathesis reports every mismatch in one failure group
+            problems.append(f"{where}: {exc}")
+    assert problems == []
+
+    documented = {
+        (m, p) for p, item in document["paths"].items() for m in item if m != "parameters"
+    }
+    assert documented - reached == set(), "documented operations no flow reached"
+    statuses = {r.status_code for r in responses}
+    assert {200, 201, 204, 400, 401, 403, 404, 409, 413, 426} <= statuses
+
+
+def test_the_document_declares_bodies_errors_and_auth(document: dict[str, Any]) -> None:
+    components = document["components"]
+    assert components["securitySchemes"]["BearerToken"] == {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT",
+        "description": components["securitySchemes"]["BearerToken"]["description"],
+    }
+    error = components["schemas"]["ErrorResponse"]
+    assert error["required"] == ["error"]
+    body = components["schemas"]["ErrorBody"]
+    assert set(body["properties"]) == {"code", "message", "field"}
+    assert set(body["required"]) == {"code", "message"}
+
+    public = {
+        "/api/v1/auth/register",
+        "/api/v1/auth/login",
+        "/api/v1/auth/refresh",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/ws",
+    }
+    for path, item in document["paths"].items():
+        if path.startswith("/schema"):
+            continue
+        for method, operation in item.items():
+            where = f"{method.upper()} {path}"
+            responses = operation["responses"]
+            if path.startswith("/api/"):
+                for status in ("400", "503"):
+                    ref = responses[status]["content"]["application/json"]["schema"]["$ref"]
+                    assert ref == "#/components/schemas/ErrorResponse", where
+            if path.startswith("/api/") and path not in public:
+                assert operation["security"] == [{"BearerToken": []}], where
+                assert {"401", "429"} <= set(responses), where
+            if method == "post" and path != "/api/v1/auth/logout":
+                request = operation["requestBody"]["content"]["application/json"]["schema"]
+                assert request["additionalProperties"] is False, where
+                assert request["required"], where
+                assert "413" in responses, where
+    ws = document["paths"]["/ws"]["get"]
+    assert {"101", "426"} <= set(ws["responses"])
+    assert any(p["name"] == "token" and p["in"] == "query" for p in ws["parameters"])
+    for code in ("4401", "4409", "4408", "1009", "1013", "1001"):
+        assert code in ws["description"]
