@@ -38,6 +38,7 @@ ERROR_MEANINGS = {
     404: "The addressed user, group or conversation does not exist",
     409: "The request clashes with current state",
     413: "The body is larger than `server.max_request_bytes`, or a field over its limit",
+    414: "The request line (method and URL) is over `server.max_header_bytes`",
     426: "Not a WebSocket upgrade request; open it with `Upgrade: websocket`",
     429: "Too many requests; wait `Retry-After` seconds",
     431: "The request head is over `server.max_header_bytes` or `server.max_headers`",
@@ -134,8 +135,8 @@ def documented(
 ) -> dict[str, Any]:
     """Route-decorator arguments that document a route truthfully.
 
-    Every route can answer 400 (bad parameters), 431 (oversized head) and 503 (database
-    down); authenticated routes also 401 and 429, and a route with a body 413.
+    Every route can answer 400 (bad parameters), 414 and 431 (oversized request line or head)
+    and 503 (database down); authenticated routes also 401 and 429, and a route with a body 413.
 
     Args:
         *statuses: further error statuses the route answers (403, 404, 409...).
@@ -148,7 +149,7 @@ def documented(
         ``responses``, ``security`` and, with a body, ``operation_class``, plus
         ``exclude_from_auth`` for public routes.
     """
-    codes = {400, 431, 503, *statuses}
+    codes = {400, 414, 431, 503, *statuses}
     if not public:
         codes |= {401, 429}
     if body is not None:

@@ -4,8 +4,8 @@ The stock protocol buffers a request head without bound (ten unfinished 40 MB he
 hundreds of MiB before any authentication), counts no headers, and lets a client hold a
 connection for ever by sending a request a byte at a time or nothing at all. This subclass:
 
-* answers 431 once a head passes ``max_header_bytes`` or ``max_headers`` header lines, and
-  feeds the parser nothing beyond the limit;
+* answers 414 once a request line, or 431 once a head, passes ``max_header_bytes``, and 431
+  past ``max_headers`` header lines, and feeds the parser nothing beyond the limit;
 * closes a connection whose head has not arrived within ``header_timeout_s`` of the
   connection opening or the request's first byte (slowloris, idle new connections), and
   one whose body has not arrived within ``body_timeout_s`` of its head; both answer 408 when
@@ -27,7 +27,12 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 from gomicroim.http.errors import ErrorBody, ErrorResponse
 from gomicroim.http.observability import SECURITY_HEADERS
 
-_REASONS = {400: b"Bad Request", 408: b"Request Timeout", 431: b"Request Header Fields Too Large"}
+_REASONS = {
+    400: b"Bad Request",
+    408: b"Request Timeout",
+    414: b"URI Too Long",
+    431: b"Request Header Fields Too Large",
+}
 
 
 @dataclass(frozen=True)
@@ -74,6 +79,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._in_head = True
         self._head_bytes = 0
         self._header_count = 0
+        # Whether the request line (method, target, version) of the current head has ended.
+        self._line_done = False
         self._refusal: bytes | None = None
         self._deadline: asyncio.TimerHandle | None = None
 
@@ -98,11 +105,13 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         """Feed the parser, never more than ``max_header_bytes`` of an unfinished head."""
         if self._in_head:
             room = self.limits.max_header_bytes - self._head_bytes
+            if not self._line_done and b"\n" in data[:room]:
+                self._line_done = True
             if len(data) > room:
                 # The head may still end within the limit, with body bytes after it.
                 super().data_received(data[:room])
                 if self._in_head and not self.transport.is_closing():
-                    self._refuse(431, "headers_too_large", self._too_large_message())
+                    self._refuse_oversized()
                     return
                 data = data[room:]
             else:
@@ -152,6 +161,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._disarm()
         self._in_head = True
         self._head_bytes = 0
+        self._line_done = False
         super().on_message_complete()
 
     # Deadlines
@@ -179,8 +189,18 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         self._refusal = refusal(status, code, message)
         self.send_400_response(message)
 
-    def _too_large_message(self) -> str:
-        return f"request head over server.max_header_bytes ({self.limits.max_header_bytes} bytes)"
+    def _refuse_oversized(self) -> None:
+        limit = self.limits.max_header_bytes
+        if self._line_done:
+            self._refuse(
+                431,
+                "headers_too_large",
+                f"request head over server.max_header_bytes ({limit} bytes)",
+            )
+        else:
+            self._refuse(
+                414, "uri_too_long", f"request line over server.max_header_bytes ({limit} bytes)"
+            )
 
 
 def guarded_http_protocol(limits: HttpLimits) -> type[GuardedHttpProtocol]:

@@ -21,14 +21,19 @@ a `type`.
 
 Server to client: `hello {user_id, device_id, node_id, latest_user_seq}` (always first),
 `message {message, user_seq?}`, `read {conversation_id, user_id, seq}`, `kick {reason}`,
-`pong`, `error {code, message}`. Client to server: `ping`, `ack {user_seq}`. A malformed or
-unknown frame gets `error` with code `bad_frame`; the socket stays open.
+`pong`, `reauthed {access_expires_at}`, `error {code, message}`. Client to server: `ping`,
+`ack {user_seq}`, `reauth {access_token}` (extends the socket past its token's expiry). A
+malformed or unknown frame gets `error` with code `bad_frame`, a frame over the rate limit
+`error` with `rate_limited`; the socket stays open.
 
-Close codes: 4401 missing, invalid, expired or revoked token, or the session ended (refresh,
-reconnect); 4409 the device connected again elsewhere (after `kick`); 4408 idle past
-`gateway.idle_timeout_s` (ping regularly); 1009 a frame over `gateway.max_frame_bytes`;
-1013 the client read too slowly (reconnect and pull); 1001 the server is shutting down
-(reconnect elsewhere and pull).
+Close codes: 4401 missing, invalid, expired or revoked token, or the session ended (logout,
+another login of the device, refresh-token reuse; after `kick`); 4409 the device connected
+again elsewhere (after `kick`); 4408 idle past `gateway.idle_timeout_s` (ping regularly);
+4429 frames kept coming over `gateway.max_frames_per_second` (after `kick`); 1007 a text
+frame that is not UTF-8; 1009 a frame over `gateway.max_frame_bytes`; 1013 the client read
+too slowly (reconnect and pull); 1001 the server is shutting down (reconnect elsewhere and
+pull). An upgrade over `gateway.max_connections_per_user` or `_per_ip` is answered 429
+`too_many_connections` with `Retry-After`.
 
 A plain GET without the upgrade is answered 426 `upgrade_required`.
 """
@@ -43,7 +48,7 @@ A plain GET without the upgrade is answered 426 `upgrade_required`.
     security=[{BEARER: []}, {}],
     responses={
         101: ResponseSpec(None, description="Switching Protocols: the WebSocket is open"),
-        **error_responses([400, 426, 431]),
+        **error_responses([400, 414, 426, 429, 431]),
     },
     status_code=426,
     media_type=MediaType.JSON,
