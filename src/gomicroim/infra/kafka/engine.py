@@ -145,9 +145,15 @@ class KafkaEngine:
             raise not_reached(self.servers)
         try:
             async with asyncio.timeout(self.settings.request_timeout_ms / 1000):
-                await self._admin.list_topics()
+                topics = set(await self._admin.list_topics())
         except (KafkaError, OSError, TimeoutError) as exc:
             raise unavailable(exc, self.servers) from exc
+        missing = sorted(t.name for t in self.topology.topics() if t.name not in topics)
+        if missing:
+            raise Unavailable(
+                f"kafka topics {', '.join(missing)} do not exist yet; gomicroim creates them "
+                "within kafka.topic_check_interval_s unless the broker refuses (see the log)"
+            )
         if self._problem is not None:
             raise Unavailable(self._problem)
 
