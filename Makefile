@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint typecheck unit contract e2e browser migrations clean
+.PHONY: install serve test lint typecheck unit contract e2e browser deploy migrations clean
 
 $(BIN)/gomicroim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,9 @@ e2e: install                       ## real server processes over HTTP
 
 browser: install                   ## the web client in headless Chromium (/usr/bin/chromium)
 	$(BIN)/pytest tests/browser -q
+
+deploy: install                    ## deployment files: nginx -t, yamllint, compose and k8s schemas
+	$(BIN)/pytest tests/deploy -q
 
 test: lint typecheck               ## everything CI runs
 	scripts/services

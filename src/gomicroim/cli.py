@@ -146,7 +146,7 @@ def _preflight(settings: Settings) -> None:
     Inside uvicorn's start-up a failure becomes a traceback and a hang-prone lifespan; here
     it is a ConfigError or Unavailable that :func:`main` prints as one line, exit status 2.
     """
-    from gomicroim.container import tortoise_apps
+    from gomicroim.container import mongo_models, tortoise_apps
     from gomicroim.infra.logging import configure_logging
 
     configure_logging(settings.log)
@@ -158,6 +158,9 @@ def _preflight(settings: Settings) -> None:
         # unreachable database, a read-only data directory or a failing migration is
         # reported right here.
         asyncio.run(_open_database(settings, apps))
+    if mongo_models(settings):
+        # The same for MongoDB: an unreachable server or a refused index is one line here.
+        asyncio.run(_open_mongo(settings))
 
 
 async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
@@ -165,6 +168,15 @@ async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
 
     async with database.database(settings, apps):
         pass
+
+
+async def _open_mongo(settings: Settings) -> None:
+    from gomicroim.container import mongo_models
+    from gomicroim.infra.mongo import MongoEngine
+
+    engine = MongoEngine(settings.mongo)
+    await engine.open(mongo_models(settings))
+    await engine.close()
 
 
 async def _migrate(settings: Settings) -> int:

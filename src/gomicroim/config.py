@@ -188,6 +188,8 @@ class MongoSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     url: str = ""
     database: str = "gomicroim"
+    #: How long an operation waits for a usable server (or primary) before it fails with 503.
+    timeout_s: Seconds = 2.0
 
 
 class LogSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dependency_injector import containers, providers
 
@@ -23,6 +23,9 @@ from gomicroim.modules.identity.container import IdentityContainer
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
+if TYPE_CHECKING:
+    from gomicroim.infra.mongo import MongoEngine, MongoModels
+
 
 def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     # A module whose selected adapter is not SQL contributes None.
@@ -36,13 +39,43 @@ def _engines(
     kafka_resource: providers.Resource[Any],
     kafka: providers.Provider[KafkaEngine],
 ) -> list[Engine]:
-    # Redis and MongoDB clients join this list with their adapters.
+    # Redis clients join this list with their adapters; MongoDB is added by _with_mongo.
     engines = []
     if tortoise_apps:
         engines.append(Engine("database", database_resource, ping))
     if settings.bus_backend == "kafka":
         engines.append(Engine("kafka", kafka_resource, kafka().ping))
     return engines
+
+
+def _mongo_models(*models: MongoModels | None) -> list[MongoModels]:
+    # A module whose selected adapter is not MongoDB contributes None.
+    return [m for m in models if m is not None]
+
+
+def _mongo_engine(settings: Settings) -> MongoEngine:
+    # Imported here so the embedded shape never loads pymongo and beanie.
+    from gomicroim.infra.mongo import MongoEngine
+
+    return MongoEngine(settings.mongo)
+
+
+async def _open_mongo(engine: MongoEngine, models: list[MongoModels]) -> Any:
+    from gomicroim.infra.mongo import open_mongo
+
+    async for _ in open_mongo(engine, models):
+        yield
+
+
+def _with_mongo(
+    engines: list[Engine],
+    models: list[MongoModels],
+    resource: providers.Resource[Any],
+    engine: providers.Provider[MongoEngine],
+) -> list[Engine]:
+    if not models:
+        return engines
+    return [*engines, Engine("mongodb", resource, engine().ping)]
 
 
 class Container(containers.DeclarativeContainer):
@@ -89,7 +122,9 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         relay_metrics=metrics,
     )
-    timeline = providers.Container(TimelineContainer, settings=settings)
+    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
+    mongo = providers.Singleton(_mongo_engine, settings)
+    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
     presence = providers.Container(PresenceContainer, settings=settings)
     gateway = providers.Container(
         GatewayContainer,
@@ -125,17 +160,31 @@ class Container(containers.DeclarativeContainer):
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
     kafka_resource = providers.Resource(open_kafka, kafka)
+    #: The MongoDB collections of the modules whose selected store is MongoDB.
+    mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
+    mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
     engines = providers.Callable(
-        _engines,
-        settings,
-        tortoise_apps,
-        database.provider,
-        kafka_resource.provider,
-        kafka.provider,
+        _with_mongo,
+        providers.Callable(
+            _engines,
+            settings,
+            tortoise_apps,
+            database.provider,
+            kafka_resource.provider,
+            kafka.provider,
+        ),
+        mongo_models,
+        mongo_resource.provider,
+        mongo.provider,
     )
 
 
 def tortoise_apps(settings: Settings) -> list[TortoiseApp]:
     """The modules' tortoise apps for ``settings``, for tools that migrate without serving."""
     return Container(settings=settings).tortoise_apps()
+
+
+def mongo_models(settings: Settings) -> list[MongoModels]:
+    """The modules' MongoDB collections for ``settings`` (empty when none stores there)."""
+    return Container(settings=settings).mongo_models()

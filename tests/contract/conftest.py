@@ -27,6 +27,7 @@ import secrets
 import shutil
 import threading
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -173,10 +174,11 @@ async def _empty_tables(backend: Backend) -> None:
         await conn.execute_script(f"DELETE FROM `{table['name']}`")  # noqa: S608
 
 
-@pytest.fixture(params=BACKENDS)
-async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """An open backend; see the module docstring for how tests are isolated."""
-    name: str = request.param
+@asynccontextmanager
+async def open_backend(
+    name: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> AsyncIterator[Backend]:
+    """Open backend ``name``; see the module docstring for how tests are isolated."""
     storage: dict[str, Any] = {"data_dir": str(tmp_path / "data")}
     if name == "memory":
         yield Backend(name)
@@ -202,4 +204,11 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
         opened = Backend(name, ctx)
         if name == "mysql":
             await _empty_tables(opened)
+        yield opened
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    """An open backend; see the module docstring for how tests are isolated."""
+    async with open_backend(request.param, request, tmp_path) as opened:
         yield opened

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -12,7 +14,10 @@ from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
 from gomicroim.modules.timeline.ports import TimelineStore
 from gomicroim.modules.timeline.storage import SqlTimelineStore
-from tests.contract.conftest import Backend
+from gomicroim.modules.timeline.storage.mongo import MongoTimelineStore
+from tests.contract.conftest import BACKENDS, Backend, open_backend
+from tests.contract.mongo import mongo_timeline
+from tests.fakes.mongo_timeline import MemoryTimelineCollections
 from tests.fakes.timeline import MemoryTimelineStore
 
 NOW = 1_700_000_000_000
@@ -20,14 +25,39 @@ DAY = 24 * 3600 * 1000
 A, B, C = 1, 2, 3
 MAX_ID = 2**53 - 1
 
+#: The MongoDB store's seq logic on the in-memory collection layer (no server), then on the
+#: server at GOMICROIM_TEST_MONGO_URL: as the server allows (transactions on a replica set),
+#: and forced onto the high-water path a standalone server gets.
+MONGO_BACKENDS = [
+    "mongo-memory",
+    pytest.param("mongo", marks=pytest.mark.mongo),
+    pytest.param("mongo-leases", marks=pytest.mark.mongo),
+]
+
+
+@pytest.fixture(params=[*BACKENDS, *MONGO_BACKENDS])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param.startswith("mongo"):
+        yield Backend(request.param)
+        return
+    async with open_backend(request.param, request, tmp_path) as opened:
+        yield opened
+
 
 @pytest.fixture
-def store(backend: Backend) -> TimelineStore:
-    if not backend.sql:
-        return MemoryTimelineStore()
-    # Small batches and IN lists, so that pruning a handful of entries already takes several
-    # statements and a 30-user append locks its cursors in several chunks.
-    return SqlTimelineStore(prune_batch=4, max_in_list=8)
+async def store(backend: Backend) -> AsyncIterator[TimelineStore]:
+    if backend.name == "memory":
+        yield MemoryTimelineStore()
+    elif backend.name == "mongo-memory":
+        yield MongoTimelineStore(collections=MemoryTimelineCollections())
+    elif backend.name.startswith("mongo"):
+        leases = backend.name == "mongo-leases"
+        async with mongo_timeline(transactions=False if leases else None) as mongo:
+            yield mongo
+    else:
+        # Small batches and IN lists, so that pruning a handful of entries already takes
+        # several statements and a 30-user append locks its cursors in several chunks.
+        yield SqlTimelineStore(prune_batch=4, max_in_list=8)
 
 
 def message(

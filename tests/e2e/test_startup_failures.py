@@ -105,6 +105,14 @@ CONFIG_MISTAKES = {
         },
         ("cannot open database", "127.0.0.1:1", "storage.database_url"),
     ),
+    "unreachable mongodb": (
+        {
+            "GOMICROIM__TIMELINE__BACKEND": "mongo",
+            "GOMICROIM__MONGO__URL": "mongodb://im:hunter2@127.0.0.1:1/",
+            "GOMICROIM__MONGO__TIMEOUT_S": "0.5",
+        },
+        ("MongoDB is unavailable", "mongodb://im:***@127.0.0.1:1/", "check mongo.url"),
+    ),
 }
 
 

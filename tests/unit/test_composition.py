@@ -187,7 +187,6 @@ def test_a_gateway_on_kafka_without_push_partitions_does_not_start(
     ("sections", "adapter"),
     [
         ({"redis": {"url": "redis://127.0.0.1:6379/0"}}, "Redis"),
-        ({"timeline": {"backend": "mongo"}, "mongo": {"url": "mongodb://h:27017"}}, "MongoDB"),
     ],
 )
 def test_a_cluster_adapter_config_selects_stops_the_start_until_it_exists(

@@ -1,4 +1,4 @@
-"""Timeline storage: tortoise models and the SQL adapter of :class:`TimelineStore`."""
+"""Timeline storage on the relational database: tortoise models and `SqlTimelineStore`."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from tortoise.transactions import in_transaction
 from gomicroim.infra.retry import RetryPolicy, is_transient
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
+from gomicroim.modules.timeline.storage.batch import answer, unique_messages
 
 log = logging.getLogger("gomicroim.timeline")
 
@@ -164,13 +165,8 @@ class SqlTimelineStore:
         """
         if not any(users for _, users in items):
             return [{} for _ in items]
-        # The same message twice in a batch (a replayed event) is one entry per user.
-        unique: dict[tuple[str, int], tuple[MessageRead, set[int]]] = {}
-        for message, users in items:
-            key = (message.conversation_id, message.seq)
-            unique.setdefault(key, (message, set()))[1].update(users)
-        seqs = await self._append_unique(list(unique.values()))
-        return [{u: seqs[(m.conversation_id, m.seq)][u] for u in users} for m, users in items]
+        seqs = await self._append_unique(list(unique_messages(items).values()))
+        return answer(items, seqs)
 
     async def _append_unique(
         self, items: list[tuple[MessageRead, set[int]]]
