@@ -26,11 +26,11 @@ typecheck: install                 ## mypy --strict
 unit: install                      ## seconds: pure rules and services with fakes
 	$(BIN)/pytest tests/unit -q
 
-contract: install                  ## every store port against fakes, SQLite and MariaDB
+contract: install                  ## every store port against fakes, SQLite, MariaDB and Redis
 	scripts/services
 	$(BIN)/pytest tests/contract -q
 
-integration: install               ## adapters on real engines: Kafka (tansu, started by the tests), MariaDB
+integration: install               ## adapters on real engines: Redis, Kafka (tansu, started by the tests), MariaDB; faults
 	scripts/services
 	$(BIN)/pytest tests/integration -q
 

@@ -12,8 +12,9 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 
 from gomicroim import __version__
-from gomicroim.config import Settings, check_shape
+from gomicroim.config import ConfigError, Settings, check_shape
 from gomicroim.container import Container
+from gomicroim.errors import AppError
 from gomicroim.http.errors import EXCEPTION_HANDLERS
 from gomicroim.http.observability import add_edge_layer
 from gomicroim.http.openapi import COMPONENTS
@@ -80,7 +81,12 @@ def _lifespan(
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
         async with AsyncExitStack() as stack:
             for lifecycle in node.lifecycles:
-                await stack.enter_async_context(lifecycle)
+                try:
+                    await stack.enter_async_context(lifecycle)
+                except (ConfigError, AppError) as exc:
+                    # One line that names the cause and the fix, ahead of the server's traceback.
+                    log.error("gomicroim cannot start", extra={"error": str(exc)})
+                    raise
             log.info(
                 "gomicroim started",
                 extra={

@@ -161,6 +161,8 @@ def _preflight(settings: Settings) -> None:
     if mongo_models(settings):
         # The same for MongoDB: an unreachable server or a refused index is one line here.
         asyncio.run(_open_mongo(settings))
+    if settings.shared_state_backend == "redis":
+        asyncio.run(_check_redis(settings))
 
 
 async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
@@ -168,6 +170,29 @@ async def _open_database(settings: Settings, apps: list[TortoiseApp]) -> None:
 
     async with database.database(settings, apps):
         pass
+
+
+async def _check_redis(settings: Settings) -> None:
+    """Redis answers, and a gateway's node id is not held by another live process."""
+    from gomicroim.infra.broadcast import LocalBroadcast
+    from gomicroim.infra.redis import RedisEngine
+    from gomicroim.modules.presence.service import PresenceService
+    from gomicroim.modules.presence.storage import RedisPresenceStore
+
+    engine = RedisEngine(settings.redis)
+    try:
+        await engine.ping()
+        if "gateway" in settings.server.roles:
+            # Taken and given back at once; the gateway takes it for good as it starts.
+            presence = PresenceService(
+                store=RedisPresenceStore(engine),
+                events=LocalBroadcast("preflight"),
+                lease_ms=int(settings.redis.presence_lease_s * 1000),
+            )
+            async with presence.hold(settings.node_id):
+                pass
+    finally:
+        await engine.stop()
 
 
 async def _open_mongo(settings: Settings) -> None:

@@ -149,10 +149,22 @@ class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class RedisSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Shared state of a cluster. ``url`` empty: presence and revocations stay in process."""
+    """Shared state of a cluster; ``url`` empty keeps it in process.
+
+    With a URL, presence, revoked sessions and cache invalidation go through Redis.
+    """
 
     url: str = ""
     key_prefix: str = "gomicroim:"
+    #: Connect and command timeout: a request that needs a Redis that is down gets 503 after
+    #: at most about twice this.
+    timeout_s: Seconds = 1.0
+    max_connections: PositiveInt = 64
+    #: How often the process checks that Redis answers and still has its data.
+    check_interval_s: Seconds = 1.0
+    #: A gateway's presence lease: a node that dies without cleaning up stops counting as
+    #: online this long after its last renewal (renewed every third of it).
+    presence_lease_s: Annotated[float, msgspec.Meta(ge=1)] = 15.0
 
 
 class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

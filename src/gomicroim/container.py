@@ -16,6 +16,7 @@ from gomicroim.infra.engines import Engine
 from gomicroim.infra.kafka.engine import KafkaEngine, open_kafka
 from gomicroim.infra.kafka.topology import KafkaTopology
 from gomicroim.infra.metrics import Metrics
+from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.container import GroupsContainer
@@ -32,20 +33,23 @@ def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
     return [app for app in apps if app is not None]
 
 
-def _engines(
-    settings: Settings,
-    tortoise_apps: list[TortoiseApp],
-    database_resource: providers.Resource[Any],
-    kafka_resource: providers.Resource[Any],
-    kafka: providers.Provider[KafkaEngine],
-) -> list[Engine]:
-    # Redis clients join this list with their adapters; MongoDB is added by _with_mongo.
-    engines = []
-    if tortoise_apps:
-        engines.append(Engine("database", database_resource, ping))
-    if settings.bus_backend == "kafka":
-        engines.append(Engine("kafka", kafka_resource, kafka().ping))
-    return engines
+def _database_engine(
+    tortoise_apps: list[TortoiseApp], resource: providers.Resource[Any]
+) -> Engine | None:
+    return Engine("database", resource, ping) if tortoise_apps else None
+
+
+def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Engine:
+    return Engine("redis", resource, engine.ping)
+
+
+def _kafka_engine(engine: KafkaEngine, resource: providers.Resource[Any]) -> Engine:
+    return Engine("kafka", resource, engine.ping)
+
+
+def _engines(*engines: Engine | None) -> list[Engine]:
+    # MongoDB is added by _with_mongo.
+    return [engine for engine in engines if engine is not None]
 
 
 def _mongo_models(*models: MongoModels | None) -> list[MongoModels]:
@@ -90,6 +94,9 @@ class Container(containers.DeclarativeContainer):
     jwt_secret = providers.Dependency(instance_of=str)
 
     metrics = providers.Singleton(Metrics)
+    #: The Redis client; built (and later opened) only when an adapter config selects uses it.
+    redis = providers.Singleton(RedisEngine, settings.provided.redis)
+    redis_resource = providers.Resource(open_redis, redis)
     rate_limiter = providers.Singleton(
         RateLimiter,
         rate=settings.provided.limits.requests_per_second,
@@ -109,8 +116,12 @@ class Container(containers.DeclarativeContainer):
         KafkaEngine, settings=settings.provided.kafka, topology=kafka_topology
     )
 
-    identity = providers.Container(IdentityContainer, settings=settings, jwt_secret=jwt_secret)
-    groups = providers.Container(GroupsContainer, settings=settings, identity=identity.service)
+    identity = providers.Container(
+        IdentityContainer, settings=settings, jwt_secret=jwt_secret, redis=redis, metrics=metrics
+    )
+    groups = providers.Container(
+        GroupsContainer, settings=settings, identity=identity.service, redis=redis, metrics=metrics
+    )
     chat = providers.Container(
         ChatContainer,
         settings=settings,
@@ -125,7 +136,7 @@ class Container(containers.DeclarativeContainer):
     # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
     mongo = providers.Singleton(_mongo_engine, settings)
     timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
-    presence = providers.Container(PresenceContainer, settings=settings)
+    presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -160,20 +171,24 @@ class Container(containers.DeclarativeContainer):
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
     kafka_resource = providers.Resource(open_kafka, kafka)
+    database_engine = providers.Callable(_database_engine, tortoise_apps, database.provider)
+    redis_engine = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Object(None),
+        redis=providers.Callable(_redis_engine, redis, redis_resource.provider),
+    )
+    kafka_engine = providers.Selector(
+        settings.provided.bus_backend,
+        memory=providers.Object(None),
+        kafka=providers.Callable(_kafka_engine, kafka, kafka_resource.provider),
+    )
     #: The MongoDB collections of the modules whose selected store is MongoDB.
     mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
     mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
     engines = providers.Callable(
         _with_mongo,
-        providers.Callable(
-            _engines,
-            settings,
-            tortoise_apps,
-            database.provider,
-            kafka_resource.provider,
-            kafka.provider,
-        ),
+        providers.Callable(_engines, database_engine, redis_engine, kafka_engine),
         mongo_models,
         mongo_resource.provider,
         mongo.provider,

@@ -171,6 +171,8 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
         c.fanout.worker(), c.fanout.committed_source(), c.fanout.read_source()
     ),
     "outbox-relay": lambda c: _outbox_relay(c.chat.relay(), _grace_s(c)),
+    # Before the gateway, so it stops after the gateway closed its sockets.
+    "presence-lease": lambda c: c.presence.service().hold(c.settings().node_id),
     "gateway": lambda c: _gateway(c.gateway.service(), _grace_s(c)),
     # After the gateway, so it stops first: no push arrives for sockets being closed.
     "push-consumer": lambda c: c.gateway.push_consumer().running(),
@@ -178,7 +180,9 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
 
 ROLES: Mapping[Role, RoleSpec] = {
     "api": RoleSpec(_api_routes, ("revocations", "outbox-relay")),
-    "gateway": RoleSpec(_gateway_routes, ("revocations", "gateway", "push-consumer")),
+    "gateway": RoleSpec(
+        _gateway_routes, ("revocations", "presence-lease", "gateway", "push-consumer")
+    ),
     "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
 }
 

@@ -4,6 +4,10 @@ Two :class:`~gomicroim.container.Container` objects wired to one :class:`World` 
 processes of one cluster: one database (the fake stores), one bus (in-process topics) and one
 presence. The containers themselves are the real wiring; only adapters and engines are
 overridden, with ``provider.override``.
+
+A container whose settings select Redis (``redis.url``) keeps its real Redis adapters, engine
+and broadcasts: then the World stands in for the database and the bus only, and the
+containers share what a cluster shares through Redis.
 """
 
 from __future__ import annotations
@@ -14,14 +18,19 @@ from typing import Any
 from dependency_injector import providers
 
 from gomicroim.container import Container
+from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.groups.ports import MembersChanged
+from gomicroim.modules.identity.contract import SessionEnded
+from gomicroim.modules.identity.ports import DevicesChanged
 from gomicroim.modules.identity.storage import MemoryRevocationList
-from gomicroim.modules.presence.service import LocalPresence
+from gomicroim.modules.presence.service import PresenceService
 from tests.fakes.chat import MemoryChatStore
 from tests.fakes.groups import MemoryGroupStore
 from tests.fakes.identity import FakeHasher, MemorySessionStore, MemoryUserStore
 from tests.fakes.outbox import MemoryOutboxStore
+from tests.fakes.presence import memory_presence
 from tests.fakes.timeline import MemoryTimelineStore
 
 #: The signing secret every container of a world shares, as a cluster's processes do.
@@ -39,7 +48,16 @@ class World:
     groups: MemoryGroupStore = field(default_factory=MemoryGroupStore)
     outbox: MemoryOutboxStore = field(default_factory=MemoryOutboxStore)
     timeline: MemoryTimelineStore = field(default_factory=MemoryTimelineStore)
-    presence: LocalPresence = field(default_factory=LocalPresence)
+    presence: PresenceService = field(default_factory=lambda: memory_presence()[0])
+    device_events: LocalBroadcast[DevicesChanged] = field(
+        default_factory=lambda: LocalBroadcast("identity.devices")
+    )
+    session_events: LocalBroadcast[SessionEnded] = field(
+        default_factory=lambda: LocalBroadcast("session_ended")
+    )
+    member_events: LocalBroadcast[MembersChanged] = field(
+        default_factory=lambda: LocalBroadcast("groups.members")
+    )
     committed: InProcessTopic[MessageCommitted] = field(
         default_factory=lambda: InProcessTopic("committed")
     )
@@ -55,17 +73,23 @@ class World:
         overrides: dict[Any, Any] = {
             container.identity.users: self.users,
             container.identity.sessions: self.sessions,
-            container.identity.revocations: self.revocations,
             container.identity.hasher: self.hasher,
             container.groups.store: self.groups,
             container.chat.outbox: self.outbox,
             container.timeline.store: self.timeline,
-            container.presence.service: self.presence,
             container.committed_topic: self.committed,
             container.read_topic: self.reads,
-            # The fakes need no database, so no engine opens.
-            container.engines: [],
+            # The fakes need no database, so that engine never opens.
+            container.database_engine: None,
         }
+        if container.settings().shared_state_backend == "memory":
+            overrides |= {
+                container.identity.revocations: self.revocations,
+                container.identity.device_events: self.device_events,
+                container.identity.session_events: self.session_events,
+                container.groups.member_events: self.member_events,
+                container.presence.service: self.presence,
+            }
         for provider, fake in overrides.items():
             provider.override(providers.Object(fake))
         # One database, but each process's store hands its own commits to its own relay.

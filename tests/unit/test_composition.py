@@ -183,24 +183,6 @@ def test_a_gateway_on_kafka_without_push_partitions_does_not_start(
         create_app(settings, container)
 
 
-@pytest.mark.parametrize(
-    ("sections", "adapter"),
-    [
-        ({"redis": {"url": "redis://127.0.0.1:6379/0"}}, "Redis"),
-    ],
-)
-def test_a_cluster_adapter_config_selects_stops_the_start_until_it_exists(
-    make_settings: Callable[..., Settings], sections: dict[str, Any], adapter: str
-) -> None:
-    settings = make_settings(server={"node_id": "n1"}, **sections)
-
-    with pytest.raises(ConfigError) as error:
-        create_app(settings, build_container(settings))
-
-    assert adapter in str(error.value)
-    assert "not available yet" in str(error.value)
-
-
 def test_a_split_role_without_its_cluster_engines_does_not_build(
     make_settings: Callable[..., Settings],
 ) -> None:

@@ -16,8 +16,8 @@ from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadP
 from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import ClientType, DeviceRead
 from gomicroim.modules.presence.contract import DeviceConnection
-from gomicroim.modules.presence.service import LocalPresence
 from gomicroim.modules.timeline.service import TimelineService
+from tests.fakes.presence import memory_presence
 from tests.fakes.push import RecordingRouter
 from tests.fakes.timeline import MemoryTimelineStore
 
@@ -57,7 +57,7 @@ class Groups:
 
 class World:
     def __init__(self, *, write_max_group_size: int = 2000):
-        self.presence = LocalPresence()
+        self.presence, self.presence_store = memory_presence()
         self.router = RecordingRouter()
         self.timeline = TimelineService(
             store=MemoryTimelineStore(), retention_days=30, prune_interval_s=3600, max_sync_page=100
@@ -78,6 +78,8 @@ class World:
         )
 
     async def online(self, user: int, device: str) -> None:
+        # The gateway's lease lifecycle is not running here: hold node-1's lease for it.
+        await self.presence_store.claim("node-1", self.presence.holder, 60_000)
         await self.presence.connected(
             DeviceConnection(
                 user_id=user,

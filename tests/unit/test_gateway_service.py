@@ -20,7 +20,7 @@ from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.modules.identity.contract import Principal, SessionEnded
-from gomicroim.modules.presence.service import LocalPresence
+from tests.fakes.presence import memory_presence
 
 
 class FakeSocket:
@@ -103,7 +103,7 @@ class World:
         self.gateway = Gateway(
             node_id="n1",
             identity=self.identity,  # type: ignore[arg-type]
-            presence=LocalPresence(),
+            presence=memory_presence()[0],
             timeline=self.timeline,  # type: ignore[arg-type]
             session_events=self.events,
             quota=self.quota,

@@ -9,7 +9,6 @@ from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.http.websocket_doc import websocket_upgrade_required
-from gomicroim.infra.adapters import REDIS_FIX, not_available
 from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.push import KafkaPushRouter, PushPartitionConsumer
 from gomicroim.infra.kafka.wiring import no_push_consumer
@@ -33,15 +32,15 @@ class GatewayContainer(containers.DeclarativeContainer):
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[Metrics] = providers.Dependency()
 
-    # In process when one node holds every socket; a cluster counts them in Redis.
+    # In process when one node holds every socket. A cluster counts per node for now (each
+    # node caps its own sockets): counting across nodes in Redis is still to come.
+    node_quota = providers.Singleton(
+        MemoryConnectionQuota,
+        per_user=settings.provided.gateway.max_connections_per_user,
+        per_ip=settings.provided.gateway.max_connections_per_ip,
+    )
     quota = providers.Selector(
-        settings.provided.shared_state_backend,
-        memory=providers.Singleton(
-            MemoryConnectionQuota,
-            per_user=settings.provided.gateway.max_connections_per_user,
-            per_ip=settings.provided.gateway.max_connections_per_ip,
-        ),
-        redis=not_available("the Redis connection quota", REDIS_FIX),
+        settings.provided.shared_state_backend, memory=node_quota, redis=node_quota
     )
     service = providers.Singleton(
         Gateway,

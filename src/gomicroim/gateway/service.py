@@ -23,7 +23,11 @@ from gomicroim.modules.identity.contract import (
     SessionEnded,
     SessionEvents,
 )
-from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
+from gomicroim.modules.presence.contract import (
+    ConnectionDisplaced,
+    DeviceConnection,
+    PresenceFacade,
+)
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 log = logging.getLogger("gomicroim.gateway")
@@ -72,6 +76,7 @@ class Gateway:
         )
         self.registry = ConnectionRegistry()
         self._accepting = True
+        presence.on_displaced(node_id, self.displaced)
         session_events.subscribe(self.end_session)
         self._metrics = metrics
         if metrics is not None:
@@ -157,8 +162,18 @@ class Gateway:
     def _replace(self, connection: Connection) -> None:
         previous = self.registry.add(connection)
         if previous is not None:
-            kick = frames.encode(frames.Kick(reason="replaced by a new connection of this device"))
-            previous.close_soon(frames.CLOSE_REPLACED, "replaced", after=kick)
+            _kick_replaced(previous)
+
+    async def displaced(self, event: ConnectionDisplaced) -> None:
+        """Close a socket whose device connected again on another node (presence told us)."""
+        old = event.connection
+        connection = self.registry.get(old.user_id, old.device_id)
+        if connection is not None and connection.id == old.connection_id:
+            _kick_replaced(connection)
+            log.info(
+                "websocket replaced from another node",
+                extra={"user_id": old.user_id, "device_id": old.device_id, "by": event.by.node_id},
+            )
 
     async def end_session(self, event: SessionEnded) -> None:
         """Close the socket of a session that ended (a ``SessionEvents`` subscriber)."""
@@ -281,3 +296,8 @@ class Gateway:
             connection.close_soon(code, reason)
         await asyncio.gather(*(c.wait_closed(grace_s) for c in connections))
         return len(connections)
+
+
+def _kick_replaced(connection: Connection) -> None:
+    kick = frames.encode(frames.Kick(reason="replaced by a new connection of this device"))
+    connection.close_soon(frames.CLOSE_REPLACED, "replaced", after=kick)

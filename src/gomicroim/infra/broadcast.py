@@ -38,3 +38,6 @@ class LocalBroadcast(Generic[T]):
                 await handler(event)
             except Exception:
                 log.exception("broadcast subscriber failed", extra={"topic": self.name})
+
+    def on_gap(self, handler: Callable[[], Awaitable[None]]) -> None:
+        """Events in process are never missed: ``handler`` is never called."""

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from prometheus_client import (
     GC_COLLECTOR,
@@ -14,9 +15,46 @@ from prometheus_client import (
     ProcessCollector,
     generate_latest,
 )
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+
+from gomicroim.caching import Cache
 
 #: Seconds from commit to push: sub-millisecond in process, up to seconds under load.
 _LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+
+
+class _CacheCollector:
+    """Reads the tracked caches at scrape time, so a cache hit costs no metrics call."""
+
+    def __init__(self) -> None:
+        self.caches: list[Cache[Any, Any]] = []
+
+    def collect(self) -> Iterator[Any]:
+        size = GaugeMetricFamily(
+            "gomicroim_cache_size",
+            "Current size of each cache (entries, or member ids for member sets).",
+            labels=["cache"],
+        )
+        bound = GaugeMetricFamily(
+            "gomicroim_cache_max_size", "The size bound of each cache.", labels=["cache"]
+        )
+        counters = {
+            name: CounterMetricFamily(f"gomicroim_cache_{name}", text, labels=["cache"])
+            for name, text in (
+                ("hits", "Lookups answered from the cache."),
+                ("misses", "Lookups the cache could not answer."),
+                ("evictions", "Entries pushed out by the size bound."),
+                ("invalidations", "Entries (or whole caches) dropped after a change."),
+            )
+        }
+        for cache in self.caches:
+            size.add_metric([cache.name], cache.size)
+            bound.add_metric([cache.name], cache.max_size)
+            for name, family in counters.items():
+                family.add_metric([cache.name], getattr(cache, name))
+        yield size
+        yield bound
+        yield from counters.values()
 
 
 class Metrics:
@@ -24,6 +62,8 @@ class Metrics:
 
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self._caches = _CacheCollector()
+        self.registry.register(self._caches)
         # Process figures come from /proc, so one collector per registry is right even with
         # several apps in a process; GC and platform collectors are process-wide singletons.
         ProcessCollector(namespace="", registry=self.registry)
@@ -148,6 +188,10 @@ class Metrics:
     def message_deduplicated(self) -> None:
         """Count a send answered with an already stored message."""
         self.messages_deduplicated.inc()
+
+    def track(self, cache: Cache[Any, Any]) -> None:
+        """Export ``cache``'s size and counters (``gomicroim_cache_*{cache=...}``)."""
+        self._caches.caches.append(cache)
 
     def watch_connections(self, count: Callable[[], int]) -> None:
         """Read the number of open WebSockets from ``count`` at every scrape."""

@@ -75,6 +75,12 @@ class GroupStore(Protocol):
         ...
 
 
+class MembersChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A group's membership changed: every process drops its cached member set."""
+
+    group_id: int
+
+
 class UserDirectory(Protocol):
     """Which users exist (identity's facade serves this)."""
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 
+from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups.contract import (
@@ -20,11 +20,14 @@ from gomicroim.modules.groups.ports import (
     GroupRecord,
     GroupStore,
     MemberRecord,
+    MembersChanged,
     UserDirectory,
 )
-from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.groups")
+
+#: Member ids held in cached member sets, over all groups (about 60 bytes each).
+MEMBER_IDS_CACHED = 1_000_000
 
 
 class GroupsService:
@@ -39,10 +42,23 @@ class GroupsService:
         max_name_chars: int = 64,
         member_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
+        member_events: Invalidations[MembersChanged] | None = None,
+        cache_stats: CacheStats | None = None,
     ):
-        # Every group message asks who the members are; writes here invalidate.
-        self._member_sets: TtlCache[int, MemberSet] = TtlCache(member_cache_ttl_s)
-        self._loading: dict[int, asyncio.Future[MemberSet]] = {}
+        # Every group message asks who the members are; membership writes on any process
+        # invalidate (through ``member_events``), the TTL bounds the rest. Bounded by the
+        # member ids held, not the groups: one set may hold thousands.
+        self._member_sets: Cache[int, MemberSet] = Cache(
+            "groups_members",
+            max_size=MEMBER_IDS_CACHED,
+            ttl_s=member_cache_ttl_s,
+            weigh=lambda members: len(members.user_ids),
+            stats=cache_stats,
+        )
+        self._member_events = member_events
+        if member_events is not None:
+            member_events.subscribe(self._members_changed)
+            member_events.on_gap(self._drop_caches)
         self._max_name_chars = max_name_chars
         self._store = store
         self._users = users
@@ -106,7 +122,7 @@ class GroupsService:
         except GroupFull as exc:
             raise self._full() from exc
         finally:
-            self._member_sets.forget(group_id)
+            await self._members_saved(group_id)
         return _member_list(group_id, await self._store.members(group_id))
 
     async def remove_member(self, group_id: int, caller_id: int, user_id: int) -> None:
@@ -129,7 +145,7 @@ class GroupsService:
                 code="not_an_admin",
             )
         await self._store.remove_member(group_id, user_id)
-        self._member_sets.forget(group_id)
+        await self._members_saved(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
@@ -154,29 +170,26 @@ class GroupsService:
         return self._member_sets.get(group_id) or await self._load_member_set(group_id)
 
     async def _load_member_set(self, group_id: int) -> MemberSet:
-        # One load per group at a time: when the cache entry lapses under load, hundreds of
-        # sends would otherwise each query the same member list.
-        loading = self._loading.get(group_id)
-        if loading is not None:
-            return await asyncio.shield(loading)
-        future: asyncio.Future[MemberSet] = asyncio.get_running_loop().create_future()
-        self._loading[group_id] = future
-        try:
+        # One load per group at a time (when the entry lapses under load, hundreds of sends
+        # would otherwise each query the same list); a load that began before a membership
+        # change is not cached.
+        async def load() -> MemberSet:
             await self._group(group_id)
             version, ids = await self._store.member_ids(group_id)
-            members = MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
-            self._member_sets.put(group_id, members)
-            future.set_result(members)
-            return members
-        except asyncio.CancelledError:
-            future.cancel()
-            raise
-        except Exception as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: waiters re-raise it, nobody else needs to
-            raise
-        finally:
-            del self._loading[group_id]
+            return MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+
+        return await self._member_sets.load(group_id, load)
+
+    async def _members_saved(self, group_id: int) -> None:
+        event = MembersChanged(group_id=group_id)
+        await invalidate_everywhere(self._member_sets, group_id, self._member_events, event)
+
+    async def _members_changed(self, event: MembersChanged) -> None:
+        self._member_sets.invalidate(event.group_id)
+
+    async def _drop_caches(self) -> None:
+        self._member_sets.clear()
+        log.info("member sets dropped after missed invalidations")
 
     async def _group(self, group_id: int) -> GroupRecord:
         group = await self._store.get(group_id)

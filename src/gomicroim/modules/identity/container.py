@@ -4,15 +4,23 @@ from __future__ import annotations
 
 from dependency_injector import containers, providers
 
+from gomicroim.caching import CacheStats
 from gomicroim.config import Settings
-from gomicroim.infra.adapters import REDIS_FIX, not_available
-from gomicroim.infra.broadcast import LocalBroadcast
+from gomicroim.infra.adapters import shared_broadcast
 from gomicroim.infra.database import TortoiseApp
+from gomicroim.infra.redis import RedisEngine
 from gomicroim.modules.identity import storage
+from gomicroim.modules.identity.contract import SessionEnded
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
+from gomicroim.modules.identity.ports import DevicesChanged
 from gomicroim.modules.identity.service import IdentityService
-from gomicroim.modules.identity.storage import MemoryRevocationList, SqlSessionStore, SqlUserStore
+from gomicroim.modules.identity.storage import (
+    MemoryRevocationList,
+    RedisRevocationList,
+    SqlSessionStore,
+    SqlUserStore,
+)
 from gomicroim.modules.identity.tokens import AccessTokens
 
 
@@ -21,6 +29,8 @@ class IdentityContainer(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     jwt_secret = providers.Dependency(instance_of=str)
+    redis: providers.Dependency[RedisEngine] = providers.Dependency()
+    metrics: providers.Dependency[CacheStats] = providers.Dependency()
 
     tortoise_app = providers.Object(TortoiseApp("identity", storage.__name__))
     users = providers.Singleton(SqlUserStore)
@@ -30,15 +40,13 @@ class IdentityContainer(containers.DeclarativeContainer):
     revocations = providers.Selector(
         settings.provided.shared_state_backend,
         memory=providers.Singleton(MemoryRevocationList),
-        redis=not_available("the Redis revocation list", REDIS_FIX),
+        redis=providers.Singleton(RedisRevocationList, redis),
     )
+    # A login on any process must reach every process's cached device lists.
+    device_events = shared_broadcast(settings, redis, "identity.devices", DevicesChanged)
     # Ended sessions must reach every process holding sockets: a local broadcast when this
     # process holds them all, Redis pub/sub in a cluster. The gateway subscribes to it.
-    session_events = providers.Selector(
-        settings.provided.shared_state_backend,
-        memory=providers.Singleton(LocalBroadcast, "session_ended"),
-        redis=not_available("the Redis session-event broadcast", REDIS_FIX),
-    )
+    session_events = shared_broadcast(settings, redis, "session_ended", SessionEnded)
     hasher = providers.Singleton(
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,
@@ -50,6 +58,7 @@ class IdentityContainer(containers.DeclarativeContainer):
         ttl_ms=providers.Callable(lambda s: s.identity.access_ttl_s * 1000, settings),
         issuer=settings.provided.identity.token_issuer,
         audience=settings.provided.identity.token_audience,
+        cache_stats=metrics,
     )
     service = providers.Singleton(
         IdentityService,
@@ -62,5 +71,7 @@ class IdentityContainer(containers.DeclarativeContainer):
         device_cache_ttl_s=settings.provided.identity.device_cache_ttl_s,
         min_password_chars=settings.provided.identity.min_password_chars,
         events=session_events,
+        device_events=device_events,
+        cache_stats=metrics,
     )
     controllers = providers.Object([AuthController, UserController])

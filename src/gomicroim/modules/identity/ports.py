@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 import msgspec
@@ -123,12 +124,32 @@ class RevocationList(Protocol):
     """Fast check, on every request, that a session has not been ended."""
 
     async def revoke(self, session_id: int, until_ms: int) -> None:
-        """Remember ``session_id`` as ended until its last access token has expired."""
+        """Remember ``session_id`` as ended until ``until_ms``, when its last token expired.
+
+        Revoking again never shortens an earlier, later deadline.
+        """
         ...
 
     async def is_revoked(self, session_id: int) -> bool:
-        """Whether tokens of this session must be refused."""
+        """Whether tokens of this session must be refused (one cheap lookup).
+
+        Raises:
+            Unavailable: a shared list does not answer.
+        """
         ...
+
+    def on_lost(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """Call ``reload`` whenever the list may have lost entries (a Redis restart or flush).
+
+        The sessions table is the truth; ``reload`` revokes its recently ended sessions again.
+        """
+        ...
+
+
+class DevicesChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's devices changed (a login): every process drops its cached device list."""
+
+    user_id: int
 
 
 class PasswordHasher(Protocol):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 
+from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, NotFound, Unauthenticated
 from gomicroim.modules.identity.contract import (
@@ -24,6 +25,7 @@ from gomicroim.modules.identity.domain import (
 )
 from gomicroim.modules.identity.ports import (
     DeviceRecord,
+    DevicesChanged,
     PasswordHasher,
     RevocationList,
     SessionEventPublisher,
@@ -34,11 +36,13 @@ from gomicroim.modules.identity.ports import (
     UserStore,
 )
 from gomicroim.modules.identity.tokens import AccessTokens
-from gomicroim.ttlcache import TtlCache
 
 log = logging.getLogger("gomicroim.identity")
 
-_KNOWN_USERS_LIMIT = 10_000_000
+#: Users whose existence is remembered (an LRU; about 100 bytes each).
+KNOWN_USERS_CACHED = 100_000
+#: Users whose device lists are cached (asked for every message fanned out).
+DEVICE_LISTS_CACHED = 100_000
 
 _BAD_CREDENTIALS = "username or password is wrong"
 
@@ -59,12 +63,26 @@ class IdentityService:
         min_password_chars: int = 8,
         clock: Clock = now_ms,
         events: SessionEventPublisher | None = None,
+        device_events: Invalidations[DevicesChanged] | None = None,
+        cache_stats: CacheStats | None = None,
     ):
         self._min_password_chars = min_password_chars
-        # Asked for every message fanned out; logins here invalidate, the TTL bounds the rest.
-        self._devices: TtlCache[int, list[DeviceRead]] = TtlCache(device_cache_ttl_s)
-        # Users are never deleted, so a user once seen exists for good.
-        self._known_users: set[int] = set()
+        # Asked for every message fanned out; logins on any process invalidate (through
+        # ``device_events``), the TTL bounds the rest.
+        self._devices: Cache[int, list[DeviceRead]] = Cache(
+            "identity_devices",
+            max_size=DEVICE_LISTS_CACHED,
+            ttl_s=device_cache_ttl_s,
+            stats=cache_stats,
+        )
+        # Users are never deleted, so a user once seen exists for good: no TTL, no invalidation.
+        self._known_users: Cache[int, bool] = Cache(
+            "identity_known_users", max_size=KNOWN_USERS_CACHED, stats=cache_stats
+        )
+        self._device_events = device_events
+        if device_events is not None:
+            device_events.subscribe(self._devices_changed)
+            device_events.on_gap(self._drop_caches)
         self._users = users
         self._sessions = sessions
         self._revocations = revocations
@@ -77,12 +95,22 @@ class IdentityService:
         self._dummy_hash: str | None = None
 
     async def start(self) -> None:
-        """Reload recently ended sessions so a restart does not revive their access tokens."""
+        """Reload recently ended sessions so a restart does not revive their access tokens.
+
+        The same reload runs whenever a shared revocation list lost its entries.
+        """
+        await self.reload_revocations()
+        self._revocations.on_lost(self.reload_revocations)
+        self._dummy_hash = await self._hasher.hash("not-a-real-password")
+
+    async def reload_revocations(self) -> None:
+        """Revoke again every session the sessions table says ended within a token's life."""
         now = self._clock()
         window = self._tokens.max_validity_ms
-        for session_id in await self._sessions.revoked_since(now - window):
+        ended = await self._sessions.revoked_since(now - window)
+        for session_id in ended:
             await self._revocations.revoke(session_id, now + window)
-        self._dummy_hash = await self._hasher.hash("not-a-real-password")
+        log.info("revocations loaded", extra={"sessions": len(ended)})
 
     async def register(self, request: UserCreate) -> UserRead:
         """Create an account; see :meth:`IdentityFacade.register`."""
@@ -133,7 +161,7 @@ class IdentityService:
         for session_id in ended:
             await self._revocations.revoke(session_id, now + self._tokens.max_validity_ms)
             await self._announce(session_id, user.id, request.device_id, "replaced", now)
-        self._devices.forget(user.id)
+        await self._devices_saved(user.id)
         log.info("login", extra={"user_id": user.id, "device_id": request.device_id})
         return self._pair(session, RefreshToken.format(session.id, secret), now)
 
@@ -210,13 +238,14 @@ class IdentityService:
 
     async def existing_user_ids(self, user_ids: set[int]) -> set[int]:
         """Which of ``user_ids`` exist."""
-        unknown = user_ids - self._known_users
+        known = {user_id for user_id in user_ids if self._known_users.get(user_id)}
+        unknown = user_ids - known
         if unknown:
             found = await self._users.existing_ids(unknown)
-            if len(self._known_users) > _KNOWN_USERS_LIMIT:
-                self._known_users.clear()
-            self._known_users |= found
-        return user_ids & self._known_users
+            for user_id in found:
+                self._known_users.put(user_id, True)
+            known |= found
+        return known
 
     async def devices_of(self, user_ids: set[int]) -> dict[int, list[DeviceRead]]:
         """Devices per user."""
@@ -230,6 +259,8 @@ class IdentityService:
                 out[user_id] = cached
         if not missing:
             return out
+        # Taken before the read: a login that invalidates meanwhile keeps its fresh list.
+        since = self._devices.version
         loaded: dict[int, list[DeviceRead]] = {user_id: [] for user_id in missing}
         for device in await self._users.devices_of(missing):
             loaded[device.user_id].append(
@@ -242,10 +273,21 @@ class IdentityService:
                 )
             )
         for user_id, devices in loaded.items():
-            self._devices.put(user_id, devices)
+            self._devices.put(user_id, devices, since=since)
             if devices:
                 out[user_id] = devices
         return out
+
+    async def _devices_saved(self, user_id: int) -> None:
+        event = DevicesChanged(user_id=user_id)
+        await invalidate_everywhere(self._devices, user_id, self._device_events, event)
+
+    async def _devices_changed(self, event: DevicesChanged) -> None:
+        self._devices.invalidate(event.user_id)
+
+    async def _drop_caches(self) -> None:
+        self._devices.clear()
+        log.info("device lists dropped after missed invalidations")
 
     async def _end(
         self, session: SessionRecord | Principal, reason: SessionEndReason, now: int

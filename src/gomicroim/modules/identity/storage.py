@@ -1,14 +1,16 @@
-"""Identity storage: tortoise models and the SQL and in-process adapters of its ports."""
+"""Identity storage: tortoise models and the SQL, in-process and Redis adapters of its ports."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import cast
 
 from tortoise import fields, models
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
+from gomicroim.infra.redis import RedisEngine
 from gomicroim.infra.retry import RetryPolicy, is_transient
 from gomicroim.modules.identity.contract import ClientType
 from gomicroim.modules.identity.ports import (
@@ -264,8 +266,12 @@ class MemoryRevocationList:
         self._sweep()
 
     async def is_revoked(self, session_id: int) -> bool:
-        """Whether the session is ended."""
-        return session_id in self._until
+        """Whether the session is ended (and its deadline not yet passed)."""
+        until = self._until.get(session_id)
+        return until is not None and until > time.time() * 1000
+
+    def on_lost(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """Process memory is lost only with the process: ``reload`` is never called."""
 
     def _sweep(self) -> None:
         # Entries are only needed while an access token of the session could still be valid.
@@ -276,3 +282,33 @@ class MemoryRevocationList:
         now_ms = int(now * 1000)
         for session_id in [s for s, until in self._until.items() if until < now_ms]:
             del self._until[session_id]
+
+
+class RedisRevocationList:
+    """``RevocationList`` in Redis: one key per ended session, expiring at its deadline.
+
+    ``revoked:<session_id>`` under ``redis.key_prefix``. A check is one ``EXISTS``.
+    """
+
+    def __init__(self, engine: RedisEngine):
+        self._engine = engine
+
+    async def revoke(self, session_id: int, until_ms: int) -> None:
+        """Create the key with its deadline, or move an existing deadline later (never earlier)."""
+        if until_ms <= time.time() * 1000:
+            return
+        key = self._engine.key("revoked", session_id)
+        with self._engine.errors():
+            async with self._engine.client.pipeline(transaction=True) as pipe:
+                pipe.set(key, b"1", pxat=until_ms, nx=True)
+                pipe.pexpireat(key, until_ms, gt=True)
+                await pipe.execute()
+
+    async def is_revoked(self, session_id: int) -> bool:
+        """One ``EXISTS``."""
+        with self._engine.errors():
+            return bool(await self._engine.client.exists(self._engine.key("revoked", session_id)))
+
+    def on_lost(self, reload: Callable[[], Awaitable[None]]) -> None:
+        """Reload after every Redis reset (see :class:`gomicroim.infra.redis.RedisEngine`)."""
+        self._engine.on_reset(reload)

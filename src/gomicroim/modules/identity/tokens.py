@@ -6,13 +6,15 @@ import time
 
 import jwt
 
+from gomicroim.caching import Cache, CacheStats
 from gomicroim.errors import Unauthenticated
 from gomicroim.modules.identity.contract import Principal
 from gomicroim.modules.identity.domain import ACCESS_TYPE, principal_from_claims
 
 _ALGORITHM = "HS256"
 _CLOCK_SKEW_S = 10
-_VERIFIED_CACHE_SIZE = 100_000
+#: Verified tokens remembered (an LRU): about one per active device.
+VERIFIED_CACHED = 100_000
 _REQUIRED_CLAIMS = ["exp", "iat", "iss", "aud", "sub", "sid", "did", "typ"]
 
 
@@ -24,7 +26,13 @@ class AccessTokens:
     """
 
     def __init__(
-        self, secret: str, ttl_ms: int, *, issuer: str = "gomicroim", audience: str = "gomicroim"
+        self,
+        secret: str,
+        ttl_ms: int,
+        *,
+        issuer: str = "gomicroim",
+        audience: str = "gomicroim",
+        cache_stats: CacheStats | None = None,
     ):
         self._key = secret.encode()
         self._issuer = issuer
@@ -34,7 +42,9 @@ class AccessTokens:
         #: an ended session must be remembered at least this long.
         self.max_validity_ms = ttl_ms + _CLOCK_SKEW_S * 1000
         # token -> (principal, exp in s): signature checks cost more than the rest of a request.
-        self._verified: dict[str, tuple[Principal, int]] = {}
+        self._verified: Cache[str, tuple[Principal, int]] = Cache(
+            "identity_verified_tokens", max_size=VERIFIED_CACHED, stats=cache_stats
+        )
 
     def issue(self, principal: Principal, now_ms: int) -> tuple[str, int]:
         """Sign a token for ``principal``; return it with its expiry in Unix ms."""
@@ -63,7 +73,7 @@ class AccessTokens:
             principal, expires_s = cached
             if time.time() <= expires_s + _CLOCK_SKEW_S:
                 return principal
-            del self._verified[token]
+            self._verified.invalidate(token)
         try:
             claims = jwt.decode(
                 token,
@@ -84,7 +94,5 @@ class AccessTokens:
         except jwt.PyJWTError as exc:
             raise Unauthenticated("access token is not valid", code="invalid_token") from exc
         principal = principal_from_claims(claims)
-        if len(self._verified) >= _VERIFIED_CACHE_SIZE:
-            self._verified.clear()
-        self._verified[token] = (principal, int(claims["exp"]))
+        self._verified.put(token, (principal, int(claims["exp"])))
         return principal

@@ -8,6 +8,7 @@ from tortoise import fields, models
 from tortoise.expressions import Q
 from tortoise.transactions import in_transaction
 
+from gomicroim.caching import Cache, CacheStats
 from gomicroim.infra.retry import DEFAULT_RETRY, RetryPolicy
 from gomicroim.modules.chat.contract import MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.domain import next_read_seq
@@ -22,7 +23,8 @@ from gomicroim.modules.chat.storage import codec
 from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
-_KNOWN_LIMIT = 1_000_000
+#: Conversations remembered as existing, and their entries' member versions (LRUs).
+CONVERSATIONS_CACHED = 100_000
 
 
 class Conversation(models.Model):
@@ -125,6 +127,7 @@ class SqlChatStore:
         lease_ms: int = 5000,
         max_batch: int = 256,
         retry: RetryPolicy = DEFAULT_RETRY,
+        cache_stats: CacheStats | None = None,
     ) -> None:
         """Build the store.
 
@@ -134,25 +137,28 @@ class SqlChatStore:
             lease_ms: How long those claims last before another relay may take the rows.
             max_batch: Drafts per group-commit transaction at most.
             retry: The policy for deadlocks and lock wait timeouts.
+            cache_stats: Where the store's caches report their size and hit rates.
         """
         # Conversations are never deleted: once seen, a conversation needs no existence check.
-        self._known: set[str] = set()
+        self._known: Cache[str, bool] = Cache(
+            "chat_conversations", max_size=CONVERSATIONS_CACHED, stats=cache_stats
+        )
         writer = SqlBatchWriter(owner=owner, lease_ms=lease_ms, known=self._known)
         self._committer = GroupCommitter(
             writer=writer, listener=on_commit, max_batch=max_batch, retry=retry
         )
-        self._member_versions: dict[str, int] = {}
+        self._member_versions: Cache[str, int] = Cache(
+            "chat_member_versions", max_size=CONVERSATIONS_CACHED, stats=cache_stats
+        )
 
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:
         """Create conversation and entries if missing."""
-        if conversation_id in self._known:
+        if self._known.get(conversation_id):
             return
-        if len(self._known) > _KNOWN_LIMIT:
-            self._known.clear()
         if await Conversation.filter(id=conversation_id).exists():
-            self._known.add(conversation_id)
+            self._known.put(conversation_id, True)
             return
         async with in_transaction():
             await Conversation.bulk_create(
@@ -167,7 +173,7 @@ class SqlChatStore:
                     ],
                     ignore_conflicts=True,
                 )
-        self._known.add(conversation_id)
+        self._known.put(conversation_id, True)
 
     async def member_version(self, conversation_id: str) -> int:
         """Membership version the entries reflect.
@@ -182,7 +188,7 @@ class SqlChatStore:
             "member_version", flat=True
         )
         version = int(cast(int, versions[0])) if versions else 0
-        self._member_versions[conversation_id] = version
+        self._member_versions.put(conversation_id, version)
         return version
 
     async def sync_members(
@@ -192,7 +198,7 @@ class SqlChatStore:
         async with in_transaction():
             conversation = await Conversation.select_for_update().get(id=conversation_id)
             if conversation.member_version >= version:
-                self._member_versions[conversation_id] = conversation.member_version
+                self._member_versions.put(conversation_id, conversation.member_version)
                 return
             current = set(
                 await Entry.filter(conversation_id=conversation_id).values_list(
@@ -217,7 +223,7 @@ class SqlChatStore:
                     ignore_conflicts=True,
                 )
             await Conversation.filter(id=conversation_id).update(member_version=version)
-        self._member_versions[conversation_id] = version
+        self._member_versions.put(conversation_id, version)
 
     async def append(self, draft: MessageDraft) -> MessageRead:
         """Create the conversation if needed, allocate the seq and write everything at once.

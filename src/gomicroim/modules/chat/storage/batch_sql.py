@@ -9,6 +9,7 @@ from typing import Any, Literal, cast
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
+from gomicroim.caching import Cache
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.ports import DuplicateMessage, MessageDraft
 from gomicroim.modules.chat.storage import codec
@@ -19,7 +20,6 @@ Outcome = MessageRead | Exception
 #: Which SQL the server speaks where the engines differ.
 Flavour = Literal["sqlite", "mariadb", "mysql-legacy", "mysql"]
 
-_KNOWN_LIMIT = 1_000_000
 _MESSAGE_COLUMNS = (
     "conversation_id, seq, sender_id, to_id, session_type, client_msg_id, msg_type, body,"
     " created_at"
@@ -135,7 +135,7 @@ class SqlBatchWriter:
         known: Conversations known to exist (never deleted), shared with the store.
     """
 
-    def __init__(self, *, owner: str, lease_ms: int, known: set[str]):
+    def __init__(self, *, owner: str, lease_ms: int, known: Cache[str, bool]):
         self._owner = owner
         self._lease_ms = lease_ms
         self._known = known
@@ -188,19 +188,18 @@ class SqlBatchWriter:
     ) -> set[str]:
         """Create the batch's unknown conversations in the transaction; return them."""
         first = {d.conversation_id: d for d in reversed(drafts)}
-        if all(cid in self._known for cid in first):
+        if all(self._known.get(cid) for cid in first):
             return set()
         # Every conversation of the batch, in sorted order, so row locks keep one global order.
         await db.execute_many(
             sql.create_conversations(),
             [[cid, first[cid].session_type, first[cid].created_at] for cid in sorted(first)],
         )
-        return {cid for cid in first if cid not in self._known}
+        return {cid for cid in first if not self._known.get(cid)}
 
     def _remember(self, conversation_ids: set[str]) -> None:
-        if len(self._known) > _KNOWN_LIMIT:
-            self._known.clear()
-        self._known.update(conversation_ids)
+        for conversation_id in conversation_ids:
+            self._known.put(conversation_id, True)
 
     async def _write(
         self, db: BaseDBAsyncClient, sql: Statements, stored: list[tuple[MessageDraft, MessageRead]]
