@@ -1,8 +1,8 @@
-"""Split roles in one test process: an API, a fan-out and two gateways on Kafka and MariaDB.
+"""Split roles in one test process: an API, a fan-out and two gateways on Kafka, Redis, MariaDB.
 
-Each role is its own real container and app, with its own Kafka clients; they share the
-database (one tortoise connection in this process) and, until Redis presence exists, one
-in-process presence: the only stand-in here. Messages cross between them only over tansu.
+Each role is its own real container and app, with its own Kafka and Redis clients; they share
+the database through one tortoise connection (one per process is what tortoise allows).
+Messages cross between them only over tansu; presence is in Redis under a unique prefix.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ from litestar import Litestar
 
 from gomicroim.app import create_app
 from gomicroim.container import Container
-from gomicroim.infra.engines import Engine
-from gomicroim.modules.presence.service import LocalPresence
 from tests.conftest import MYSQL_URL
 from tests.fakes.asgi import AsgiWebSocket, serving
 from tests.integration.conftest import cluster_settings
 from tests.integration.tansu import Tansu
+from tests.redis_support import REDIS_URL, unique_prefix
 
 pytestmark = [pytest.mark.integration, pytest.mark.mysql, pytest.mark.timeout(120)]
 
@@ -66,25 +65,24 @@ async def database_url() -> AsyncIterator[str]:
 
 
 class Deployment:
-    """The role processes, as containers and apps sharing one presence."""
+    """The role processes, as containers and apps of one deployment."""
 
     def __init__(self, tmp_path: Path, bootstrap: str, database_url: str):
         self.build = cluster_settings(
             tmp_path,
             bootstrap,
             storage={"database_url": database_url},
+            redis={"url": REDIS_URL, "key_prefix": unique_prefix()},
             kafka={"node_partitions": NODES, "push_partitions": 2},
         )
-        self.presence = LocalPresence()
 
     def role(self, *roles: str, node_id: str = "", opens_database: bool = False) -> Litestar:
         settings = self.build(roles=list(roles), node_id=node_id)
         container = Container(settings=settings, jwt_secret=SECRET)
-        container.presence.service.override(providers.Object(self.presence))
         if not opens_database:
-            # One tortoise connection per process: the API's; the others only open Kafka.
-            kafka = Engine("kafka", container.kafka_resource, container.kafka().ping)
-            container.engines.override(providers.Object([kafka]))
+            # One tortoise connection per process: the API's; the others open Kafka and Redis.
+            engines = [e for e in container.engines() if e.name != "database"]
+            container.engines.override(providers.Object(engines))
         return create_app(settings, container)
 
 
