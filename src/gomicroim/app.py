@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 
 from litestar import Litestar
+from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
@@ -61,6 +62,7 @@ def create_app(
                 lambda: node.readiness_checks, use_cache=True, sync_to_thread=False
             ),
         },
+        state=State(node.state),
         lifespan=[_lifespan(settings, node)],
         exception_handlers=EXCEPTION_HANDLERS,
         before_request=strict_path_ids,

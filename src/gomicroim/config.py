@@ -15,6 +15,8 @@ ENV_PREFIX = "GOMICROIM__"
 Port = Annotated[int, msgspec.Meta(ge=0, le=65535)]
 PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
 Seconds = Annotated[float, msgspec.Meta(gt=0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0)]
 
 #: The parts one process can run: the HTTP API (and the outbox relay), the WebSocket gateway,
 #: and the fan-out worker (with timeline pruning).
@@ -45,6 +47,9 @@ class ServerSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     body_timeout_s: Seconds = 30.0
     #: Idle keep-alive connections are closed after this.
     keepalive_timeout_s: Seconds = 5.0
+    #: Peers whose ``X-Forwarded-For`` names the client (comma-separated addresses or
+    #: networks, ``*`` for any): per-address limits count that address, not the proxy's.
+    forwarded_allow_ips: str = "127.0.0.1"
 
 
 class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -58,6 +63,9 @@ class StorageSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: FULL: an acknowledged message survives a power cut. NORMAL: it survives a crash of the
     #: process (WAL), and a power cut may lose the last moments; faster on slow disks.
     sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    #: How often readiness may write a row to prove the database still stores (a full or
+    #: read-only disk still answers reads); between writes it reports the last outcome.
+    write_probe_interval_s: Seconds = 5.0
 
 
 class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -75,6 +83,10 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     #: something else is refused.
     token_issuer: Annotated[str, msgspec.Meta(min_length=1)] = "gomicroim"  # noqa: S105
     token_audience: Annotated[str, msgspec.Meta(min_length=1)] = "gomicroim"  # noqa: S105
+    #: Password hashes computed at once (each takes ``password_memory_kib``), and how many
+    #: more may wait; beyond that logins and registrations answer 503 ``server_busy``.
+    max_concurrent_hashes: PositiveInt = 4
+    max_waiting_hashes: Annotated[int, msgspec.Meta(ge=0)] = 256
 
 
 class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -91,6 +103,8 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_body_bytes: PositiveInt = 65536
     max_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 100
     default_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
+    #: Sends waiting for the group commit at most; beyond it a send answers 503 ``server_busy``.
+    max_pending_sends: PositiveInt = 10000
 
 
 class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -139,13 +153,41 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_connections_per_user: Annotated[int, msgspec.Meta(ge=0)] = 16
     #: Sockets from one client address at once (0: no limit).
     max_connections_per_ip: Annotated[int, msgspec.Meta(ge=0)] = 1024
+    #: With Redis, a node's sockets count towards the caps under leases it renews every third
+    #: of this; the sockets of a node that died stop counting this long after its last renewal.
+    connection_lease_s: Annotated[float, msgspec.Meta(ge=3)] = 30.0
 
 
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """Per-user request rate limits (token bucket). 0 disables a limit."""
+    """Abuse limits, each answered 429 ``rate_limited`` with ``Retry-After``; 0 disables one.
 
-    requests_per_second: Annotated[float, msgspec.Meta(ge=0)] = 50.0
+    A rate with a burst is a sliding window of ``burst`` over ``burst / rate`` seconds; the
+    others count over their own window.
+    """
+
+    #: Every authenticated request, per user.
+    requests_per_second: NonNegative = 50.0
     burst: PositiveInt = 100
+    #: ``POST /messages``, per user.
+    messages_per_second: NonNegative = 10.0
+    message_burst: PositiveInt = 30
+    #: Wrong passwords for one username from one address, per ``login_window_s``.
+    login_failures_per_ip_user: Count = 10
+    #: Wrong passwords for one username from anywhere, per ``login_window_s``: the ceiling
+    #: for guessing spread over many addresses. Over it the account refuses every login until
+    #: the window slides, so it is kept well above the per-address limit.
+    login_failures_per_user: Count = 100
+    #: Login attempts (right or wrong) from one address, per ``login_window_s``.
+    login_attempts_per_ip: Count = 300
+    login_window_s: PositiveInt = 900
+    #: Registration attempts from one address, per ``registration_window_s``.
+    registrations_per_ip: Count = 20
+    registration_window_s: PositiveInt = 3600
+    #: Token refreshes from one address, per ``refresh_window_s``.
+    refreshes_per_ip: Count = 300
+    refresh_window_s: PositiveInt = 60
+    #: Counters the in-process limiter keeps at most (the oldest are forgotten beyond it).
+    max_tracked_keys: PositiveInt = 1_000_000
 
 
 class RedisSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -9,9 +9,10 @@ from dependency_injector import containers, providers
 from gomicroim.config import Settings
 from gomicroim.fanout.container import FanoutContainer
 from gomicroim.gateway.container import GatewayContainer
-from gomicroim.http.ratelimit import RateLimiter
+from gomicroim.http.abuse import AbuseLimits
+from gomicroim.http.ratelimit import BoundedMemoryStorage, LimitsRateLimiter, redis_storage
 from gomicroim.infra.bus import InProcessTopic
-from gomicroim.infra.database import TortoiseApp, open_database, ping
+from gomicroim.infra.database import TortoiseApp, WriteProbe, open_database
 from gomicroim.infra.engines import Engine
 from gomicroim.infra.kafka.engine import KafkaEngine, open_kafka
 from gomicroim.infra.kafka.topology import KafkaTopology
@@ -19,8 +20,10 @@ from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.chat.ports import ChatStore
 from gomicroim.modules.groups.container import GroupsContainer
 from gomicroim.modules.identity.container import IdentityContainer
+from gomicroim.modules.identity.ports import PasswordHasher
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
@@ -34,9 +37,10 @@ def _tortoise_apps(*apps: TortoiseApp | None) -> list[TortoiseApp]:
 
 
 def _database_engine(
-    tortoise_apps: list[TortoiseApp], resource: providers.Resource[Any]
+    tortoise_apps: list[TortoiseApp], resource: providers.Resource[Any], ready: WriteProbe
 ) -> Engine | None:
-    return Engine("database", resource, ping) if tortoise_apps else None
+    # Readiness writes as well as reads: a full or read-only disk still answers SELECT 1.
+    return Engine("database", resource, ready) if tortoise_apps else None
 
 
 def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Engine:
@@ -82,6 +86,19 @@ def _with_mongo(
     return [*engines, Engine("mongodb", resource, engine().ping)]
 
 
+def _watch_queues(
+    metrics: Metrics,
+    hasher: PasswordHasher,
+    store: ChatStore,
+    *topics: InProcessTopic[Any],
+) -> None:
+    # Each bounded queue of the API role reads its depth into a gauge at every scrape.
+    metrics.watch_password_hashes(lambda: hasher.pending)
+    metrics.watch_send_queue(lambda: store.pending_sends)
+    for topic in topics:
+        metrics.watch_bus_topic(topic.name, lambda t=topic: t.queued)  # type: ignore[misc]
+
+
 class Container(containers.DeclarativeContainer):
     """Connects the module containers; built once per process by :mod:`gomicroim.app`.
 
@@ -97,17 +114,24 @@ class Container(containers.DeclarativeContainer):
     #: The Redis client; built (and later opened) only when an adapter config selects uses it.
     redis = providers.Singleton(RedisEngine, settings.provided.redis)
     redis_resource = providers.Resource(open_redis, redis)
-    rate_limiter = providers.Singleton(
-        RateLimiter,
-        rate=settings.provided.limits.requests_per_second,
-        burst=settings.provided.limits.burst,
+    # Counters in process for one process; in Redis when replicas must share them.
+    rate_limit_storage = providers.Selector(
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(
+            BoundedMemoryStorage, max_keys=settings.provided.limits.max_tracked_keys
+        ),
+        redis=providers.Singleton(redis_storage, redis),
+    )
+    rate_limiter = providers.Singleton(LimitsRateLimiter, rate_limit_storage)
+    abuse_limits = providers.Singleton(
+        AbuseLimits, limiter=rate_limiter, settings=settings.provided.limits
     )
     # The in-process bus: used by the modules' Selectors when no Kafka is configured.
     committed_topic: providers.Singleton[InProcessTopic[MessageCommitted]] = providers.Singleton(
         InProcessTopic, "committed"
     )
     read_topic: providers.Singleton[InProcessTopic[ReadPositionMoved]] = providers.Singleton(
-        InProcessTopic, "read", lossy=True
+        InProcessTopic, "read", lossy=True, on_drop=metrics.provided.bus_items_dropped
     )
 
     # The Kafka bus: built (without I/O) only when a module's Selector picks a Kafka adapter.
@@ -146,6 +170,7 @@ class Container(containers.DeclarativeContainer):
         kafka=kafka,
         session_events=identity.session_events,
         metrics=metrics,
+        redis=redis,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -161,6 +186,11 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
     )
 
+    #: Registers the API role's queue gauges (hashing, sends, bus topics).
+    watch_queues = providers.Callable(
+        _watch_queues, metrics, identity.hasher, chat.store, committed_topic, read_topic
+    )
+
     #: The tortoise apps of the modules whose selected store is SQL.
     tortoise_apps = providers.Callable(
         _tortoise_apps,
@@ -171,7 +201,13 @@ class Container(containers.DeclarativeContainer):
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
     kafka_resource = providers.Resource(open_kafka, kafka)
-    database_engine = providers.Callable(_database_engine, tortoise_apps, database.provider)
+    #: Readiness of the database: it answers and it stores (a full disk still answers).
+    database_ready = providers.Singleton(
+        WriteProbe, settings.provided.storage.write_probe_interval_s
+    )
+    database_engine = providers.Callable(
+        _database_engine, tortoise_apps, database.provider, database_ready
+    )
     redis_engine = providers.Selector(
         settings.provided.shared_state_backend,
         memory=providers.Object(None),

@@ -20,7 +20,9 @@ from gomicroim.config import Role
 from gomicroim.container import Container
 from gomicroim.fanout.worker import EventSource, FanoutWorker
 from gomicroim.gateway.frames import CLOSE_GOING_AWAY
+from gomicroim.gateway.ports import ConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.http.abuse import ABUSE_LIMITS
 from gomicroim.http.auth import BearerAuthMiddleware
 from gomicroim.http.ops import ReadinessCheck
 from gomicroim.infra.engines import running
@@ -42,6 +44,10 @@ class Routes:
     controllers: list[ControllerRouterHandler] = field(default_factory=list)
     #: Litestar dependency name → the service instance the controllers ask for by that name.
     services: dict[str, Any] = field(default_factory=dict)
+    #: ``app.state`` entries: what handlers reach without a second injected dependency (two
+    #: make Litestar resolve them in a task group, a loop turn in which a vanished client's
+    #: disconnect overtakes its body).
+    state: dict[str, Any] = field(default_factory=dict)
     middleware: list[DefineMiddleware] = field(default_factory=list)
     close_connections: list[CloseConnections] = field(default_factory=list)
 
@@ -60,6 +66,7 @@ class Node:
 
     controllers: list[ControllerRouterHandler]
     dependencies: dict[str, Provide]
+    state: dict[str, Any]
     middleware: list[DefineMiddleware]
     #: Engines first, then the roles' background lifecycles; they stop in reverse.
     lifecycles: list[Lifecycle]
@@ -69,6 +76,7 @@ class Node:
 
 def _api_routes(container: Container) -> Routes:
     modules = (container.identity, container.groups, container.chat, container.timeline)
+    container.watch_queues()
     return Routes(
         controllers=[
             *(controller for module in modules for controller in module.controllers()),
@@ -81,11 +89,12 @@ def _api_routes(container: Container) -> Routes:
             "chat": container.chat.service(),
             "timeline": container.timeline.service(),
         },
+        state={ABUSE_LIMITS: container.abuse_limits()},
         middleware=[
             DefineMiddleware(
                 BearerAuthMiddleware,
                 identity=container.identity.service(),
-                rate_limiter=container.rate_limiter(),
+                limits=container.abuse_limits(),
             )
         ],
     )
@@ -149,13 +158,14 @@ async def _outbox_relay(relay: OutboxRelay, grace_s: float) -> AsyncIterator[Non
 
 
 @asynccontextmanager
-async def _gateway(gateway: Gateway, grace_s: float) -> AsyncIterator[None]:
+async def _gateway(gateway: Gateway, quota: ConnectionQuota, grace_s: float) -> AsyncIterator[None]:
     # The server closes sockets before the app stops; this closes any it did not (an app
     # served some other way). A cluster gateway's push-partition consumer runs beside it.
     try:
         yield
     finally:
         await gateway.close_all(CLOSE_GOING_AWAY, "server shutting down", grace_s)
+        await quota.close()
 
 
 def _grace_s(container: Container) -> float:
@@ -173,7 +183,7 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
     "outbox-relay": lambda c: _outbox_relay(c.chat.relay(), _grace_s(c)),
     # Before the gateway, so it stops after the gateway closed its sockets.
     "presence-lease": lambda c: c.presence.service().hold(c.settings().node_id),
-    "gateway": lambda c: _gateway(c.gateway.service(), _grace_s(c)),
+    "gateway": lambda c: _gateway(c.gateway.service(), c.gateway.quota(), _grace_s(c)),
     # After the gateway, so it stops first: no push arrives for sockets being closed.
     "push-consumer": lambda c: c.gateway.push_consumer().running(),
 }
@@ -213,6 +223,7 @@ def assemble(roles: Collection[Role], container: Container) -> Node:
     return Node(
         controllers=[c for r in routes for c in r.controllers],
         dependencies={name: _provide(s) for r in routes for name, s in r.services.items()},
+        state={key: value for r in routes for key, value in r.state.items()},
         middleware=[m for r in routes for m in r.middleware],
         lifecycles=[
             *(running(engine) for engine in engines),

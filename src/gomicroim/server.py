@@ -78,6 +78,9 @@ def serve(settings: Settings) -> int:
             )
         ),
         timeout_keep_alive=settings.server.keepalive_timeout_s,  # type: ignore[arg-type]
+        # X-Forwarded-For is believed only from these peers (the proxy in front).
+        proxy_headers=True,
+        forwarded_allow_ips=settings.server.forwarded_allow_ips,
         ws=GatewayWebSocketProtocol,
         ws_max_size=settings.gateway.max_frame_bytes,
         ws_ping_interval=None,

@@ -13,11 +13,15 @@ from pathlib import Path
 
 import httpx
 
-#: Cheap argon2, no rate limit, no access log: a fast, quiet server unless a test says otherwise.
+from gomicroim.bench.target import NO_ABUSE_LIMITS
+
+#: Cheap argon2, no abuse limits (every test client is 127.0.0.1), no access log: a fast, quiet
+#: server unless a test says otherwise; tests/e2e/test_limits.py turns each limit on.
 BASE_ENV = {
     "GOMICROIM__IDENTITY__PASSWORD_TIME_COST": "1",
     "GOMICROIM__IDENTITY__PASSWORD_MEMORY_KIB": "8192",
     "GOMICROIM__LIMITS__REQUESTS_PER_SECOND": "0",
+    **NO_ABUSE_LIMITS,
     "GOMICROIM__LOG__ACCESS_LOG": "false",
 }
 #: Exit statuses of a graceful stop: uvicorn finishes shutting down, then re-raises SIGTERM.
@@ -35,10 +39,18 @@ class ServerProcess:
     no race for a free port; restarts bind that same port so clients keep their base URL.
     """
 
-    def __init__(self, data_dir: Path, log_dir: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        data_dir: Path,
+        log_dir: Path,
+        env: dict[str, str] | None = None,
+        prefix: tuple[str, ...] = (),
+    ):
+        """``prefix`` runs before the command, e.g. ``unshare`` setting up its mounts."""
         self.data_dir = data_dir
         self.log_dir = log_dir
         self.env = {**BASE_ENV, **(env or {})}
+        self.prefix = prefix
         self.port = 0
         self.starts = 0
         self._proc: subprocess.Popen[bytes] | None = None
@@ -81,6 +93,7 @@ class ServerProcess:
         with self._log_path.open("wb") as log:
             self._proc = subprocess.Popen(
                 [
+                    *self.prefix,
                     str(EXECUTABLE),
                     "serve",
                     "--host",

@@ -73,6 +73,11 @@ class MemoryChatStore:
         other.outbox = self.outbox
         return other
 
+    @property
+    def pending_sends(self) -> int:
+        """Nothing waits: every call commits at once."""
+        return 0
+
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:

@@ -148,6 +148,11 @@ class FakeHasher:
     def __init__(self) -> None:
         self.verify_calls = 0
 
+    @property
+    def pending(self) -> int:
+        """Nothing ever waits: the fake hashes at once."""
+        return 0
+
     async def hash(self, password: str) -> str:
         """A recognisable, unsalted digest: fine for tests, never for production."""
         return "fake$" + hashlib.sha256(password.encode()).hexdigest()

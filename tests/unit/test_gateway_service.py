@@ -15,7 +15,6 @@ import pytest
 from gomicroim.errors import Unauthenticated
 from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.contract import Push, PushBatch, PushTarget
-from gomicroim.gateway.ports import ConnectionSlot
 from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.infra.broadcast import LocalBroadcast
@@ -300,26 +299,6 @@ def test_the_frame_budget_allows_bursts_refuses_then_closes_a_sustained_flood() 
     for n in range(200):
         assert calm.take(n * 0.1) is Verdict.HANDLE
     assert FrameBudget(rate=0, burst=1, now=0).take(0) is Verdict.HANDLE
-
-
-async def test_the_connection_quota_counts_devices_per_user_and_sockets_per_ip() -> None:
-    quota = MemoryConnectionQuota(per_user=2, per_ip=3)
-
-    def slot(user: int, device: str, ip: str = "1.1.1.1") -> ConnectionSlot:
-        return ConnectionSlot(user_id=user, device_id=device, ip=ip)
-
-    assert await quota.acquire(slot(1, "a")) is None
-    assert await quota.acquire(slot(1, "b")) is None
-    refused = await quota.acquire(slot(1, "c", "2.2.2.2"))
-    assert refused is not None
-    assert refused.limit == "gateway.max_connections_per_user"
-    assert await quota.acquire(slot(1, "b")) is None  # b reconnecting: 3 from this address
-    refused = await quota.acquire(slot(2, "x"))
-    assert refused is not None
-    assert refused.limit == "gateway.max_connections_per_ip"
-    await quota.release(slot(1, "a"))
-    assert await quota.acquire(slot(2, "x")) is None
-    assert await quota.acquire(slot(1, "c", "2.2.2.2")) is None
 
 
 async def test_a_broadcast_reaches_every_subscriber_even_past_a_failing_one() -> None:

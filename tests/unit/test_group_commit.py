@@ -18,7 +18,11 @@ from gomicroim.infra.retry import RetryPolicy
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead
 from gomicroim.modules.chat.ports import DuplicateMessage, MessageDraft
 from gomicroim.modules.chat.storage.batch_sql import Outcome
-from gomicroim.modules.chat.storage.group_commit import GroupCommitter, SendInterrupted
+from gomicroim.modules.chat.storage.group_commit import (
+    GroupCommitter,
+    SendInterrupted,
+    SendQueueFull,
+)
 
 FAST_RETRY = RetryPolicy(attempts=3, base_delay_s=0.0)
 
@@ -185,3 +189,23 @@ async def test_a_cancelled_drain_fails_its_waiters_instead_of_leaving_them_hangi
     # The committer works again for the next send.
     writer.gate.set()
     assert (await commits.append(draft("later"))).client_msg_id == "later"
+
+
+async def test_sends_beyond_the_queue_bound_answer_busy_and_are_never_stored() -> None:
+    writer, listener = FakeWriter(), Listener()
+    commits = GroupCommitter(writer=writer, listener=listener, max_pending=2, retry=FAST_RETRY)
+    writer.gate = asyncio.Event()  # the database is stuck
+    first = asyncio.create_task(commits.append(draft("m0")))
+    await asyncio.sleep(0)  # m0's batch is committing; the queue is empty again
+    waiting = [asyncio.create_task(commits.append(draft(f"m{i}"))) for i in (1, 2)]
+    await asyncio.sleep(0)
+
+    with pytest.raises(SendQueueFull) as full:
+        await commits.append(draft("m3"))
+
+    assert (full.value.status, full.value.code) == (503, "server_busy")
+    assert commits.pending == 2
+    writer.gate.set()
+    await asyncio.gather(first, *waiting)
+    assert sorted(key[1] for key in writer.stored) == ["m0", "m1", "m2"]
+    assert commits.pending == 0

@@ -6,13 +6,14 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
-from gomicroim.gateway.quota import MemoryConnectionQuota
+from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.http.websocket_doc import websocket_upgrade_required
 from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.push import KafkaPushRouter, PushPartitionConsumer
 from gomicroim.infra.kafka.wiring import no_push_consumer
 from gomicroim.infra.metrics import Metrics
+from gomicroim.infra.redis import RedisEngine
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
@@ -31,16 +32,25 @@ class GatewayContainer(containers.DeclarativeContainer):
     session_events: providers.Dependency[SessionEvents] = providers.Dependency()
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[Metrics] = providers.Dependency()
+    redis: providers.Dependency[RedisEngine] = providers.Dependency()
 
-    # In process when one node holds every socket. A cluster counts per node for now (each
-    # node caps its own sockets): counting across nodes in Redis is still to come.
-    node_quota = providers.Singleton(
-        MemoryConnectionQuota,
-        per_user=settings.provided.gateway.max_connections_per_user,
-        per_ip=settings.provided.gateway.max_connections_per_ip,
-    )
+    # In process when one node holds every socket; a cluster counts them in Redis, under
+    # leases each node renews, so the caps hold across nodes.
     quota = providers.Selector(
-        settings.provided.shared_state_backend, memory=node_quota, redis=node_quota
+        settings.provided.shared_state_backend,
+        memory=providers.Singleton(
+            MemoryConnectionQuota,
+            per_user=settings.provided.gateway.max_connections_per_user,
+            per_ip=settings.provided.gateway.max_connections_per_ip,
+        ),
+        redis=providers.Singleton(
+            RedisConnectionQuota,
+            redis.provided.client,
+            key_prefix=redis.provided.prefix,
+            per_user=settings.provided.gateway.max_connections_per_user,
+            per_ip=settings.provided.gateway.max_connections_per_ip,
+            lease_s=settings.provided.gateway.connection_lease_s,
+        ),
     )
     service = providers.Singleton(
         Gateway,

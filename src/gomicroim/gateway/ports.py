@@ -35,3 +35,7 @@ class ConnectionQuota(Protocol):
     async def release(self, slot: ConnectionSlot) -> None:
         """Count a slot that :meth:`acquire` granted out again."""
         ...
+
+    async def close(self) -> None:
+        """Stop any background work (lease renewal) when the gateway stops."""
+        ...

@@ -15,7 +15,7 @@ from litestar.middleware import AbstractAuthenticationMiddleware, Authentication
 from litestar.types import ASGIApp
 
 from gomicroim.errors import Unauthenticated
-from gomicroim.http.ratelimit import RateLimiter
+from gomicroim.http.abuse import AbuseLimits
 from gomicroim.modules.identity.contract import IdentityFacade, Principal, bearer_token
 
 #: Handlers opt out of authentication with ``exclude_from_auth=True``; these paths always do.
@@ -25,10 +25,10 @@ PUBLIC_PATHS = ["^/schema"]
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Puts the caller's :class:`Principal` in ``request.user``: 401 without one, 429 too fast."""
 
-    def __init__(self, app: ASGIApp, identity: IdentityFacade, rate_limiter: RateLimiter):
+    def __init__(self, app: ASGIApp, identity: IdentityFacade, limits: AbuseLimits):
         super().__init__(app, exclude=PUBLIC_PATHS, scopes={ScopeType.HTTP})
         self._identity = identity
-        self._rate_limiter = rate_limiter
+        self._limits = limits
 
     async def authenticate_request(
         self, connection: ASGIConnection[Any, Any, Any, Any]
@@ -43,10 +43,19 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         principal = await self._identity.authenticate(token)
         # Before the limit check, so the access log names who was refused with 429.
         connection.state.user_id = principal.user_id
-        self._rate_limiter.check(principal.user_id)
+        await self._limits.request(principal.user_id)
         return AuthenticationResult(user=principal, auth=token)
 
 
 def caller(request: Request[Any, Any, Any]) -> Principal:
     """The authenticated caller of a handler that is not excluded from auth."""
     return cast(Principal, request.user)
+
+
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The client's address: a trusted proxy's ``X-Forwarded-For`` one, else the peer's.
+
+    uvicorn rewrites the peer address only for peers in ``server.forwarded_allow_ips``.
+    """
+    client = request.client
+    return client.host if client is not None else "unknown"

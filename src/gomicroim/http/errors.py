@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -79,7 +80,8 @@ def app_error_handler(request: Request[Any, Any, Any], exc: AppError) -> Respons
     """Map a domain error to its status and code."""
     headers = None
     if isinstance(exc, RateLimited | Unavailable):
-        headers = {"Retry-After": str(max(1, round(exc.retry_after_s)))}
+        # Rounded up: a client that waits as told must not be refused again.
+        headers = {"Retry-After": str(max(1, math.ceil(exc.retry_after_s)))}
     if isinstance(exc, Unavailable) and exc.detail:
         log.warning(
             "dependency unavailable",

@@ -34,9 +34,17 @@ class InProcessTopic(Generic[T]):
     does not make a duplicate.
     """
 
-    def __init__(self, name: str, *, max_batches: int = 1024, lossy: bool = False):
+    def __init__(
+        self,
+        name: str,
+        *,
+        max_batches: int = 1024,
+        lossy: bool = False,
+        on_drop: Callable[[str, int], None] | None = None,
+    ):
         self.name = name
         self._lossy = lossy
+        self._on_drop = on_drop
         self._queue: asyncio.Queue[tuple[list[T], _Waiter]] = asyncio.Queue(max_batches)
         self._consumers = 0
         # A consumer ran and none runs now; before the first one starts, publishes just queue.
@@ -67,6 +75,13 @@ class InProcessTopic(Generic[T]):
             self._queue.put_nowait((items, None))
         except asyncio.QueueFull:
             log.warning("bus topic full, dropping", extra={"topic": self.name})
+            if self._on_drop is not None:
+                self._on_drop(self.name, len(items))
+
+    @property
+    def queued(self) -> int:
+        """Batches waiting for the consumer now."""
+        return self._queue.qsize()
 
     def _require_consumer(self) -> None:
         if self._abandoned:

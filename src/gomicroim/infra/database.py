@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -169,6 +171,58 @@ async def ping() -> None:
         raise Unavailable(f"database does not answer: {_cause_text(exc)}") from exc
 
 
+#: One row, rewritten by readiness. Created on first use by whichever process probes first;
+#: the same DDL and ``REPLACE`` work on SQLite and MySQL.
+_PROBE_TABLE = (
+    "CREATE TABLE IF NOT EXISTS gomicroim_write_probe "
+    "(id INTEGER NOT NULL PRIMARY KEY, written_at BIGINT NOT NULL)"
+)
+
+
+class WriteProbe:
+    """Readiness that needs the database to *store*, not only to answer.
+
+    A full or read-only disk leaves ``SELECT 1`` working (SQLite reads its file, MySQL its
+    buffer pool), while every send fails. No read-only statement or PRAGMA can tell: only a
+    committed write reaches the disk (a rolled-back one never leaves the cache). So the probe
+    commits a one-row ``REPLACE`` — one small WAL frame on SQLite — at most every
+    ``interval_s``, and in between reports the last outcome; concurrent readiness checks
+    share one probe.
+    """
+
+    def __init__(self, interval_s: float):
+        self._interval_s = interval_s
+        self._checked_at = -math.inf
+        self._failure: Unavailable | None = None
+        self._lock = asyncio.Lock()
+        self._table_ready = False
+
+    async def __call__(self) -> None:
+        """Raise :class:`Unavailable` unless the database answers and stores a row."""
+        await ping()
+        async with self._lock:
+            if time.monotonic() - self._checked_at >= self._interval_s:
+                self._failure = await self._write()
+                self._checked_at = time.monotonic()
+            if self._failure is not None:
+                raise self._failure
+
+    async def _write(self) -> Unavailable | None:
+        connection = get_connection("default")
+        try:
+            if not self._table_ready:
+                await connection.execute_script(_PROBE_TABLE)
+                self._table_ready = True
+            written_at = int(time.time() * 1000)
+            await connection.execute_query(
+                f"REPLACE INTO gomicroim_write_probe (id, written_at) VALUES (1, {written_at})"  # noqa: S608
+            )
+        except Exception as exc:
+            log.warning("database cannot store", extra={"error": _cause_text(exc)})
+            return Unavailable(f"database cannot store: {_cause_text(exc)}")
+        return None
+
+
 #: MySQL/MariaDB errors that mean "the server cannot serve us now", not "this query is wrong":
 #: can't connect (2002, 2003, 2005), gone away or lost (2006, 2013, 2055), too many connections
 #: (1040), shutting down (1053), connection killed (1927, 4031), disk or table full (1021, 1114),
@@ -196,10 +250,24 @@ def database_outage(exc: BaseException) -> Unavailable | None:
     """
     for error in _chain(exc):
         if _is_outage(error):
-            outage = Unavailable("the database is unavailable; retry in a few seconds")
+            outage = Unavailable(
+                "the database cannot store anything right now (its disk is full or read-only);"
+                " nothing was stored, retry later"
+                if _cannot_store(error)
+                else "the database is unavailable; retry in a few seconds"
+            )
             outage.detail = f"database: {_cause_text(error)}"
             return outage
     return None
+
+
+def _cannot_store(error: BaseException) -> bool:
+    if isinstance(error, sqlite3.OperationalError):
+        text = str(error).lower()
+        return "full" in text or "readonly" in text
+    if isinstance(error, mysql_errors.OperationalError) and error.args:
+        return error.args[0] in {1021, 1114, 1290, 1836, 1792}
+    return False
 
 
 def _is_outage(error: BaseException) -> bool:

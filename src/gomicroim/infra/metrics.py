@@ -173,6 +173,46 @@ class Metrics:
         """Count push deliveries a gateway node dropped."""
         self.pushes_dropped.labels(reason).inc(deliveries)
 
+        self.password_hashes = Gauge(
+            "gomicroim_password_hashes_pending",
+            "Password hashes running or waiting (bounded by identity.max_concurrent_hashes +"
+            " identity.max_waiting_hashes).",
+            registry=self.registry,
+        )
+        self.send_queue = Gauge(
+            "gomicroim_send_queue_depth",
+            "Sends waiting for the group commit (bounded by chat.max_pending_sends).",
+            registry=self.registry,
+        )
+        self.bus_queued = Gauge(
+            "gomicroim_bus_queued_batches",
+            "Batches waiting in an in-process bus topic (at most 1024 each), by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.bus_dropped = Counter(
+            "gomicroim_bus_dropped_total",
+            "Items a full lossy in-process bus topic dropped (read events), by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+
+    def watch_password_hashes(self, count: Callable[[], int]) -> None:
+        """Read the hashes running or waiting from ``count`` at every scrape."""
+        self.password_hashes.set_function(count)
+
+    def watch_send_queue(self, count: Callable[[], int]) -> None:
+        """Read the sends waiting for the group commit from ``count`` at every scrape."""
+        self.send_queue.set_function(count)
+
+    def watch_bus_topic(self, topic: str, count: Callable[[], int]) -> None:
+        """Read the batches queued in bus ``topic`` from ``count`` at every scrape."""
+        self.bus_queued.labels(topic).set_function(count)
+
+    def bus_items_dropped(self, topic: str, items: int) -> None:
+        """Count items a full lossy topic dropped."""
+        self.bus_dropped.labels(topic).inc(items)
+
     def relay_buffer_overflowed(self, dropped: int) -> None:
         """Count events the relay dropped from memory (they go out by the table scan)."""
         self.relay_overflows.inc(dropped)

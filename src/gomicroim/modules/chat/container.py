@@ -71,6 +71,7 @@ class ChatContainer(containers.DeclarativeContainer):
         on_commit=relay.provided.submit,
         owner=settings.provided.node_id,
         lease_ms=stale_ms,
+        max_pending=settings.provided.chat.max_pending_sends,
         cache_stats=metrics,
     )
     service = providers.Singleton(

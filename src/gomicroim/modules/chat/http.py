@@ -9,6 +9,7 @@ from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.params import Parameter
 
+from gomicroim.http.abuse import abuse_limits
 from gomicroim.http.auth import caller
 from gomicroim.http.body import decode_body
 from gomicroim.http.openapi import documented, link
@@ -66,10 +67,13 @@ class MessageController(Controller):
         ),
     )
     async def send(
-        self, request: AnyRequest, chat: NamedDependency[ChatFacade]
+        self,
+        request: AnyRequest,
+        chat: NamedDependency[ChatFacade],
     ) -> Response[MessageRead]:
         body = await decode_body(request, MessageSend)
         principal = caller(request)
+        await abuse_limits(request).message(principal.user_id)
         result = await chat.send(principal.user_id, principal.device_id, body)
         return Response(result.message, status_code=201 if result.created else 200)
 

@@ -102,6 +102,11 @@ class ChatStore(Protocol):
     meanwhile (cancelled, disconnected), so no committed message waits for a table scan.
     """
 
+    @property
+    def pending_sends(self) -> int:
+        """Sends waiting to be committed now (bounded; a gauge on ``/metrics``)."""
+        ...
+
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int
     ) -> None:

@@ -51,6 +51,8 @@ class IdentityContainer(containers.DeclarativeContainer):
         Argon2Hasher,
         time_cost=settings.provided.identity.password_time_cost,
         memory_kib=settings.provided.identity.password_memory_kib,
+        max_concurrent=settings.provided.identity.max_concurrent_hashes,
+        max_waiting=settings.provided.identity.max_waiting_hashes,
     )
     tokens = providers.Singleton(
         AccessTokens,

@@ -9,7 +9,9 @@ from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
-from gomicroim.http.auth import caller
+from gomicroim.errors import Unauthenticated
+from gomicroim.http.abuse import abuse_limits
+from gomicroim.http.auth import caller, client_ip
 from gomicroim.http.body import decode_body
 from gomicroim.http.openapi import documented, link
 from gomicroim.http.params import PATH_ID_RULE
@@ -21,6 +23,7 @@ from gomicroim.modules.identity.contract import (
     UserCreate,
     UserRead,
 )
+from gomicroim.modules.identity.domain import normalize_username
 
 UserIdParam = Parameter(ge=1, le=2**53 - 1, description=f"user id. {PATH_ID_RULE}")
 UsernameParam = Parameter(
@@ -44,6 +47,7 @@ class AuthController(Controller):
         summary="Create an account",
         **documented(
             409,
+            429,
             body=UserCreate,
             public=True,
             links={
@@ -63,31 +67,50 @@ class AuthController(Controller):
         ),
     )
     async def register(
-        self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
+        self,
+        request: AnyRequest,
+        identity: NamedDependency[IdentityFacade],
     ) -> UserRead:
-        return await identity.register(await decode_body(request, UserCreate))
+        body = await decode_body(request, UserCreate)
+        await abuse_limits(request).registration(client_ip(request))
+        return await identity.register(body)
 
     @post(
         "/login",
         status_code=200,
         summary="Log a device in; returns access and refresh tokens",
-        **documented(401, body=LoginRequest, public=True),
+        **documented(401, 429, body=LoginRequest, public=True),
     )
     async def login(
-        self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
+        self,
+        request: AnyRequest,
+        identity: NamedDependency[IdentityFacade],
     ) -> TokenPair:
-        return await identity.login(await decode_body(request, LoginRequest))
+        body = await decode_body(request, LoginRequest)
+        ip, username = client_ip(request), normalize_username(body.username)
+        abuse = abuse_limits(request)
+        await abuse.login_attempt(ip, username)
+        try:
+            pair = await identity.login(body)
+        except Unauthenticated:
+            await abuse.login_failed(ip, username)
+            raise
+        await abuse.login_succeeded(ip, username)
+        return pair
 
     @post(
         "/refresh",
         status_code=200,
         summary="Rotate tokens; the refresh token is single-use",
-        **documented(401, body=RefreshRequest, public=True),
+        **documented(401, 429, body=RefreshRequest, public=True),
     )
     async def refresh(
-        self, request: AnyRequest, identity: NamedDependency[IdentityFacade]
+        self,
+        request: AnyRequest,
+        identity: NamedDependency[IdentityFacade],
     ) -> TokenPair:
         body = await decode_body(request, RefreshRequest)
+        await abuse_limits(request).refresh(client_ip(request))
         return await identity.refresh(body.refresh_token)
 
     @post(

@@ -153,7 +153,12 @@ class DevicesChanged(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class PasswordHasher(Protocol):
-    """Slow, salted password hashing."""
+    """Slow, salted password hashing, bounded in how much of it runs and waits at once."""
+
+    @property
+    def pending(self) -> int:
+        """Hashes running or waiting now (a gauge on ``/metrics``)."""
+        ...
 
     async def hash(self, password: str) -> str:
         """Hash a password for storage."""

@@ -126,6 +126,7 @@ class SqlChatStore:
         owner: str = "node-1",
         lease_ms: int = 5000,
         max_batch: int = 256,
+        max_pending: int = 10000,
         retry: RetryPolicy = DEFAULT_RETRY,
         cache_stats: CacheStats | None = None,
     ) -> None:
@@ -136,6 +137,7 @@ class SqlChatStore:
             owner: This node's id; the outbox rows it writes are claimed by its relay.
             lease_ms: How long those claims last before another relay may take the rows.
             max_batch: Drafts per group-commit transaction at most.
+            max_pending: Sends waiting for the group commit at most; more answer 503.
             retry: The policy for deadlocks and lock wait timeouts.
             cache_stats: Where the store's caches report their size and hit rates.
         """
@@ -145,11 +147,20 @@ class SqlChatStore:
         )
         writer = SqlBatchWriter(owner=owner, lease_ms=lease_ms, known=self._known)
         self._committer = GroupCommitter(
-            writer=writer, listener=on_commit, max_batch=max_batch, retry=retry
+            writer=writer,
+            listener=on_commit,
+            max_batch=max_batch,
+            max_pending=max_pending,
+            retry=retry,
         )
         self._member_versions: Cache[str, int] = Cache(
             "chat_member_versions", max_size=CONVERSATIONS_CACHED, stats=cache_stats
         )
+
+    @property
+    def pending_sends(self) -> int:
+        """Sends waiting for the group commit now."""
+        return self._committer.pending
 
     async def ensure_conversation(
         self, conversation_id: str, session_type: SessionType, user_ids: set[int], now_ms: int

@@ -43,6 +43,12 @@ class SendInterrupted(Unavailable):
     """The committer stopped before it knew whether a send committed; a retry is safe."""
 
 
+class SendQueueFull(Unavailable):
+    """More sends wait for the database than ``max_pending`` allows; nothing was queued."""
+
+    retry_after_s = 1.0
+
+
 _Waiter = tuple[MessageDraft, asyncio.Future[MessageRead]]
 
 
@@ -60,11 +66,13 @@ class GroupCommitter:
         writer: BatchWriter,
         listener: CommitListener,
         max_batch: int = 256,
+        max_pending: int = 10000,
         retry: RetryPolicy = DEFAULT_RETRY,
     ):
         self._writer = writer
         self._listener = listener
         self._max_batch = max_batch
+        self._max_pending = max_pending
         self._retry = retry
         self._queue: list[_Waiter] = []
         self._worker: asyncio.Task[None] | None = None
@@ -75,13 +83,24 @@ class GroupCommitter:
         Raises:
             DuplicateMessage: (sender, client_msg_id) is stored already.
             SendInterrupted: the committer was stopped before the outcome was known.
+            SendQueueFull: ``max_pending`` sends wait already (a slow or stuck database).
             Exception: whatever else failed this draft.
         """
+        if len(self._queue) >= self._max_pending:
+            raise SendQueueFull(
+                "the server has too many sends waiting for storage; retry in a second",
+                code="server_busy",
+            )
         future: asyncio.Future[MessageRead] = asyncio.get_running_loop().create_future()
         self._queue.append((draft, future))
         if self._worker is None or self._worker.done():
             self._worker = asyncio.create_task(self._drain(), name="chat-group-commit")
         return await future
+
+    @property
+    def pending(self) -> int:
+        """Sends queued for the next batch."""
+        return len(self._queue)
 
     async def _drain(self) -> None:
         batch: list[_Waiter] = []
