@@ -127,6 +127,29 @@ class Metrics:
             "Committed messages waiting in this process's relay to be published to fan-out.",
             registry=self.registry,
         )
+        self.password_hashes = Gauge(
+            "gomicroim_password_hashes_pending",
+            "Password hashes running or waiting (bounded by identity.max_concurrent_hashes +"
+            " identity.max_waiting_hashes).",
+            registry=self.registry,
+        )
+        self.send_queue = Gauge(
+            "gomicroim_send_queue_depth",
+            "Sends waiting for the group commit (bounded by chat.max_pending_sends).",
+            registry=self.registry,
+        )
+        self.bus_queued = Gauge(
+            "gomicroim_bus_queued_batches",
+            "Batches waiting in an in-process bus topic (at most 1024 each), by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.bus_dropped = Counter(
+            "gomicroim_bus_dropped_total",
+            "Items a full lossy in-process bus topic dropped (read events), by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
         self._bus_metrics()
 
     def _bus_metrics(self) -> None:
@@ -172,30 +195,6 @@ class Metrics:
     def push_dropped(self, reason: str, deliveries: int) -> None:
         """Count push deliveries a gateway node dropped."""
         self.pushes_dropped.labels(reason).inc(deliveries)
-
-        self.password_hashes = Gauge(
-            "gomicroim_password_hashes_pending",
-            "Password hashes running or waiting (bounded by identity.max_concurrent_hashes +"
-            " identity.max_waiting_hashes).",
-            registry=self.registry,
-        )
-        self.send_queue = Gauge(
-            "gomicroim_send_queue_depth",
-            "Sends waiting for the group commit (bounded by chat.max_pending_sends).",
-            registry=self.registry,
-        )
-        self.bus_queued = Gauge(
-            "gomicroim_bus_queued_batches",
-            "Batches waiting in an in-process bus topic (at most 1024 each), by topic.",
-            ["topic"],
-            registry=self.registry,
-        )
-        self.bus_dropped = Counter(
-            "gomicroim_bus_dropped_total",
-            "Items a full lossy in-process bus topic dropped (read events), by topic.",
-            ["topic"],
-            registry=self.registry,
-        )
 
     def watch_password_hashes(self, count: Callable[[], int]) -> None:
         """Read the hashes running or waiting from ``count`` at every scrape."""
