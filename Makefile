@@ -30,7 +30,7 @@ contract: install                  ## every store port against fakes, SQLite, Ma
 	scripts/services
 	$(BIN)/pytest tests/contract -q
 
-integration: install               ## adapters on their real engines (Redis), replicas, faults
+integration: install               ## adapters on real engines: Redis, Kafka (tansu, started by the tests), MariaDB; faults
 	scripts/services
 	$(BIN)/pytest tests/integration -q
 

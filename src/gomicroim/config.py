@@ -156,6 +156,9 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     idle_timeout_s: Seconds = 120
     max_pending_bytes: PositiveInt = 1_048_576
     shutdown_grace_s: Seconds = 5
+    #: A push batch older than this when a gateway reads it from Kafka is dropped (the
+    #: devices pull); it bounds replays of old batches after a consumer restart.
+    max_push_age_s: Seconds = 30
     #: Client frames per second per socket (token bucket of ``frame_burst``); 0 disables.
     max_frames_per_second: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     frame_burst: PositiveInt = 60
@@ -220,10 +223,31 @@ class RedisSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """The bus of a cluster. ``bootstrap_servers`` empty: the bus is in-process queues."""
+    """The bus of a cluster. ``bootstrap_servers`` empty: the bus is in-process queues.
+
+    Topic names are ``topic_prefix`` + ``committed``, ``read``, ``push`` and ``dead-letter``.
+    ``node_partitions`` gives each gateway node its partitions of the push topic; the checks
+    of these values live with the topology in :mod:`gomicroim.infra.kafka.topology`.
+    """
 
     bootstrap_servers: str = ""
     topic_prefix: str = "gomicroim."
+    committed_partitions: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 12
+    read_partitions: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 4
+    push_partitions: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 8
+    replication_factor: Annotated[int, msgspec.Meta(ge=1, le=16)] = 1
+    node_partitions: dict[str, list[Annotated[int, msgspec.Meta(ge=0)]]] = msgspec.field(
+        default_factory=dict
+    )
+    consumer_group: str = "gomicroim-fanout"
+    session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000)] = 10000
+    heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100)] = 3000
+    request_timeout_ms: Annotated[int, msgspec.Meta(ge=500)] = 5000
+    handle_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
+    retry_backoff_s: Seconds = 0.5
+    max_retry_backoff_s: Seconds = 10
+    topic_check_interval_s: Seconds = 2
+    resend_window_s: Annotated[float, msgspec.Meta(ge=0)] = 300
 
 
 class MongoSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -364,6 +388,11 @@ def check_shape(settings: Settings) -> None:
             "a gateway in a cluster is addressed by its node id: set server.node_id "
             "(or pass --node-id) to a name no other node uses"
         )
+    if settings.bus_backend == "kafka":
+        # Imported here: the topology module builds on these settings types.
+        from gomicroim.infra.kafka.topology import check_kafka
+
+        check_kafka(settings)
 
 
 def _check_roles(roles: list[Role]) -> None:

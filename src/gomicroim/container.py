@@ -14,6 +14,8 @@ from gomicroim.http.ratelimit import BoundedMemoryStorage, LimitsRateLimiter, re
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp, WriteProbe, open_database
 from gomicroim.infra.engines import Engine
+from gomicroim.infra.kafka.engine import KafkaEngine, open_kafka
+from gomicroim.infra.kafka.topology import KafkaTopology
 from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.redis import RedisEngine, open_redis
 from gomicroim.modules.chat.container import ChatContainer
@@ -45,8 +47,12 @@ def _redis_engine(engine: RedisEngine, resource: providers.Resource[Any]) -> Eng
     return Engine("redis", resource, engine.ping)
 
 
+def _kafka_engine(engine: KafkaEngine, resource: providers.Resource[Any]) -> Engine:
+    return Engine("kafka", resource, engine.ping)
+
+
 def _engines(*engines: Engine | None) -> list[Engine]:
-    # Kafka clients join this list with their adapters; MongoDB is added by _with_mongo.
+    # MongoDB is added by _with_mongo.
     return [engine for engine in engines if engine is not None]
 
 
@@ -128,6 +134,12 @@ class Container(containers.DeclarativeContainer):
         InProcessTopic, "read", lossy=True, on_drop=metrics.provided.bus_items_dropped
     )
 
+    # The Kafka bus: built (without I/O) only when a module's Selector picks a Kafka adapter.
+    kafka_topology = providers.Singleton(KafkaTopology.from_settings, settings.provided.kafka)
+    kafka = providers.Singleton(
+        KafkaEngine, settings=settings.provided.kafka, topology=kafka_topology
+    )
+
     identity = providers.Container(
         IdentityContainer, settings=settings, jwt_secret=jwt_secret, redis=redis, metrics=metrics
     )
@@ -141,6 +153,7 @@ class Container(containers.DeclarativeContainer):
         groups=groups.service,
         committed_topic=committed_topic,
         read_topic=read_topic,
+        kafka=kafka,
         metrics=metrics,
         relay_metrics=metrics,
     )
@@ -154,6 +167,7 @@ class Container(containers.DeclarativeContainer):
         identity=identity.service,
         presence=presence.service,
         timeline=timeline.service,
+        kafka=kafka,
         session_events=identity.session_events,
         metrics=metrics,
         redis=redis,
@@ -168,6 +182,7 @@ class Container(containers.DeclarativeContainer):
         router=gateway.router,
         committed_topic=committed_topic,
         read_topic=read_topic,
+        kafka=kafka,
         metrics=metrics,
     )
 
@@ -185,6 +200,7 @@ class Container(containers.DeclarativeContainer):
         timeline.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
+    kafka_resource = providers.Resource(open_kafka, kafka)
     #: Readiness of the database: it answers and it stores (a full disk still answers).
     database_ready = providers.Singleton(
         WriteProbe, settings.provided.storage.write_probe_interval_s
@@ -197,13 +213,18 @@ class Container(containers.DeclarativeContainer):
         memory=providers.Object(None),
         redis=providers.Callable(_redis_engine, redis, redis_resource.provider),
     )
+    kafka_engine = providers.Selector(
+        settings.provided.bus_backend,
+        memory=providers.Object(None),
+        kafka=providers.Callable(_kafka_engine, kafka, kafka_resource.provider),
+    )
     #: The MongoDB collections of the modules whose selected store is MongoDB.
     mongo_models = providers.Callable(_mongo_models, timeline.mongo_models)
     mongo_resource = providers.Resource(_open_mongo, mongo, mongo_models)
     #: The engines the selected adapters use, in the order they open.
     engines = providers.Callable(
         _with_mongo,
-        providers.Callable(_engines, database_engine, redis_engine),
+        providers.Callable(_engines, database_engine, redis_engine, kafka_engine),
         mongo_models,
         mongo_resource.provider,
         mongo.provider,

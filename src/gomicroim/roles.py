@@ -171,7 +171,7 @@ async def _outbox_relay(relay: OutboxRelay, grace_s: float) -> AsyncIterator[Non
 @asynccontextmanager
 async def _gateway(gateway: Gateway, quota: ConnectionQuota, grace_s: float) -> AsyncIterator[None]:
     # The server closes sockets before the app stops; this closes any it did not (an app
-    # served some other way). A cluster gateway's push-partition consumer starts here.
+    # served some other way). A cluster gateway's push-partition consumer runs beside it.
     try:
         yield
     finally:
@@ -196,12 +196,15 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
     # Before the gateway, so it stops after the gateway closed its sockets.
     "presence-lease": lambda c: c.presence.service().hold(c.settings().node_id),
     "gateway": lambda c: _gateway(c.gateway.service(), c.gateway.quota(), _grace_s(c)),
+    # After the gateway, so it stops first: no push arrives for sockets being closed.
+    "push-consumer": lambda c: c.gateway.push_consumer().running(),
 }
 
 ROLES: Mapping[Role, RoleSpec] = {
     "api": RoleSpec(_api_routes, ("revocations", "revocation-poll", "outbox-relay")),
     "gateway": RoleSpec(
-        _gateway_routes, ("revocations", "revocation-poll", "presence-lease", "gateway")
+        _gateway_routes,
+        ("revocations", "revocation-poll", "presence-lease", "gateway", "push-consumer"),
     ),
     "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
 }

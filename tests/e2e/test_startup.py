@@ -53,20 +53,20 @@ def test_roles_that_cannot_work_are_named_and_nothing_starts(
     assert not (tmp_path / "data").exists()
 
 
-def test_a_cluster_adapter_this_build_lacks_stops_the_start(tmp_path: Path) -> None:
+def test_a_fanout_on_kafka_with_no_gateway_partitions_stops_the_start(tmp_path: Path) -> None:
     result = serve(
         tmp_path / "data",
         "--roles",
         "fanout",
         GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
-        # A Redis that answers, so the missing Kafka adapter is what stops the start.
         GOMICROIM__REDIS__URL=REDIS_URL,
         GOMICROIM__REDIS__KEY_PREFIX=unique_prefix(),
         GOMICROIM__IDENTITY__JWT_SECRET="a-shared-secret-of-at-least-32-characters",
     )
     assert result.returncode == 2
-    assert "is not available yet" in result.stderr
+    assert "kafka.node_partitions is empty" in result.stderr
     assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()
 
 
 def test_an_unusable_data_dir_is_named_without_a_traceback(tmp_path: Path) -> None:

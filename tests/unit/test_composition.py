@@ -17,6 +17,9 @@ from litestar import Litestar
 from gomicroim.app import build_container, create_app
 from gomicroim.config import ConfigError, Settings
 from gomicroim.container import Container, tortoise_apps
+from gomicroim.infra.kafka.consumer import KafkaEventSource
+from gomicroim.infra.kafka.publisher import KafkaCommittedPublisher, KafkaReadPublisher
+from gomicroim.infra.kafka.push import KafkaPushRouter, PushPartitionConsumer
 from gomicroim.modules.identity.contract import LoginRequest, UserCreate
 from tests.fakes.asgi import AsgiWebSocket, ConnectionClosed, serving
 from tests.fakes.push import RecordingRouter
@@ -25,6 +28,8 @@ from tests.fakes.world import JWT_SECRET, World
 Build = Callable[..., tuple[Container, Litestar]]
 BACKGROUND = {"outbox-relay", "fanout-committed", "fanout-read", "timeline-pruning"}
 PASSWORD = "correct horse battery"
+#: Kafka settings that select the Kafka adapters; nothing connects in these tests.
+KAFKA = {"bootstrap_servers": "127.0.0.1:1", "node_partitions": {"gw-1": [0, 1], "gw-2": [2]}}
 
 
 @pytest.fixture
@@ -145,27 +150,37 @@ def test_all_roles_in_one_process_push_through_their_own_gateway(build: Build) -
     assert container.fanout.router() is container.gateway.service()
 
 
-def test_a_fanout_process_without_its_own_gateway_routes_over_kafka(build: Build) -> None:
-    with pytest.raises(ConfigError, match="the Kafka push router is not available yet"):
-        build(roles=["fanout"])
-
-
-@pytest.mark.parametrize(
-    ("sections", "adapter"),
-    [
-        ({"kafka": {"bootstrap_servers": "127.0.0.1:9092"}}, "Kafka"),
-    ],
-)
-def test_a_cluster_adapter_config_selects_stops_the_start_until_it_exists(
-    make_settings: Callable[..., Settings], sections: dict[str, Any], adapter: str
+def test_a_fanout_process_without_its_own_gateway_routes_over_kafka(
+    make_settings: Callable[..., Settings],
 ) -> None:
-    settings = make_settings(server={"node_id": "n1"}, **sections)
+    settings = make_settings(server={"roles": ["fanout"]}, kafka=KAFKA)
+    container = World().wire(Container(settings=settings, jwt_secret=JWT_SECRET))
 
-    with pytest.raises(ConfigError) as error:
-        create_app(settings, build_container(settings))
+    assert isinstance(container.fanout.router(), KafkaPushRouter)
+    assert isinstance(container.fanout.committed_source(), KafkaEventSource)
 
-    assert adapter in str(error.value)
-    assert "not available yet" in str(error.value)
+
+def test_a_process_on_kafka_takes_its_bus_adapters_from_kafka(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(server={"node_id": "gw-1"}, kafka=KAFKA)
+    container = Container(settings=settings, jwt_secret=JWT_SECRET)
+
+    assert isinstance(container.chat.publisher(), KafkaCommittedPublisher)
+    assert isinstance(container.chat.read_events(), KafkaReadPublisher)
+    assert isinstance(container.gateway.push_consumer(), PushPartitionConsumer)
+    assert container.gateway.push_consumer().partitions == (0, 1)
+    assert [engine.name for engine in container.engines()] == ["database", "kafka"]
+
+
+def test_a_gateway_on_kafka_without_push_partitions_does_not_start(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(server={"roles": ["gateway"], "node_id": "gw-9"}, kafka=KAFKA)
+    container = World().wire(Container(settings=settings, jwt_secret=JWT_SECRET))
+
+    with pytest.raises(ConfigError, match=r"server.node_id = 'gw-9' owns no partition"):
+        create_app(settings, container)
 
 
 def test_a_split_role_without_its_cluster_engines_does_not_build(

@@ -11,7 +11,11 @@ from gomicroim.cli import main
 from gomicroim.config import ConfigError, Settings, check_shape, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
-CLUSTER = {"kafka": {"bootstrap_servers": "k1:9092"}, "redis": {"url": "redis://r1:6379/0"}}
+CLUSTER = {
+    # On Kafka every gateway node owns push partitions.
+    "kafka": {"bootstrap_servers": "k1:9092", "node_partitions": {"gw-1": [0], "replica-2": [1]}},
+    "redis": {"url": "redis://r1:6379/0"},
+}
 
 
 def settings(**sections: dict[str, object]) -> Settings:

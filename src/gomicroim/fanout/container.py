@@ -8,8 +8,10 @@ from gomicroim.config import Settings
 from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushRouter
-from gomicroim.infra.adapters import KAFKA_FIX, not_available
 from gomicroim.infra.bus import InProcessTopic
+from gomicroim.infra.kafka.consumer import DeadLetters, KafkaEventSource
+from gomicroim.infra.kafka.engine import KafkaEngine
+from gomicroim.infra.kafka.wiring import read_group, retry_policy
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
@@ -33,17 +35,39 @@ class FanoutContainer(containers.DeclarativeContainer):
     metrics: providers.Dependency[Metrics] = providers.Dependency()
     committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
+    kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
 
-    # The consuming side of the bus (in Kafka: consumer groups of the fan-out workers).
+    # The consuming side of the bus (in Kafka: consumer groups of the fan-out workers; the
+    # read topic has a group of its own, so neither waits for the other's rebalances).
+    policy = providers.Singleton(retry_policy, settings.provided.kafka)
+    dead_letters = providers.Singleton(DeadLetters, kafka, policy, metrics)
     committed_source = providers.Selector(
         settings.provided.bus_backend,
         memory=committed_topic,
-        kafka=not_available("the Kafka committed-message consumer", KAFKA_FIX),
+        kafka=providers.Singleton(
+            KafkaEventSource,
+            kafka,
+            topic=kafka.provided.topology.committed,
+            event_type=MessageCommitted,
+            group_id=settings.provided.kafka.consumer_group,
+            policy=policy,
+            dead_letters=dead_letters,
+            metrics=metrics,
+        ),
     )
     read_source = providers.Selector(
         settings.provided.bus_backend,
         memory=read_topic,
-        kafka=not_available("the Kafka read-event consumer", KAFKA_FIX),
+        kafka=providers.Singleton(
+            KafkaEventSource,
+            kafka,
+            topic=kafka.provided.topology.read,
+            event_type=ReadPositionMoved,
+            group_id=providers.Callable(read_group, settings.provided.kafka),
+            policy=policy,
+            dead_letters=dead_letters,
+            metrics=metrics,
+        ),
     )
 
     strategies = providers.Singleton(

@@ -9,7 +9,9 @@ from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.http.websocket_doc import websocket_upgrade_required
-from gomicroim.infra.adapters import KAFKA_FIX, not_available
+from gomicroim.infra.kafka.engine import KafkaEngine
+from gomicroim.infra.kafka.push import KafkaPushRouter, PushPartitionConsumer
+from gomicroim.infra.kafka.wiring import no_push_consumer
 from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.redis import RedisEngine
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
@@ -28,6 +30,7 @@ class GatewayContainer(containers.DeclarativeContainer):
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     session_events: providers.Dependency[SessionEvents] = providers.Dependency()
+    kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[Metrics] = providers.Dependency()
     redis: providers.Dependency[RedisEngine] = providers.Dependency()
 
@@ -68,7 +71,20 @@ class GatewayContainer(containers.DeclarativeContainer):
     router = providers.Selector(
         settings.provided.push_route,
         local=service,
-        kafka=not_available("the Kafka push router", KAFKA_FIX),
+        kafka=providers.Singleton(KafkaPushRouter, kafka, metrics),
+    )
+    # On Kafka this node reads its own push partitions and delivers them to its sockets.
+    push_consumer = providers.Selector(
+        settings.provided.bus_backend,
+        memory=providers.Object(no_push_consumer),
+        kafka=providers.Singleton(
+            PushPartitionConsumer,
+            kafka,
+            node_id=settings.provided.node_id,
+            deliver=service,
+            max_age_s=settings.provided.gateway.max_push_age_s,
+            metrics=metrics,
+        ),
     )
     #: The WebSocket, and a plain GET on its path that documents it and says how to upgrade.
     controllers = providers.Object([ws_endpoint, websocket_upgrade_required])

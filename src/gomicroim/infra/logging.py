@@ -76,6 +76,21 @@ class TextFormatter(logging.Formatter):
         return redact(line)
 
 
+class BelowError(logging.Filter):
+    """Lowers the ERROR records of a library's loggers (``name`` and below) to WARNING.
+
+    aiokafka logs each failed reconnect at ERROR, several a second while a broker is down;
+    the Kafka adapters report the outage themselves (a warning per retry, ``/readyz``), so
+    these are noise, not errors of gomicroim.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, at WARNING at most if it comes from the library."""
+        if record.levelno == logging.ERROR and super().filter(record):
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def configure_logging(settings: LogSettings) -> None:
     """Send all logs to stderr in the configured format and level."""
     handler = logging.StreamHandler(sys.stderr)
@@ -83,5 +98,6 @@ def configure_logging(settings: LogSettings) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(settings.level)
-    for noisy in ("tortoise", "aiosqlite", "asyncmy", "uvicorn.access"):
+    for noisy in ("tortoise", "aiosqlite", "asyncmy", "uvicorn.access", "aiokafka"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+    handler.addFilter(BelowError("aiokafka"))

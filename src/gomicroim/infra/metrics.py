@@ -127,7 +127,6 @@ class Metrics:
             "Committed messages waiting in this process's relay to be published to fan-out.",
             registry=self.registry,
         )
-
         self.password_hashes = Gauge(
             "gomicroim_password_hashes_pending",
             "Password hashes running or waiting (bounded by identity.max_concurrent_hashes +"
@@ -151,6 +150,51 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self._bus_metrics()
+
+    def _bus_metrics(self) -> None:
+        self.bus_dead_letters = Counter(
+            "gomicroim_bus_dead_letters_total",
+            "Events moved to the dead-letter topic, by source topic and reason (undecodable, or"
+            " failing after kafka.handle_attempts tries).",
+            ["topic", "reason"],
+            registry=self.registry,
+        )
+        self.bus_retries = Counter(
+            "gomicroim_bus_retries_total",
+            "Handlings of a bus event tried again after the event's own failure, by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.bus_resends = Counter(
+            "gomicroim_bus_resent_total",
+            "Acknowledged events produced again because the broker lost them, by topic.",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.pushes_dropped = Counter(
+            "gomicroim_push_dropped_total",
+            "Push deliveries (push x device) a gateway node dropped from Kafka, by reason: stale,"
+            " replayed, unknown_node, undecodable.",
+            ["reason"],
+            registry=self.registry,
+        )
+
+    def bus_dead_lettered(self, topic: str, reason: str) -> None:
+        """Count an event moved to the dead-letter topic."""
+        self.bus_dead_letters.labels(topic, reason).inc()
+
+    def bus_retried(self, topic: str) -> None:
+        """Count a retried handling of a bus event."""
+        self.bus_retries.labels(topic).inc()
+
+    def bus_resent(self, topic: str, events: int) -> None:
+        """Count events produced again after the broker lost them."""
+        self.bus_resends.labels(topic).inc(events)
+
+    def push_dropped(self, reason: str, deliveries: int) -> None:
+        """Count push deliveries a gateway node dropped."""
+        self.pushes_dropped.labels(reason).inc(deliveries)
 
     def watch_password_hashes(self, count: Callable[[], int]) -> None:
         """Read the hashes running or waiting from ``count`` at every scrape."""

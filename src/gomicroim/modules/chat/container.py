@@ -5,9 +5,10 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
-from gomicroim.infra.adapters import KAFKA_FIX, not_available
 from gomicroim.infra.bus import InProcessTopic
 from gomicroim.infra.database import TortoiseApp
+from gomicroim.infra.kafka.engine import KafkaEngine
+from gomicroim.infra.kafka.publisher import KafkaCommittedPublisher, KafkaReadPublisher
 from gomicroim.modules.chat import storage
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.chat.http import ConversationController, MessageController
@@ -27,6 +28,7 @@ class ChatContainer(containers.DeclarativeContainer):
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
     committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
+    kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[SendMetrics] = providers.Dependency()
     relay_metrics: providers.Dependency[RelayMetrics] = providers.Dependency()
 
@@ -34,12 +36,17 @@ class ChatContainer(containers.DeclarativeContainer):
     publisher = providers.Selector(
         settings.provided.bus_backend,
         memory=committed_topic,
-        kafka=not_available("the Kafka committed-message publisher", KAFKA_FIX),
+        kafka=providers.Singleton(
+            KafkaCommittedPublisher,
+            kafka,
+            resend_window_s=settings.provided.kafka.resend_window_s,
+            metrics=metrics,
+        ),
     )
     read_events = providers.Selector(
         settings.provided.bus_backend,
         memory=read_topic,
-        kafka=not_available("the Kafka read-event publisher", KAFKA_FIX),
+        kafka=providers.Singleton(KafkaReadPublisher, kafka),
     )
 
     tortoise_app = providers.Object(TortoiseApp("chat", storage.__name__))

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 from gomicroim.clock import Clock, now_ms
+from gomicroim.errors import Unavailable
 from gomicroim.modules.chat.contract import MessageCommitted
 from gomicroim.modules.chat.ports import CommittedPublisher, OutboxStore, RelayMetrics
 
@@ -196,6 +197,11 @@ class OutboxRelay:
                 await self._prune_now_and_then()
             except asyncio.CancelledError:
                 raise
+            except Unavailable as exc:
+                # An engine outage is expected and reported by its adapter: no traceback.
+                log.warning(
+                    "outbox relay waits for the bus; retrying", extra={"reason": exc.message}
+                )
             except Exception:
                 log.exception("outbox relay failed; retrying")
                 await asyncio.sleep(self._poll_interval_s)

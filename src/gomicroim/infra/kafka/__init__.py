@@ -1,0 +1,1 @@
+"""Kafka: the engine (producer, admin, topic keeping), bus publishers and consumers, pushes."""
