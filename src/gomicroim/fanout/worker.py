@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import defaultdict
@@ -18,6 +17,7 @@ from gomicroim.fanout.selector import StrategySelector
 from gomicroim.fanout.strategy import FanoutStrategy
 from gomicroim.gateway.contract import Push, PushBatch, PushRouter, PushTarget
 from gomicroim.infra.metrics import Metrics
+from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
@@ -151,11 +151,7 @@ class FanoutWorker:
 
     async def stop(self) -> None:
         """Cancel the consumers."""
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(*self._tasks)
         self._tasks = []
 
 

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from gomicroim.gateway.ports import ConnectionSlot, Refusal
 from gomicroim.infra.redis import CONNECTION_ERRORS
+from gomicroim.infra.tasks import stop_tasks
 
 log = logging.getLogger("gomicroim.gateway")
 
@@ -184,8 +185,7 @@ class RedisConnectionQuota:
     async def close(self) -> None:
         """Stop renewing; this node's slots expire with their leases unless released."""
         if self._renewer is not None:
-            self._renewer.cancel()
-            await asyncio.gather(self._renewer, return_exceptions=True)
+            await stop_tasks(self._renewer)
             self._renewer = None
 
     async def renew(self) -> None:

@@ -33,6 +33,7 @@ from redis.retry import Retry
 from gomicroim.config import RedisSettings
 from gomicroim.errors import Unavailable
 from gomicroim.infra.database import describe_url
+from gomicroim.infra.tasks import stop_tasks
 
 log = logging.getLogger("gomicroim.redis")
 
@@ -163,10 +164,7 @@ class RedisEngine:
 
     async def stop(self) -> None:
         """Stop the watch and the subscriber; close every connection."""
-        tasks = [*self._tasks, *([self._reset_task] if self._reset_task else [])]
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await stop_tasks(*self._tasks, self._reset_task)
         self._tasks = []
         await self._subscriber.aclose()
         await self.client.aclose()

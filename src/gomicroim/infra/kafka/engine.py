@@ -24,6 +24,7 @@ from aiokafka.errors import KafkaError
 from gomicroim.config import KafkaSettings
 from gomicroim.errors import Unavailable
 from gomicroim.infra.kafka.topology import KafkaTopology, TopicSpec
+from gomicroim.infra.tasks import stop_tasks
 
 log = logging.getLogger("gomicroim.kafka")
 
@@ -189,9 +190,7 @@ class KafkaEngine:
     async def stop(self) -> None:
         """Stop the keeper, flush the producer and close every client."""
         if self._keeper is not None:
-            self._keeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._keeper
+            await stop_tasks(self._keeper)
             self._keeper = None
         clients: list[Any] = [self._producer, self._probe]
         for client in clients:

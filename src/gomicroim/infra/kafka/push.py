@@ -22,6 +22,7 @@ from aiokafka.errors import KafkaError
 from gomicroim.clock import Clock, now_ms
 from gomicroim.gateway.contract import Push, PushBatch, PushRouter, PushTarget
 from gomicroim.infra.kafka.engine import KafkaEngine, unavailable
+from gomicroim.infra.tasks import stop_tasks
 
 log = logging.getLogger("gomicroim.kafka.push")
 
@@ -268,6 +269,4 @@ class PushPartitionConsumer:
         try:
             yield
         finally:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await stop_tasks(task)

@@ -11,6 +11,7 @@ from typing import Literal
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Unavailable
+from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.chat.contract import MessageCommitted
 from gomicroim.modules.chat.ports import CommittedPublisher, OutboxStore, RelayMetrics
 
@@ -218,9 +219,7 @@ class OutboxRelay:
     async def stop(self, timeout_s: float) -> None:
         """Flush what is pending (bounded by ``timeout_s``), then stop the task."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
             self._task = None
         try:
             flushed = await asyncio.wait_for(self.drain(), timeout_s)

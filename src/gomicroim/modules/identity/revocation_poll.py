@@ -10,10 +10,10 @@ this process does not know yet (revocation list, ``SessionEnded`` for the gatewa
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from gomicroim.clock import Clock, now_ms
+from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.identity.ending import SessionEnding
 from gomicroim.modules.identity.ports import RevocationList, SessionStore
 
@@ -56,9 +56,7 @@ class RevocationPoller:
     async def stop(self) -> None:
         """Stop looking."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await stop_tasks(self._task)
             self._task = None
 
     async def poll_once(self) -> int:

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Iterable
 
 from gomicroim.config import ConfigError
 from gomicroim.errors import Unavailable
+from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.presence.contract import (
     ConnectionDisplaced,
     DeviceConnection,
@@ -119,9 +120,7 @@ class PresenceService:
         try:
             yield
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await stop_tasks(renewing)
             await self._let_go(node_id)
 
     async def restore(self) -> None:

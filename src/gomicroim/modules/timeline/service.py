@@ -8,6 +8,7 @@ import time
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import InvalidInput
+from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage
 from gomicroim.modules.timeline.ports import TimelineStore
@@ -119,6 +120,4 @@ class TimelineService:
         task, self._pruning = self._pruning, None
         if task is None:
             return
-        task.cancel()
-        # wait() rather than awaiting the task: a cancellation of stop() itself still propagates.
-        await asyncio.wait({task})
+        await stop_tasks(task)
