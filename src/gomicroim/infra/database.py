@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 from asyncmy import errors as mysql_errors
+from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.connection import get_connection
 from tortoise.context import TortoiseContext
 from tortoise.exceptions import DBConnectionError, OperationalError
@@ -102,6 +103,11 @@ async def database(
     # are not children of the task that opens the database, and a container resource may be
     # opened and closed from different tasks, where resetting a context variable fails.
     ctx = TortoiseContext()
+    # Tortoise caches each model's INSERT statement per connection *name* for the life of the
+    # process: after a SQLite "default" closes, a MySQL "default" would reuse its `?`
+    # placeholders and fail every insert. A process that reopens on another engine (the
+    # test suite, an embedded host) must start from an empty cache.
+    EXECUTOR_CACHE.clear()
     try:
         try:
             with ctx:  # current only while it initialises, in this task

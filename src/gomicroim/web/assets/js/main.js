@@ -125,7 +125,12 @@ async function startChat() {
     onHello: () => resync(),
     onFrame: (frame) => {
       if (frame.type === "message") {
-        if (!conversations.onMessage(frame.message)) resyncList();
+        if (!conversations.onMessage(frame.message)) {
+          // The list we fetch may have been read before this message was stored: hold it
+          // and apply it over the list, or the badge would miss it.
+          unlisted.push(frame.message);
+          resyncList();
+        }
         thread.receive(frame.message);
       } else if (frame.type === "read") {
         conversations.onRead(frame);
@@ -146,9 +151,15 @@ async function startChat() {
   }
 
   let listing = null;
+  let unlisted = [];
   function resyncList() {
     listing ||= Promise.all([loadGroups(), api.conversations()])
-      .then(([, payload]) => conversations.applyList(payload))
+      .then(([, payload]) => {
+        conversations.applyList(payload);
+        const held = unlisted;
+        unlisted = [];
+        for (const message of held) conversations.onMessage(message);
+      })
       .catch(() => {})
       .finally(() => {
         listing = null;
