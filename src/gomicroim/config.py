@@ -118,6 +118,11 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
     #: Sends waiting for the group commit at most; beyond it a send answers 503 ``server_busy``.
     max_pending_sends: PositiveInt = 10000
+    #: Conversations per list page without a ``limit``, and the largest ``limit`` allowed.
+    conversations_page_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
+    conversations_max_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    #: Characters (code points) of a last message's body the conversation list shows.
+    preview_chars: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 200
 
 
 class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

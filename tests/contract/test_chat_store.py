@@ -14,6 +14,7 @@ from gomicroim.modules.chat.ports import (
     ChatStore,
     DuplicateMessage,
     EntryRow,
+    ListPosition,
     MessageDraft,
     ReadPosition,
 )
@@ -146,6 +147,102 @@ async def test_entries_list_most_recently_active_first(store: ChatStore) -> None
 
     assert [r.conversation_id for r in rows] == ["s:1:2", "s:1:3", "s:1:4"]
     assert [r.updated_at for r in rows] == [NOW + 20, NOW + 10, NOW]
+
+
+def list_of(user_id: int, count: int) -> list[str]:
+    """``count`` single chats of ``user_id`` with the users 100, 101..."""
+    return [f"s:{user_id}:{100 + i}" for i in range(count)]
+
+
+async def walk(store: ChatStore, user_id: int, limit: int) -> list[list[str]]:
+    """Every page of ``user_id``'s list, ``limit`` at a time, following the last position."""
+    pages: list[list[str]] = []
+    before: ListPosition | None = None
+    while True:
+        rows = await store.entries(user_id, before=before, limit=limit)
+        assert len(rows) <= limit
+        if not rows:
+            return pages
+        pages.append([r.conversation_id for r in rows])
+        last = rows[-1]
+        before = ListPosition(updated_at=last.updated_at, conversation_id=last.conversation_id)
+
+
+async def test_list_pages_walk_every_entry_once_by_activity_then_id(store: ChatStore) -> None:
+    # Three at one instant (a tie broken by id, descending), then activity in some order.
+    for i, conversation_id in enumerate(list_of(A, 7)):
+        await store.ensure_conversation(conversation_id, "single", {A, 100 + i}, NOW)
+    for i, peer in enumerate([104, 101, 106, 103]):
+        await store.append(
+            draft(f"m{i}", conversation_id=f"s:1:{peer}", sender_id=peer, to=A, at=NOW + 10 + i)
+        )
+    await store.ensure_conversation("s:2:3", "single", {B, C}, NOW + 99)  # not A's
+
+    expected = ["s:1:103", "s:1:106", "s:1:101", "s:1:104", "s:1:105", "s:1:102", "s:1:100"]
+    assert [r.conversation_id for r in await store.entries(A)] == expected
+    for limit in (1, 2, 3, 7, 50):
+        pages = await walk(store, A, limit)
+        assert [c for p in pages for c in p] == expected
+        assert all(len(p) == limit for p in pages[:-1])
+
+
+async def test_a_list_page_starts_strictly_below_its_cursor(store: ChatStore) -> None:
+    for i, conversation_id in enumerate(list_of(A, 3)):
+        await store.ensure_conversation(conversation_id, "single", {A, 100 + i}, NOW)
+
+    def at(updated_at: int, conversation_id: str) -> ListPosition:
+        return ListPosition(updated_at=updated_at, conversation_id=conversation_id)
+
+    async def ids(before: ListPosition) -> list[str]:
+        return [r.conversation_id for r in await store.entries(A, before=before, limit=10)]
+
+    assert await ids(at(NOW, "s:1:102")) == ["s:1:101", "s:1:100"]
+    assert await ids(at(NOW, "s:1:100")) == []
+    assert await ids(at(NOW + 1, "s:0:0")) == ["s:1:102", "s:1:101", "s:1:100"]
+    assert await ids(at(NOW - 1, "s:9:9")) == []
+    assert await store.entries(A, limit=0) == []
+
+
+async def test_a_page_carries_the_state_of_its_entries(store: ChatStore) -> None:
+    await store.ensure_conversation(AB, "single", {A, B}, NOW)
+    await store.append(draft("m1", body="x" * 5000, at=NOW + 5))
+    await store.append(draft("m2", sender_id=B, to=A, at=NOW + 6))
+    await store.ensure_conversation(GROUP, "group", {A}, NOW)
+
+    rows = await store.entries(A, limit=1)
+
+    assert len(rows) == 1
+    row = rows[0]
+    assert (row.conversation_id, row.session_type, row.last_seq, row.read_seq) == (
+        AB,
+        "single",
+        2,
+        1,
+    )
+    assert row.updated_at == NOW + 6
+    assert row.last_message is not None
+    assert row.last_message.client_msg_id == "m2"
+    [group] = await store.entries(A, before=ListPosition(updated_at=NOW + 6, conversation_id=AB))
+    assert (group.conversation_id, group.session_type, group.last_message) == (GROUP, "group", None)
+
+
+async def test_total_unread_sums_every_entry_and_never_counts_below_zero(
+    store: ChatStore,
+) -> None:
+    assert await store.total_unread(A) == 0
+    await store.ensure_conversation(AB, "single", {A, B}, NOW)
+    await store.ensure_conversation(GROUP, "group", {A, B}, NOW)
+    for i in range(3):
+        await store.append(draft(f"s{i}", sender_id=B, to=A))
+    for i in range(2):
+        await store.append(draft(f"g{i}", conversation_id=GROUP, sender_id=B, to=77))
+
+    assert await store.total_unread(A) == 5
+    assert await store.total_unread(B) == 0
+    await store.mark_read(A, AB, 2)
+    assert await store.total_unread(A) == 3
+    await store.mark_read(A, GROUP, 99)
+    assert await store.total_unread(A) == 1
 
 
 # --- append, seqs and the outbox -------------------------------------------------------------

@@ -176,9 +176,11 @@ class Api:
         """Send a group message that must be stored now."""
         return await self.send(sender, group_id, body, session_type="group", **kw)
 
-    async def conversations(self, user: User) -> Json:
-        """The user's conversation list."""
-        response = await self.client.get("/api/v1/conversations", headers=user.headers)
+    async def conversations(self, user: User, **params: int | str) -> Json:
+        """The first page of the user's conversation list (``limit``, ``before``: others)."""
+        response = await self.client.get(
+            "/api/v1/conversations", params=params, headers=user.headers
+        )
         assert response.status_code == 200, response.text
         return json_object(response)
 

@@ -33,7 +33,11 @@ async def test_single_message_is_stored_and_shows_up_for_the_recipient(api: Api)
     alice = await api.register_and_login("alice", client_type="web")
     bob = await api.register_and_login("bob", client_type="app")
     conv = conversation_id(alice.id, bob.id)
-    assert (await api.conversations(bob)) == {"conversations": [], "total_unread": 0}
+    assert (await api.conversations(bob)) == {
+        "conversations": [],
+        "total_unread": 0,
+        "next_before": None,
+    }
 
     response = await api.send_raw(alice, bob.id, "hi bob 👋", client_msg_id="c-1", msg_type="text")
     assert response.status_code == 201, response.text
@@ -59,7 +63,8 @@ async def test_single_message_is_stored_and_shows_up_for_the_recipient(api: Api)
             "last_seq": 1,
             "read_seq": 0,
             "unread": 1,
-            "last_message": message,
+            # A preview: short bodies are whole.
+            "last_message": {**message, "truncated": False},
             "updated_at": message["created_at"],
             # Alice's own send moved her read position to it.
             "peer_read_seq": 1,
@@ -81,7 +86,7 @@ async def test_single_message_is_stored_and_shows_up_for_the_recipient(api: Api)
     assert reply["seq"] == 2
     alice_entry = await api.conversation(alice, conv)
     assert alice_entry is not None
-    assert alice_entry["last_message"] == reply
+    assert alice_entry["last_message"] == {**reply, "truncated": False}
     assert (alice_entry["last_seq"], alice_entry["read_seq"], alice_entry["unread"]) == (2, 1, 1)
     bob_entry = await api.conversation(bob, conv)
     assert bob_entry is not None
@@ -95,8 +100,11 @@ async def test_group_messages_reach_every_members_conversation_list(api: Api) ->
     ben = await api.register_and_login("ben", client_type="desktop")
     group = await api.create_group(owner, "team", [ann, ben])
     conv = f"g:{group['id']}"
-    # No entry before the first message.
-    assert await api.conversation(ann, conv) is None
+    # Listed for every member from the start, with nothing unread.
+    for user in (owner, ann, ben):
+        entry = await api.conversation(user, conv)
+        assert entry is not None
+        assert (entry["last_seq"], entry["unread"], entry["last_message"]) == (0, 0, None)
 
     first = await api.send_group(owner, group["id"], "welcome", msg_type="text")
     assert (first["conversation_id"], first["seq"], first["to"]) == (conv, 1, group["id"])
@@ -111,7 +119,7 @@ async def test_group_messages_reach_every_members_conversation_list(api: Api) ->
         assert entry["session_type"] == "group"
         assert entry["group_id"] == group["id"]
         assert entry["peer_id"] is None
-        assert entry["last_message"] == second
+        assert entry["last_message"] == {**second, "truncated": False}
         assert (entry["last_seq"], entry["read_seq"], entry["unread"]) == expected[user.id]
     assert [m["seq"] for m in await api.history(ben, conv)] == [1, 2]
 

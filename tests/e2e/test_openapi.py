@@ -135,6 +135,12 @@ async def run_flows(api: Api) -> None:
 
     conv = conversation_id(alice.id, bob.id)
     await http.get("/api/v1/conversations", headers=bob.headers)
+    first = (await http.get("/api/v1/conversations?limit=1", headers=bob.headers)).json()
+    await http.get(
+        "/api/v1/conversations", params={"before": first["next_before"]}, headers=bob.headers
+    )
+    await http.get("/api/v1/conversations?limit=100000", headers=bob.headers)
+    await http.get("/api/v1/conversations?before=garbage", headers=bob.headers)
     await http.get(f"/api/v1/conversations/{conv}/messages", headers=bob.headers)
     await http.get(f"/api/v1/conversations/{conv}/messages", headers=outsider.headers)
     await http.get("/api/v1/conversations/g:9000000/messages", headers=bob.headers)
@@ -244,3 +250,20 @@ def test_the_document_declares_bodies_errors_and_auth(document: dict[str, Any]) 
     assert any(p["name"] == "token" and p["in"] == "query" for p in ws["parameters"])
     for code in ("4401", "4409", "4408", "1009", "1013", "1001"):
         assert code in ws["description"]
+
+
+def test_the_conversation_list_documents_its_page_parameters(document: dict[str, Any]) -> None:
+    listing = document["paths"]["/api/v1/conversations"]["get"]
+    params = {p["name"]: p for p in listing["parameters"]}
+    assert {"limit", "before"} <= set(params)
+    for name in ("limit", "before"):
+        assert params[name]["in"] == "query"
+        assert params[name]["required"] is False
+        assert params[name]["description"]
+    assert "chat.conversations_max_limit" in params["limit"]["description"]
+    assert "next_before" in params["before"]["description"]
+    assert {"400", "401", "429", "503"} <= set(listing["responses"])
+    page = document["components"]["schemas"]["ConversationList"]["properties"]
+    assert {"conversations", "total_unread", "next_before"} <= set(page)
+    preview = document["components"]["schemas"]["MessagePreview"]["properties"]
+    assert preview["truncated"]["type"] == "boolean"

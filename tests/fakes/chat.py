@@ -10,11 +10,12 @@ from gomicroim.modules.chat.contract import (
     ReadPositionMoved,
     SessionType,
 )
-from gomicroim.modules.chat.domain import next_read_seq
+from gomicroim.modules.chat.domain import list_position, next_read_seq, unread
 from gomicroim.modules.chat.ports import (
     CommitListener,
     DuplicateMessage,
     EntryRow,
+    ListPosition,
     MessageDraft,
     ReadPosition,
 )
@@ -153,8 +154,10 @@ class MemoryChatStore:
         page = messages[-limit:] if limit > 0 else []
         return page, len(messages) > limit
 
-    async def entries(self, user_id: int) -> list[EntryRow]:
-        """The user's entries, most recently updated first."""
+    async def entries(
+        self, user_id: int, *, before: ListPosition | None = None, limit: int | None = None
+    ) -> list[EntryRow]:
+        """The user's entries in list order, below ``before``, at most ``limit``."""
         rows = [
             EntryRow(
                 conversation_id=conversation_id,
@@ -168,7 +171,18 @@ class MemoryChatStore:
             if uid == user_id
             for conversation in (self._conversations[conversation_id],)
         ]
-        return sorted(rows, key=lambda r: r.updated_at, reverse=True)
+        if before is not None:
+            rows = [r for r in rows if list_position(r) < before]
+        rows.sort(key=list_position, reverse=True)
+        return rows if limit is None else rows[:limit]
+
+    async def total_unread(self, user_id: int) -> int:
+        """Unread summed over the user's entries."""
+        return sum(
+            unread(self._conversations[c].last_seq, read_seq)
+            for (uid, c), read_seq in self._reads.items()
+            if uid == user_id
+        )
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Move the read seq forward, clamped to the last seq; create the entry if missing."""

@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+import msgspec
 import pytest
 
 from gomicroim.errors import AppError, Forbidden, InvalidInput, NotFound, TooLarge
@@ -54,6 +55,9 @@ class World:
             max_body_bytes=MAX_BODY,
             read_events=self.read_events,
             clock=self._tick,
+            conversations_page_limit=3,
+            conversations_max_limit=5,
+            preview_chars=10,
         )
 
     def _committed(self, events: Sequence[MessageCommitted]) -> None:
@@ -200,7 +204,12 @@ async def test_the_recipient_sees_the_conversation_with_the_first_message(world:
     assert (conversation.conversation_id, conversation.session_type) == (AB, "single")
     assert (conversation.peer_id, conversation.group_id) == (A, None)
     assert (conversation.last_seq, conversation.read_seq, conversation.unread) == (1, 0, 1)
-    assert conversation.last_message == sent
+    assert conversation.last_message is not None
+    assert msgspec.structs.asdict(conversation.last_message) == {
+        **msgspec.structs.asdict(sent),
+        "truncated": False,
+    }
+    assert listing.next_before is None
     assert await world.unread(A) == {AB: 0}
     assert await world.unread(C) == {}
 
@@ -250,6 +259,78 @@ async def test_a_removed_member_loses_the_conversation(world: World) -> None:
         "not_a_member",
     )
     await fails(world.send(C, gid, "c3", session_type="group"), Forbidden, "not_a_member")
+
+
+async def test_members_see_a_new_group_at_once_with_nothing_unread(world: World) -> None:
+    gid = await world.group(A, B)
+    g = f"g:{gid}"
+    assert await world.unread(A) == {g: 0}
+    assert await world.unread(B) == {g: 0}
+
+    await world.send(A, gid, "c1", session_type="group")
+    await world.groups.add_members(gid, A, [C])
+
+    # C joined after c1: listed at once, and c1 is not unread for them.
+    assert await world.unread(C) == {g: 0}
+    [entry] = (await world.chat.conversations(C)).conversations
+    assert (entry.last_seq, entry.read_seq) == (1, 1)
+
+
+async def test_a_leaver_keeps_no_unread_count_without_a_further_message(world: World) -> None:
+    gid = await world.group(A, B)
+    await world.send(A, gid, "c1", session_type="group")
+    assert (await world.chat.conversations(B)).total_unread == 1
+
+    await world.groups.remove_member(gid, B, B)
+
+    listing = await world.chat.conversations(B)
+    assert (listing.conversations, listing.total_unread) == ([], 0)
+
+
+async def test_the_list_pages_with_a_cursor_and_counts_all_unread(world: World) -> None:
+    for peer in (B, C, D):
+        await world.send(peer, A, f"from-{peer}")
+    gid = await world.group(B, A)
+    await world.send(B, gid, "g1", session_type="group")
+
+    first = await world.chat.conversations(A, limit=2)
+    assert [c.conversation_id for c in first.conversations] == [f"g:{gid}", "s:1:4"]
+    assert first.total_unread == 4
+    assert first.next_before is not None
+    rest = await world.chat.conversations(A, before=first.next_before)
+    assert [c.conversation_id for c in rest.conversations] == ["s:1:3", "s:1:2"]
+    assert rest.total_unread == 4
+    assert rest.next_before is None
+    # Without a limit, chat.conversations_page_limit (3 here).
+    assert len((await world.chat.conversations(A)).conversations) == 3
+
+
+@pytest.mark.parametrize("limit", [0, 6, -1])
+async def test_a_list_limit_out_of_range_is_refused(world: World, limit: int) -> None:
+    error = await fails(world.chat.conversations(A, limit=limit), InvalidInput, "invalid_field")
+    assert error.field == "limit"
+
+
+@pytest.mark.parametrize(
+    "cursor", ["garbage", "e30", "W10", "x" * 300, "ünï", "eyJ1cGRhdGVkX2F0Ijow"]
+)
+async def test_a_cursor_the_server_did_not_issue_is_refused(world: World, cursor: str) -> None:
+    error = await fails(world.chat.conversations(A, before=cursor), InvalidInput, "invalid_field")
+    assert error.field == "before"
+
+
+async def test_list_previews_are_cut_and_flagged_history_keeps_the_body(world: World) -> None:
+    await world.send(B, A, "long", body="0123456789abc")
+    await world.send(C, A, "short", body="0123456789")
+
+    by_id = {c.conversation_id: c for c in (await world.chat.conversations(A)).conversations}
+    long, short = by_id["s:1:2"].last_message, by_id["s:1:3"].last_message
+    assert long is not None
+    assert short is not None
+    assert (long.body, long.truncated) == ("0123456789", True)
+    assert (short.body, short.truncated) == ("0123456789", False)
+    page = await world.chat.history(A, "s:1:2", before_seq=None, after_seq=None)
+    assert page.messages[0].body == "0123456789abc"
 
 
 async def test_conversations_are_listed_most_recent_first_with_a_total(world: World) -> None:

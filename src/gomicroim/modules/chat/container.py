@@ -84,5 +84,8 @@ class ChatContainer(containers.DeclarativeContainer):
         metrics=metrics,
         default_page_size=settings.provided.chat.default_page_size,
         max_page_size=settings.provided.chat.max_page_size,
+        conversations_page_limit=settings.provided.chat.conversations_page_limit,
+        conversations_max_limit=settings.provided.chat.conversations_max_limit,
+        preview_chars=settings.provided.chat.preview_chars,
     )
     controllers = providers.Object([MessageController, ConversationController])

@@ -65,6 +65,17 @@ class SendResult(msgspec.Struct, frozen=True, kw_only=True):
     created: bool
 
 
+class MessagePreview(MessageRead, kw_only=True):
+    """A conversation's last message as the list shows it: the body cut to a preview.
+
+    ``body`` holds at most ``chat.preview_chars`` characters (Unicode code points);
+    ``truncated`` says whether it was cut. A cut body is a prefix (for structured types
+    not valid JSON); the whole body is in the history.
+    """
+
+    truncated: bool = False
+
+
 class ConversationRead(msgspec.Struct, kw_only=True):
     """One entry of a user's conversation list."""
 
@@ -75,17 +86,23 @@ class ConversationRead(msgspec.Struct, kw_only=True):
     last_seq: int
     read_seq: int
     unread: int
-    last_message: MessageRead | None
+    last_message: MessagePreview | None
     updated_at: int
     #: Single chats: how far the peer has read (their ``read_seq``); null in groups.
     peer_read_seq: int | None = None
 
 
 class ConversationList(msgspec.Struct, kw_only=True):
-    """A user's conversations, most recently active first."""
+    """A page of a user's conversations, most recently active first.
+
+    Ordered by ``updated_at`` descending, then ``conversation_id`` descending. ``total_unread``
+    counts every conversation of the user, not just this page. ``next_before`` is an opaque
+    cursor: pass it back as ``before`` for the next page; null on the last page.
+    """
 
     conversations: list[ConversationRead]
     total_unread: int
+    next_before: str | None = None
 
 
 class HistoryPage(msgspec.Struct, kw_only=True):
@@ -149,8 +166,19 @@ class ChatFacade(Protocol):
         """
         ...
 
-    async def conversations(self, user_id: int) -> ConversationList:
-        """The user's conversation list with unread counts."""
+    async def conversations(
+        self, user_id: int, *, limit: int | None = None, before: str | None = None
+    ) -> ConversationList:
+        """A page of the user's conversation list with unread counts, most active first.
+
+        ``limit`` defaults to ``chat.conversations_page_limit`` and may be at most
+        ``chat.conversations_max_limit``; ``before`` is the ``next_before`` of the previous
+        page. Last messages are previews of at most ``chat.preview_chars`` characters.
+
+        Raises:
+            InvalidInput: ``invalid_field`` for a ``limit`` out of range or a ``before``
+                cursor this server did not issue.
+        """
         ...
 
     async def history(

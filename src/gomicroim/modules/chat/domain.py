@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
+
 import msgspec
 
 from gomicroim.errors import Forbidden, InvalidInput, TooLarge
-from gomicroim.modules.chat.contract import MessageSend, SessionType
+from gomicroim.modules.chat.contract import MessagePreview, MessageRead, MessageSend, SessionType
+from gomicroim.modules.chat.ports import EntryRow, ListPosition
 
 _MAX_ID = 2**53 - 1
+#: Longer ``before`` cursors are refused before decoding (issued ones are under 120).
+MAX_CURSOR_CHARS = 200
+_position = msgspec.json.Decoder(ListPosition)
 
 
 class ConversationRef(msgspec.Struct, frozen=True):
@@ -128,3 +135,45 @@ def next_read_seq(current: int, requested: int, last_seq: int) -> int:
 def unread(last_seq: int, read_seq: int) -> int:
     """Unread count: never negative."""
     return max(0, last_seq - read_seq)
+
+
+def list_position(row: EntryRow) -> ListPosition:
+    """Where ``row`` sits in its user's conversation list."""
+    return ListPosition(updated_at=row.updated_at, conversation_id=row.conversation_id)
+
+
+def encode_cursor(position: ListPosition) -> str:
+    """The opaque ``next_before`` cursor of a list page ending at ``position``."""
+    raw = msgspec.json.encode(position)
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def decode_cursor(cursor: str) -> ListPosition:
+    """The position a ``before`` cursor stands for.
+
+    Raises:
+        InvalidInput: ``invalid_field`` (``before``) for anything :func:`encode_cursor` did
+            not make.
+    """
+    try:
+        if len(cursor) > MAX_CURSOR_CHARS or not cursor.isascii():
+            raise ValueError(cursor)
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        position = _position.decode(raw)
+        parse_conversation_id(position.conversation_id)
+    except (ValueError, binascii.Error, msgspec.DecodeError, InvalidInput):
+        raise InvalidInput(
+            "before: pass back the next_before of the previous page",
+            code="invalid_field",
+            field="before",
+        ) from None
+    return position
+
+
+def preview(message: MessageRead, max_chars: int) -> MessagePreview:
+    """``message`` with its body cut to ``max_chars`` code points, and whether it was cut."""
+    cut = len(message.body) > max_chars
+    fields = msgspec.structs.asdict(message)
+    if cut:
+        fields["body"] = message.body[:max_chars]
+    return MessagePreview(**fields, truncated=cut)

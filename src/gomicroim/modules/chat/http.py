@@ -22,6 +22,7 @@ from gomicroim.modules.chat.contract import (
     ReadRequest,
     ReadResult,
 )
+from gomicroim.modules.chat.domain import MAX_CURSOR_CHARS
 
 ConversationIdParam = Parameter(
     max_length=64,
@@ -86,13 +87,41 @@ class ConversationController(Controller):
 
     @get(
         "/",
-        summary="The caller's conversations, most recently active first",
+        summary="A page of the caller's conversations, most recently active first",
+        description=(
+            "Ordered by updated_at (last activity) descending, then conversation_id descending."
+            " At most limit entries (default chat.conversations_page_limit, 50; at most"
+            " chat.conversations_max_limit, 200, else 400 invalid_field). next_before is an"
+            " opaque cursor: pass it as before for the next page; null on the last page."
+            " total_unread counts all the caller's conversations. last_message is a preview:"
+            " its body holds at most chat.preview_chars (200) characters and truncated says"
+            " whether it was cut; the history has the whole body. A conversation that becomes"
+            " active while a client pages moves to the top: clients learn it from the push or"
+            " the next first page."
+        ),
         **documented(),
     )
     async def list_conversations(
-        self, request: AnyRequest, chat: NamedDependency[ChatFacade]
+        self,
+        request: AnyRequest,
+        chat: NamedDependency[ChatFacade],
+        # No static maximum: the bound is chat.conversations_max_limit, enforced (400) and
+        # described by the service, so the schema cannot promise more than the server allows.
+        limit: int | None = Parameter(
+            ge=1,
+            required=False,
+            description="Entries per page: 1 to chat.conversations_max_limit (200 by default;"
+            " 400 invalid_field above it), default chat.conversations_page_limit (50)",
+        ),
+        before: str | None = Parameter(
+            min_length=1,
+            max_length=MAX_CURSOR_CHARS,
+            required=False,
+            description="The next_before of the previous page (opaque); 400 invalid_field for"
+            " a cursor this server did not issue",
+        ),
     ) -> ConversationList:
-        return await chat.conversations(caller(request).user_id)
+        return await chat.conversations(caller(request).user_id, limit=limit, before=before)
 
     @get(
         "/{conversation_id:str}/messages",

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Annotated, Protocol
 
 import msgspec
 
@@ -59,6 +59,18 @@ class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
     read_seq: int
     last_message: MessageRead | None
     updated_at: int
+
+
+class ListPosition(msgspec.Struct, frozen=True, kw_only=True, order=True):
+    """Where an entry sits in a conversation list; lists run from the largest down.
+
+    The one definition of list order: by last activity (``updated_at``), then by
+    ``conversation_id``, both descending. A new sort key (a per-user pin, say) becomes a field
+    here, before the others, and in the stores' page query; cursors carry it along.
+    """
+
+    updated_at: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
 class ReadPosition(msgspec.Struct, frozen=True, kw_only=True):
@@ -148,8 +160,18 @@ class ChatStore(Protocol):
         """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page."""
         ...
 
-    async def entries(self, user_id: int) -> list[EntryRow]:
-        """The user's conversation entries, most recently updated first."""
+    async def entries(
+        self, user_id: int, *, before: ListPosition | None = None, limit: int | None = None
+    ) -> list[EntryRow]:
+        """The user's conversation entries in list order (:class:`ListPosition`, descending).
+
+        Only entries positioned below ``before`` when it is given; at most ``limit`` of them
+        (all without it). Pages are cut by the database, not in memory.
+        """
+        ...
+
+    async def total_unread(self, user_id: int) -> int:
+        """The sum of the user's unread counts over all their entries (never negative ones)."""
         ...
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:

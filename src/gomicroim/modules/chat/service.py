@@ -21,11 +21,12 @@ from gomicroim.modules.chat.ports import (
     ChatStore,
     Directory,
     DuplicateMessage,
+    EntryRow,
     MessageDraft,
     ReadEventPublisher,
     SendMetrics,
 )
-from gomicroim.modules.groups.contract import GroupsFacade
+from gomicroim.modules.groups.contract import GroupsFacade, MemberSet
 
 log = logging.getLogger("gomicroim.chat")
 
@@ -42,12 +43,18 @@ class ChatService:
         max_body_bytes: int,
         default_page_size: int = 50,
         max_page_size: int = 100,
+        conversations_page_limit: int = 50,
+        conversations_max_limit: int = 200,
+        preview_chars: int = 200,
         read_events: ReadEventPublisher | None = None,
         metrics: SendMetrics | None = None,
         clock: Clock = now_ms,
     ):
         self._default_page_size = default_page_size
         self._max_page_size = max_page_size
+        self._list_max = conversations_max_limit
+        self._list_default = min(conversations_page_limit, conversations_max_limit)
+        self._preview_chars = preview_chars
         self._metrics = metrics
         self._read_events = read_events
         self._store = store
@@ -55,6 +62,8 @@ class ChatService:
         self._groups = groups
         self._max_body_bytes = max_body_bytes
         self._clock = clock
+        # Members see a group in their list as soon as they join, not at its next message.
+        groups.watch_members(self._members_changed)
 
     async def send(self, sender_id: int, sender_device_id: str, request: MessageSend) -> SendResult:
         """Store a message; see :meth:`ChatFacade.send`.
@@ -99,6 +108,17 @@ class ChatService:
             self._metrics.message_deduplicated()
         return SendResult(message=message, created=False)
 
+    async def _members_changed(self, members: MemberSet) -> None:
+        """Make the group's entries its members: newcomers with nothing unread, leavers gone.
+
+        A leaver's entry goes with them, so no unread count stays behind that they could not
+        clear (reading needs membership).
+        """
+        ref = domain.group_conversation(members.group_id)
+        now = self._clock()
+        await self._store.ensure_conversation(ref.id, "group", set(), now)
+        await self._store.sync_members(ref.id, members.version, set(members.user_ids), now)
+
     async def _prepare(self, ref: domain.ConversationRef, sender_id: int) -> tuple[int, ...]:
         """Check the sender may post; return who needs an entry if the conversation is new.
 
@@ -119,35 +139,51 @@ class ChatService:
             raise NotFound(f"user {peer} does not exist", code="user_not_found", field="to")
         return tuple(sorted({sender_id, peer}))
 
-    async def conversations(self, user_id: int) -> ConversationList:
-        """The conversation list; see :meth:`ChatFacade.conversations`."""
-        items = []
-        total = 0
-        rows = await self._store.entries(user_id)
-        singles = [r.conversation_id for r in rows if r.session_type == "single"]
-        peer_reads = await self._store.peer_read_seqs(user_id, singles)
-        for row in rows:
-            ref = domain.parse_conversation_id(row.conversation_id)
-            count = domain.unread(row.last_seq, row.read_seq)
-            total += count
-            peer_read = peer_reads.get(row.conversation_id)
-            items.append(
-                ConversationRead(
-                    conversation_id=row.conversation_id,
-                    session_type=row.session_type,
-                    peer_id=ref.peer_of(user_id),
-                    group_id=ref.group_id,
-                    last_seq=row.last_seq,
-                    read_seq=min(row.read_seq, row.last_seq),
-                    unread=count,
-                    last_message=row.last_message,
-                    updated_at=row.updated_at,
-                    peer_read_seq=(
-                        None if ref.group_id is not None else min(peer_read or 0, row.last_seq)
-                    ),
-                )
+    async def conversations(
+        self, user_id: int, *, limit: int | None = None, before: str | None = None
+    ) -> ConversationList:
+        """A page of the conversation list; see :meth:`ChatFacade.conversations`."""
+        if limit is None:
+            limit = self._list_default
+        if not 1 <= limit <= self._list_max:
+            raise InvalidInput(
+                f"limit must be between 1 and {self._list_max} (chat.conversations_max_limit)",
+                code="invalid_field",
+                field="limit",
             )
-        return ConversationList(conversations=items, total_unread=total)
+        position = None if before is None else domain.decode_cursor(before)
+        # One row past the page says whether another page exists, without a count.
+        rows = await self._store.entries(user_id, before=position, limit=limit + 1)
+        page = rows[:limit]
+        singles = [r.conversation_id for r in page if r.session_type == "single"]
+        peer_reads = await self._store.peer_read_seqs(user_id, singles)
+        return ConversationList(
+            conversations=[self._entry(user_id, row, peer_reads) for row in page],
+            total_unread=await self._store.total_unread(user_id),
+            next_before=(
+                domain.encode_cursor(domain.list_position(page[-1])) if len(rows) > limit else None
+            ),
+        )
+
+    def _entry(self, user_id: int, row: EntryRow, peer_reads: dict[str, int]) -> ConversationRead:
+        ref = domain.parse_conversation_id(row.conversation_id)
+        peer_read = peer_reads.get(row.conversation_id)
+        return ConversationRead(
+            conversation_id=row.conversation_id,
+            session_type=row.session_type,
+            peer_id=ref.peer_of(user_id),
+            group_id=ref.group_id,
+            last_seq=row.last_seq,
+            read_seq=min(row.read_seq, row.last_seq),
+            unread=domain.unread(row.last_seq, row.read_seq),
+            last_message=(
+                None
+                if row.last_message is None
+                else domain.preview(row.last_message, self._preview_chars)
+            ),
+            updated_at=row.updated_at,
+            peer_read_seq=None if ref.group_id is not None else min(peer_read or 0, row.last_seq),
+        )
 
     async def history(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
@@ -77,6 +78,10 @@ class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
     group_id: int
     version: int
     user_ids: frozenset[int]
+
+
+#: Told the new member set after a membership change (see :meth:`GroupsFacade.watch_members`).
+MembersWatcher = Callable[[MemberSet], Awaitable[None]]
 
 
 @runtime_checkable
@@ -159,5 +164,15 @@ class GroupsFacade(Protocol):
 
         Raises:
             NotFound: ``group_not_found``.
+        """
+        ...
+
+    def watch_members(self, watcher: MembersWatcher) -> None:
+        """Call ``watcher`` with the new member set after every membership change.
+
+        Changes made through this facade (create, add, remove or leave) await their watchers
+        before they return, so what a watcher derives (chat's conversation entries) is in
+        place when the client hears of the change. A watcher that raises is logged; the
+        change stands.
         """
         ...

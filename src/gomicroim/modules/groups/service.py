@@ -14,6 +14,7 @@ from gomicroim.modules.groups.contract import (
     MemberList,
     MemberRead,
     MemberSet,
+    MembersWatcher,
 )
 from gomicroim.modules.groups.ports import (
     GroupFull,
@@ -56,6 +57,7 @@ class GroupsService:
             stats=cache_stats,
         )
         self._member_events = member_events
+        self._watchers: list[MembersWatcher] = []
         if member_events is not None:
             member_events.subscribe(self._members_changed)
             member_events.on_gap(self._drop_caches)
@@ -81,6 +83,7 @@ class GroupsService:
             name=request.name, owner_id=owner_id, member_ids=member_ids, now_ms=self._clock()
         )
         log.info("group created", extra={"group_id": group.id, "members": group.member_count})
+        await self._tell_watchers(group.id)
         return _group_read(group)
 
     async def get(self, group_id: int, caller_id: int) -> GroupRead:
@@ -132,6 +135,7 @@ class GroupsService:
             raise self._full() from exc
         finally:
             await self._members_saved(group_id)
+        await self._tell_watchers(group_id)
         return _member_list(group_id, await self._store.members(group_id))
 
     async def remove_member(self, group_id: int, caller_id: int, user_id: int) -> None:
@@ -155,6 +159,7 @@ class GroupsService:
             )
         await self._store.remove_member(group_id, user_id)
         await self._members_saved(group_id)
+        await self._tell_watchers(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
@@ -177,6 +182,25 @@ class GroupsService:
     async def member_set(self, group_id: int) -> MemberSet:
         """Member ids and version; see :meth:`GroupsFacade.member_set`."""
         return self._member_sets.get(group_id) or await self._load_member_set(group_id)
+
+    def watch_members(self, watcher: MembersWatcher) -> None:
+        """Register a watcher; see :meth:`GroupsFacade.watch_members`."""
+        self._watchers.append(watcher)
+
+    async def _tell_watchers(self, group_id: int) -> None:
+        if not self._watchers:
+            return
+        try:
+            members = await self._load_member_set(group_id)
+        except Exception:
+            log.warning("member set not loaded for watchers", exc_info=True)
+            return
+        for watcher in self._watchers:
+            try:
+                await watcher(members)
+            except Exception:
+                # The membership is stored; chat catches up on the group's next message.
+                log.warning("members watcher failed", extra={"group_id": group_id}, exc_info=True)
 
     async def _load_member_set(self, group_id: int) -> MemberSet:
         # One load per group at a time (when the entry lapses under load, hundreds of sends

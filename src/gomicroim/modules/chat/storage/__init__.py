@@ -6,6 +6,7 @@ from typing import cast
 
 from tortoise import fields, models
 from tortoise.expressions import Q
+from tortoise.indexes import Index
 from tortoise.transactions import in_transaction
 
 from gomicroim.caching import Cache, CacheStats
@@ -15,11 +16,12 @@ from gomicroim.modules.chat.domain import next_read_seq
 from gomicroim.modules.chat.ports import (
     CommitListener,
     EntryRow,
+    ListPosition,
     MessageDraft,
     OutboxRecord,
     ReadPosition,
 )
-from gomicroim.modules.chat.storage import codec
+from gomicroim.modules.chat.storage import codec, listing
 from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
@@ -39,6 +41,10 @@ class Conversation(models.Model):
 
     class Meta:
         table = "chat_conversation"
+        # Covers what a list page joins and sorts on (see listing.py).
+        indexes = (
+            Index(fields=("id", "updated_at", "last_seq", "session_type"), name=listing.INDEX),
+        )
 
 
 class Entry(models.Model):
@@ -94,6 +100,10 @@ class Outbox(models.Model):
     class Meta:
         table = "chat_outbox"
         unique_together = (("conversation_id", "seq"),)
+
+
+def _last_message(text: str | None) -> MessageRead | None:
+    return codec.decode_message(text) if text else None
 
 
 def _message(row: Message) -> MessageRead:
@@ -261,23 +271,34 @@ class SqlChatStore:
         rows = await query.order_by("-seq").limit(limit + 1)
         return [_message(r) for r in reversed(rows[:limit])], len(rows) > limit
 
-    async def entries(self, user_id: int) -> list[EntryRow]:
-        """Entries joined with their conversations, newest activity first."""
-        reads = dict(await Entry.filter(user_id=user_id).values_list("conversation_id", "read_seq"))
-        if not reads:
+    async def entries(
+        self, user_id: int, *, before: ListPosition | None = None, limit: int | None = None
+    ) -> list[EntryRow]:
+        """A page of entries in list order, cut by the database.
+
+        The user's entries (the ``(user_id, conversation_id)`` key) join their conversations
+        through the covering index; only the page's last messages are read afterwards.
+        """
+        rows = await listing.page(Entry._meta.db, user_id, before, limit)
+        if not rows:
             return []
-        conversations = await Conversation.filter(id__in=list(reads)).order_by("-updated_at")
+        ids = [str(r["id"]) for r in rows]
+        texts = dict(await Conversation.filter(id__in=ids).values_list("id", "last_message"))
         return [
             EntryRow(
-                conversation_id=c.id,
-                session_type=cast(SessionType, c.session_type),
-                last_seq=c.last_seq,
-                read_seq=int(cast(int, reads[c.id])),
-                last_message=codec.decode_message(c.last_message) if c.last_message else None,
-                updated_at=c.updated_at,
+                conversation_id=str(r["id"]),
+                session_type=cast(SessionType, r["session_type"]),
+                last_seq=int(r["last_seq"]),
+                read_seq=int(r["read_seq"]),
+                last_message=_last_message(texts.get(r["id"])),
+                updated_at=int(r["updated_at"]),
             )
-            for c in conversations
+            for r in rows
         ]
+
+    async def total_unread(self, user_id: int) -> int:
+        """One aggregate over the user's entries."""
+        return await listing.total_unread(Entry._meta.db, user_id)
 
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The peers' entries of these single chats, by the conversation_id index."""
