@@ -118,6 +118,12 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     default_page_size: Annotated[int, msgspec.Meta(ge=1, le=100)] = 50
     #: Sends waiting for the group commit at most; beyond it a send answers 503 ``server_busy``.
     max_pending_sends: PositiveInt = 10000
+    #: How long after sending the sender may recall a message.
+    recall_window_s: Seconds = 120
+    #: How long after sending the sender may edit a message.
+    edit_window_s: Seconds = 900
+    #: At most one relayed ``typing`` frame per user and conversation in this interval.
+    typing_interval_s: Seconds = 3
 
 
 class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

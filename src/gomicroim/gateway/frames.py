@@ -129,14 +129,20 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def push_frame(kind: Literal["message", "read"], payload: str, user_seq: int | None) -> str:
+def push_frame(
+    kind: Literal["message", "read", "recall", "edit", "typing"],
+    payload: str,
+    user_seq: int | None,
+) -> str:
     """Splice an encoded payload into a push frame.
 
-    ``message``: ``{"type":"message","message":{...},"user_seq":N}`` (``user_seq`` only for
-    write fan-out); ``read``: the payload already holds the read fields.
+    ``message``, ``recall``, ``edit``: ``{"type":KIND,"message":{...},"user_seq":N}``
+    (``user_seq`` only for write fan-out); ``read``, ``typing``: the payload already holds the
+    frame's fields.
     """
-    if kind == "read":
-        return '{"type":"read",' + payload[1:]
+    if kind in ("read", "typing"):
+        return '{"type":"' + kind + '",' + payload[1:]
+    head = '{"type":"' + kind + '","message":' + payload
     if user_seq is None:
-        return '{"type":"message","message":' + payload + "}"
-    return '{"type":"message","message":' + payload + ',"user_seq":' + str(user_seq) + "}"
+        return head + "}"
+    return head + ',"user_seq":' + str(user_seq) + "}"

@@ -11,11 +11,14 @@ from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.publisher import KafkaCommittedPublisher, KafkaReadPublisher
 from gomicroim.modules.chat import storage
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.chat.edits import MessageChangeService
+from gomicroim.modules.chat.edits_http import MessageChangeController
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import RelayMetrics, SendMetrics
+from gomicroim.modules.chat.ports import OwnTimeline, RelayMetrics, SendMetrics
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
+from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 
@@ -31,6 +34,7 @@ class ChatContainer(containers.DeclarativeContainer):
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[SendMetrics] = providers.Dependency()
     relay_metrics: providers.Dependency[RelayMetrics] = providers.Dependency()
+    own_timeline: providers.Dependency[OwnTimeline] = providers.Dependency()
 
     # The publishing side of the bus; the fan-out container selects the consuming side.
     publisher = providers.Selector(
@@ -84,5 +88,19 @@ class ChatContainer(containers.DeclarativeContainer):
         metrics=metrics,
         default_page_size=settings.provided.chat.default_page_size,
         max_page_size=settings.provided.chat.max_page_size,
+        hidden=providers.Singleton(SqlMessageChangeStore),
     )
-    controllers = providers.Object([MessageController, ConversationController])
+    change_store = providers.Singleton(SqlMessageChangeStore)
+    changes = providers.Singleton(
+        MessageChangeService,
+        store=change_store,
+        groups=groups,
+        publisher=publisher,
+        timeline=own_timeline,
+        max_body_bytes=settings.provided.chat.max_body_bytes,
+        recall_window_s=settings.provided.chat.recall_window_s,
+        edit_window_s=settings.provided.chat.edit_window_s,
+    )
+    controllers = providers.Object(
+        [MessageController, ConversationController, MessageChangeController]
+    )
