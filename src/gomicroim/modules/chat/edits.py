@@ -71,6 +71,8 @@ class MessageChangeService:
 
         def apply(message: MessageRead) -> MessageRead | None:
             if message.recalled:
+                # Idempotent for whoever may recall it, whenever they ask again; refused to others.
+                changes.may_recall(message, user_id, role, message.created_at, 0)
                 return None
             changes.may_recall(message, user_id, role, now, self._recall_window_ms)
             return changes.recalled(message, user_id, now)
