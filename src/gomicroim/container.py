@@ -172,6 +172,7 @@ class Container(containers.DeclarativeContainer):
         session_events=identity.session_events,
         metrics=metrics,
         redis=redis,
+        conversations=chat.changes,
     )
     fanout = providers.Container(
         FanoutContainer,

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from gomicroim.errors import Conflict, Forbidden, NotFound, TooLarge, Unavailable
+from gomicroim.gateway.typing import TypingThrottle
 from gomicroim.modules.chat import changes
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead
 from gomicroim.modules.chat.edits import MessageChangeService
@@ -79,7 +80,7 @@ def test_a_tombstone_keeps_the_seq_and_drops_the_body() -> None:
 
 
 def test_typing_is_relayed_once_per_interval_per_user_and_conversation() -> None:
-    throttle = changes.TypingThrottle(interval_ms=3000)
+    throttle = TypingThrottle(interval_ms=3000)
     assert throttle.allow(A, AB, 0)
     assert not throttle.allow(A, AB, 2999)
     assert throttle.allow(B, AB, 2999)
@@ -88,7 +89,7 @@ def test_typing_is_relayed_once_per_interval_per_user_and_conversation() -> None
 
 
 def test_the_typing_throttle_stays_bounded() -> None:
-    throttle = changes.TypingThrottle(interval_ms=3000, max_entries=10)
+    throttle = TypingThrottle(interval_ms=3000, max_entries=10)
     for user in range(100):
         assert throttle.allow(user, AB, 0)
     assert len(throttle._last) <= 10

@@ -76,10 +76,19 @@ class Reauth(msgspec.Struct, tag="reauth", tag_field="type", forbid_unknown_fiel
     access_token: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOKEN_CHARS)]
 
 
-ClientFrame = Ping | Ack | Reauth
+class Typing(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):
+    """Client is typing in a conversation; relayed to the other participants, never stored."""
+
+    conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+ClientFrame = Ping | Ack | Reauth | Typing
 ServerFrame = Hello | Kick | Pong | Reauthed | ErrorFrame
 
-EXPECTED = '{"type":"ping"}, {"type":"ack","user_seq":N} or {"type":"reauth","access_token":"..."}'
+EXPECTED = (
+    '{"type":"ping"}, {"type":"ack","user_seq":N}, {"type":"reauth","access_token":"..."}'
+    ' or {"type":"typing","conversation_id":"..."}'
+)
 
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientFrame)

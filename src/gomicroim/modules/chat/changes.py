@@ -77,35 +77,3 @@ def edited(message: MessageRead, body: str, at_ms: int) -> MessageRead:
     return msgspec.structs.replace(
         message, body=body, edited_at=at_ms, revision=message.revision + 1
     )
-
-
-class TypingThrottle:
-    """At most one relayed ``typing`` per (user, conversation) per ``interval_ms``.
-
-    Memory stays bounded: entries older than the interval are dropped once the map holds
-    ``max_entries``, and if every entry is fresh the oldest half goes.
-    """
-
-    def __init__(self, interval_ms: int = 3000, max_entries: int = 100_000):
-        self._interval_ms = interval_ms
-        self._max_entries = max_entries
-        self._last: dict[tuple[int, str], int] = {}
-
-    def allow(self, user_id: int, conversation_id: str, now_ms: int) -> bool:
-        """Whether this typing frame is relayed; records it if so."""
-        key = (user_id, conversation_id)
-        last = self._last.get(key)
-        if last is not None and now_ms - last < self._interval_ms:
-            return False
-        if len(self._last) >= self._max_entries:
-            self._prune(now_ms)
-        self._last.pop(key, None)
-        self._last[key] = now_ms
-        return True
-
-    def _prune(self, now_ms: int) -> None:
-        fresh = {k: t for k, t in self._last.items() if now_ms - t < self._interval_ms}
-        if len(fresh) >= self._max_entries:
-            # Insertion order is time order: keep the newer half.
-            fresh = dict(list(fresh.items())[len(fresh) // 2 :])
-        self._last = fresh
