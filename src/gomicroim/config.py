@@ -123,6 +123,12 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     conversations_max_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
     #: Characters (code points) of a last message's body the conversation list shows.
     preview_chars: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 200
+    #: How long after sending the sender may recall a message.
+    recall_window_s: Seconds = 120
+    #: How long after sending the sender may edit a message.
+    edit_window_s: Seconds = 900
+    #: At most one relayed ``typing`` frame per user and conversation in this interval.
+    typing_interval_s: Seconds = 3
 
 
 class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -146,6 +146,9 @@ class Container(containers.DeclarativeContainer):
     groups = providers.Container(
         GroupsContainer, settings=settings, identity=identity.service, redis=redis, metrics=metrics
     )
+    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
+    mongo = providers.Singleton(_mongo_engine, settings)
+    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
     chat = providers.Container(
         ChatContainer,
         settings=settings,
@@ -156,10 +159,8 @@ class Container(containers.DeclarativeContainer):
         kafka=kafka,
         metrics=metrics,
         relay_metrics=metrics,
+        own_timeline=timeline.service,
     )
-    # Built (without I/O) only when a module's Selector picks a MongoDB adapter.
-    mongo = providers.Singleton(_mongo_engine, settings)
-    timeline = providers.Container(TimelineContainer, settings=settings, mongo=mongo)
     presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
     gateway = providers.Container(
         GatewayContainer,
@@ -171,6 +172,7 @@ class Container(containers.DeclarativeContainer):
         session_events=identity.session_events,
         metrics=metrics,
         redis=redis,
+        conversations=chat.changes,
     )
     fanout = providers.Container(
         FanoutContainer,

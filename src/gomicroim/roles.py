@@ -88,6 +88,7 @@ def _api_routes(container: Container) -> Routes:
             "identity": container.identity.service(),
             "groups": container.groups.service(),
             "chat": container.chat.service(),
+            "message_changes": container.chat.changes(),
             "timeline": container.timeline.service(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},

@@ -21,6 +21,12 @@ MESSAGE_FIELDS = {
     "msg_type",
     "body",
     "created_at",
+    # Message changes (recall, edit): revision 0, never edited, not recalled for a new one.
+    "revision",
+    "edited_at",
+    "recalled",
+    "recalled_by",
+    "recalled_at",
 }
 
 

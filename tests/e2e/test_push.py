@@ -135,7 +135,8 @@ async def test_single_and_group_messages_reach_every_device_once_in_order(
     entries, latest = await sync_all(api, amy, limit=7)
     assert_user_seqs_contiguous(entries)
     assert latest == len(entries) == len(amys)
-    assert all(set(e) == {"user_seq", "message"} for e in entries), entries[0]
+    assert all(set(e) == {"user_seq", "message", "kind"} for e in entries), entries[0]
+    assert {e["kind"] for e in entries} == {"message"}
     timeline = {key(e["message"]): e for e in entries}
     assert set(timeline) == amys
     assert all(e["message"] == sent[k] for k, e in timeline.items())

@@ -149,6 +149,20 @@ class MemoryTimelineCollections:
                 del self.messages[(row.user_id, row.conversation_id, row.seq)]
         return len(old)
 
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        await asyncio.sleep(0)
+        gone = [
+            key
+            for key, slot in self.slots.items()
+            if slot.row is not None
+            and (slot.row.user_id, slot.row.conversation_id, slot.row.seq)
+            == (user_id, conversation_id, seq)
+        ]
+        for key in gone:
+            del self.slots[key]
+        self.messages.pop((user_id, conversation_id, seq), None)
+        return len(gone)
+
     def tombstones(self, user: int) -> list[int]:
         """The user's fenced slots, ascending (for tests)."""
         return sorted(seq for (u, seq), s in self.slots.items() if u == user and s.row is None)

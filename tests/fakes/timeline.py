@@ -6,15 +6,15 @@ import asyncio
 from dataclasses import dataclass, field
 
 from gomicroim.modules.chat.contract import MessageRead
-from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
+from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry, entry_kind
 
 
 @dataclass
 class _Timeline:
     last_seq: int = 0
     entries: list[TimelineEntry] = field(default_factory=list)
-    # (conversation_id, seq) -> user seq, for idempotent appends
-    held: dict[tuple[str, int], int] = field(default_factory=dict)
+    # (conversation_id, seq, revision) -> user seq, for idempotent appends
+    held: dict[tuple[str, int, int], int] = field(default_factory=dict)
 
 
 class MemoryTimelineStore:
@@ -32,15 +32,24 @@ class MemoryTimelineStore:
         self._pruned = asyncio.Event()
 
     async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
-        """Next user seq for each user who does not hold (conversation_id, seq) yet."""
-        key = (message.conversation_id, message.seq)
+        """Next user seq for each user who does not hold (conversation_id, seq, revision) yet.
+
+        A later revision also rewrites the user's older entries of the message.
+        """
+        key = (message.conversation_id, message.seq, message.revision)
         seqs: dict[int, int] = {}
         for user_id in sorted(user_ids):
             timeline = self._timelines.setdefault(user_id, _Timeline())
             if key not in timeline.held:
                 timeline.last_seq += 1
                 timeline.held[key] = timeline.last_seq
-                timeline.entries.append(TimelineEntry(user_seq=timeline.last_seq, message=message))
+                timeline.entries = [
+                    _rewritten(e, message) if _older_of(e, message) else e for e in timeline.entries
+                ]
+                kind = entry_kind(message.revision, message)
+                timeline.entries.append(
+                    TimelineEntry(user_seq=timeline.last_seq, message=message, kind=kind)
+                )
             seqs[user_id] = timeline.held[key]
         return seqs
 
@@ -58,6 +67,20 @@ class MemoryTimelineStore:
             has_more=len(later) > limit,
         )
 
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Drop the user's entries of one message."""
+        timeline = self._timelines.get(user_id)
+        if timeline is None:
+            return 0
+        kept = [
+            e
+            for e in timeline.entries
+            if (e.message.conversation_id, e.message.seq) != (conversation_id, seq)
+        ]
+        gone = len(timeline.entries) - len(kept)
+        timeline.entries = kept
+        return gone
+
     async def latest_seq(self, user_id: int) -> int:
         """The user's cursor."""
         timeline = self._timelines.get(user_id)
@@ -73,9 +96,7 @@ class MemoryTimelineStore:
         for timeline in self._timelines.values():
             kept = [e for e in timeline.entries if e.message.created_at >= older_than_ms]
             deleted += len(timeline.entries) - len(kept)
-            gone = {(e.message.conversation_id, e.message.seq) for e in timeline.entries} - {
-                (e.message.conversation_id, e.message.seq) for e in kept
-            }
+            gone = {_key(e.message) for e in timeline.entries} - {_key(e.message) for e in kept}
             for key in gone:
                 del timeline.held[key]
             timeline.entries = kept
@@ -87,3 +108,18 @@ class MemoryTimelineStore:
             while len(self.prune_calls) < count:
                 self._pruned.clear()
                 await self._pruned.wait()
+
+
+def _key(message: MessageRead) -> tuple[str, int, int]:
+    return (message.conversation_id, message.seq, message.revision)
+
+
+def _older_of(entry: TimelineEntry, message: MessageRead) -> bool:
+    m = entry.message
+    return (m.conversation_id, m.seq) == (message.conversation_id, message.seq) and (
+        m.revision < message.revision
+    )
+
+
+def _rewritten(entry: TimelineEntry, message: MessageRead) -> TimelineEntry:
+    return TimelineEntry(user_seq=entry.user_seq, message=message, kind=entry.kind)

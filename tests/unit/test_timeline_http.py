@@ -99,7 +99,12 @@ async def test_sync_answers_the_callers_timeline_with_the_default_page(
     assert response.status_code == 200
     assert response.json() == {
         "entries": [
-            {"user_seq": seq, "message": msgspec.to_builtins(message(seq, users))} for seq in (1, 2)
+            {
+                "user_seq": seq,
+                "message": msgspec.to_builtins(message(seq, users)),
+                "kind": "message",
+            }
+            for seq in (1, 2)
         ],
         "latest_seq": 5,
         "has_more": True,

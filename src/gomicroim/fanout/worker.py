@@ -7,7 +7,7 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Literal, Protocol, TypeVar
+from typing import Protocol, TypeVar
 
 import msgspec
 
@@ -15,7 +15,7 @@ from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import NotFound
 from gomicroim.fanout.selector import StrategySelector
 from gomicroim.fanout.strategy import FanoutStrategy
-from gomicroim.gateway.contract import Push, PushBatch, PushRouter, PushTarget
+from gomicroim.gateway.contract import Push, PushBatch, PushKind, PushRouter, PushTarget
 from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
@@ -100,13 +100,16 @@ class FanoutWorker:
         per_node: dict[str, list[Push]] = defaultdict(list)
         for (event, recipients, _), seqs in zip(plans, user_seqs, strict=True):
             message = event.message
-            skip = (message.sender_id, event.sender_device_id)
-            _add_pushes(per_node, "message", message, _targets(recipients, online, skip, seqs))
+            # A change is not pushed back to the device that made it (the sender's or an admin's).
+            skip = (event.actor_id or message.sender_id, event.sender_device_id)
+            kind: PushKind = event.change or "message"
+            _add_pushes(per_node, kind, message, _targets(recipients, online, skip, seqs))
         await self._route(per_node)
         if self._metrics is not None:
             done = self._clock()
             for event in events:
-                self._metrics.message_fanned_out((done - event.message.created_at) / 1000)
+                if event.change is None:
+                    self._metrics.message_fanned_out((done - event.message.created_at) / 1000)
 
     async def handle_read(self, events: list[ReadPositionMoved]) -> None:
         """Tell the reader's other devices, and a single chat's peer, about a read."""
@@ -204,7 +207,7 @@ def _targets(
 
 def _add_pushes(
     per_node: dict[str, list[Push]],
-    kind: Literal["message", "read"],
+    kind: PushKind,
     payload: msgspec.Struct,
     targets: dict[str, list[PushTarget]],
 ) -> None:

@@ -8,12 +8,14 @@ from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
 from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.gateway.typing import TypingRelay
 from gomicroim.http.websocket_doc import websocket_upgrade_required
 from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.push import KafkaPushRouter, PushPartitionConsumer
 from gomicroim.infra.kafka.wiring import no_push_consumer
 from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.redis import RedisEngine
+from gomicroim.modules.chat.contract import MessageChangesFacade
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
@@ -33,6 +35,7 @@ class GatewayContainer(containers.DeclarativeContainer):
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[Metrics] = providers.Dependency()
     redis: providers.Dependency[RedisEngine] = providers.Dependency()
+    conversations: providers.Dependency[MessageChangesFacade] = providers.Dependency()
 
     # In process when one node holds every socket; a cluster counts them in Redis, under
     # leases each node renews, so the caps hold across nodes.
@@ -73,6 +76,16 @@ class GatewayContainer(containers.DeclarativeContainer):
         local=service,
         kafka=providers.Singleton(KafkaPushRouter, kafka, metrics),
     )
+    # The relay looks the router up per frame (``router.provider``): in one process the
+    # router is this gateway, which is built with the relay.
+    typing_relay = providers.Singleton(
+        TypingRelay,
+        conversations=conversations,
+        presence=presence,
+        router=router.provider,
+        interval_s=settings.provided.chat.typing_interval_s,
+    )
+    service.add_kwargs(typing=typing_relay)
     # On Kafka this node reads its own push partitions and delivers them to its sockets.
     push_consumer = providers.Selector(
         settings.provided.bus_backend,

@@ -15,13 +15,15 @@ class PushTarget(msgspec.Struct, frozen=True, array_like=True):
     user_seq: int | None = None
 
 
+#: ``message``, ``recall``, ``edit``: the payload is a message (for the latter two, its new
+#: revision); ``read``, ``typing``: the payload holds the frame's fields.
+PushKind = Literal["message", "read", "recall", "edit", "typing"]
+
+
 class Push(msgspec.Struct, frozen=True, kw_only=True):
-    """One event for many devices; ``payload`` is the event's JSON, encoded once.
+    """One event for many devices; ``payload`` is the event's JSON, encoded once."""
 
-    ``kind`` is ``message`` (payload: a message) or ``read`` (payload: the read frame's fields).
-    """
-
-    kind: Literal["message", "read"]
+    kind: PushKind
     payload: msgspec.Raw
     targets: list[PushTarget]
 

@@ -76,10 +76,19 @@ class Reauth(msgspec.Struct, tag="reauth", tag_field="type", forbid_unknown_fiel
     access_token: Annotated[str, msgspec.Meta(min_length=1, max_length=MAX_TOKEN_CHARS)]
 
 
-ClientFrame = Ping | Ack | Reauth
+class Typing(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fields=True):
+    """Client is typing in a conversation; relayed to the other participants, never stored."""
+
+    conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+ClientFrame = Ping | Ack | Reauth | Typing
 ServerFrame = Hello | Kick | Pong | Reauthed | ErrorFrame
 
-EXPECTED = '{"type":"ping"}, {"type":"ack","user_seq":N} or {"type":"reauth","access_token":"..."}'
+EXPECTED = (
+    '{"type":"ping"}, {"type":"ack","user_seq":N}, {"type":"reauth","access_token":"..."}'
+    ' or {"type":"typing","conversation_id":"..."}'
+)
 
 _encoder = msgspec.json.Encoder()
 _client_decoder = msgspec.json.Decoder(ClientFrame)
@@ -129,14 +138,20 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def push_frame(kind: Literal["message", "read"], payload: str, user_seq: int | None) -> str:
+def push_frame(
+    kind: Literal["message", "read", "recall", "edit", "typing"],
+    payload: str,
+    user_seq: int | None,
+) -> str:
     """Splice an encoded payload into a push frame.
 
-    ``message``: ``{"type":"message","message":{...},"user_seq":N}`` (``user_seq`` only for
-    write fan-out); ``read``: the payload already holds the read fields.
+    ``message``, ``recall``, ``edit``: ``{"type":KIND,"message":{...},"user_seq":N}``
+    (``user_seq`` only for write fan-out); ``read``, ``typing``: the payload already holds the
+    frame's fields.
     """
-    if kind == "read":
-        return '{"type":"read",' + payload[1:]
+    if kind in ("read", "typing"):
+        return '{"type":"' + kind + '",' + payload[1:]
+    head = '{"type":"' + kind + '","message":' + payload
     if user_seq is None:
-        return '{"type":"message","message":' + payload + "}"
-    return '{"type":"message","message":' + payload + ',"user_seq":' + str(user_seq) + "}"
+        return head + "}"
+    return head + ',"user_seq":' + str(user_seq) + "}"

@@ -8,7 +8,7 @@ from typing import Any
 
 from litestar.connection import WebSocket
 
-from gomicroim.errors import Unauthenticated
+from gomicroim.errors import AppError, Unauthenticated
 from gomicroim.gateway import frames
 from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.connection import Connection
@@ -16,6 +16,7 @@ from gomicroim.gateway.contract import PushBatch
 from gomicroim.gateway.handshake import access_token, client_ip, refuse_too_many
 from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
 from gomicroim.gateway.registry import ConnectionRegistry
+from gomicroim.gateway.typing import TypingRelay
 from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.identity.contract import (
     IdentityFacade,
@@ -56,7 +57,9 @@ class Gateway:
         max_frames_per_second: float,
         frame_burst: int,
         metrics: Metrics | None = None,
+        typing: TypingRelay | None = None,
     ):
+        self._typing_relay = typing
         self.node_id = node_id
         self._identity = identity
         self._presence = presence
@@ -230,8 +233,27 @@ class Gateway:
             connection.send(frames.PONG)
         elif isinstance(frame, frames.Ack):
             connection.acked_user_seq = max(connection.acked_user_seq, frame.user_seq)
+        elif isinstance(frame, frames.Typing):
+            await self._typing(connection, frame.conversation_id)
         else:
             await self._reauth(connection, frame.access_token)
+
+    async def _typing(self, connection: Connection, conversation_id: str) -> None:
+        """Relay a typing frame; a refusal is an ``error`` frame, the socket stays open."""
+        if self._typing_relay is None:
+            error = frames.ErrorFrame(code="not_supported", message="typing is not relayed here")
+            connection.send(frames.encode(error))
+            return
+        try:
+            await self._typing_relay.relay(connection.user_id, conversation_id)
+        except AppError as exc:
+            error = frames.ErrorFrame(code=exc.code, message=f"typing not relayed: {exc.message}")
+            connection.send(frames.encode(error))
+        except Exception:
+            # Best effort: a typing indicator is not worth a dead connection.
+            log.warning("typing not relayed", exc_info=True)
+            error = frames.ErrorFrame(code="unavailable", message="typing not relayed; try later")
+            connection.send(frames.encode(error))
 
     async def _reauth(self, connection: Connection, token: str) -> None:
         """Move the socket onto a fresh token of the same user and device; else change nothing."""

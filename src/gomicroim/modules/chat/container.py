@@ -11,11 +11,14 @@ from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.publisher import KafkaCommittedPublisher, KafkaReadPublisher
 from gomicroim.modules.chat import storage
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.chat.edits import MessageChangeService
+from gomicroim.modules.chat.edits_http import MessageChangeController
 from gomicroim.modules.chat.http import ConversationController, MessageController
-from gomicroim.modules.chat.ports import RelayMetrics, SendMetrics
+from gomicroim.modules.chat.ports import OwnTimeline, RelayMetrics, SendMetrics
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
+from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 
@@ -31,6 +34,7 @@ class ChatContainer(containers.DeclarativeContainer):
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
     metrics: providers.Dependency[SendMetrics] = providers.Dependency()
     relay_metrics: providers.Dependency[RelayMetrics] = providers.Dependency()
+    own_timeline: providers.Dependency[OwnTimeline] = providers.Dependency()
 
     # The publishing side of the bus; the fan-out container selects the consuming side.
     publisher = providers.Selector(
@@ -74,6 +78,7 @@ class ChatContainer(containers.DeclarativeContainer):
         max_pending=settings.provided.chat.max_pending_sends,
         cache_stats=metrics,
     )
+    change_store = providers.Singleton(SqlMessageChangeStore)
     service = providers.Singleton(
         ChatService,
         store=store,
@@ -87,5 +92,18 @@ class ChatContainer(containers.DeclarativeContainer):
         conversations_page_limit=settings.provided.chat.conversations_page_limit,
         conversations_max_limit=settings.provided.chat.conversations_max_limit,
         preview_chars=settings.provided.chat.preview_chars,
+        hidden=change_store,
     )
-    controllers = providers.Object([MessageController, ConversationController])
+    changes = providers.Singleton(
+        MessageChangeService,
+        store=change_store,
+        groups=groups,
+        publisher=publisher,
+        timeline=own_timeline,
+        max_body_bytes=settings.provided.chat.max_body_bytes,
+        recall_window_s=settings.provided.chat.recall_window_s,
+        edit_window_s=settings.provided.chat.edit_window_s,
+    )
+    controllers = providers.Object(
+        [MessageController, ConversationController, MessageChangeController]
+    )

@@ -22,6 +22,7 @@ from gomicroim.modules.chat.ports import (
     Directory,
     DuplicateMessage,
     EntryRow,
+    HiddenMessages,
     MessageDraft,
     ReadEventPublisher,
     SendMetrics,
@@ -49,7 +50,9 @@ class ChatService:
         read_events: ReadEventPublisher | None = None,
         metrics: SendMetrics | None = None,
         clock: Clock = now_ms,
+        hidden: HiddenMessages | None = None,
     ):
+        self._hidden = hidden
         self._default_page_size = default_page_size
         self._max_page_size = max_page_size
         self._list_max = conversations_max_limit
@@ -202,6 +205,10 @@ class ChatService:
         messages, has_more = await self._store.history(
             ref.id, before_seq=before_seq, after_seq=after_seq, limit=limit
         )
+        if self._hidden is not None and messages:
+            # Deleted for this user only; a page may then hold fewer than ``limit``.
+            gone = await self._hidden.hidden(user_id, ref.id, [m.seq for m in messages])
+            messages = [m for m in messages if m.seq not in gone]
         return HistoryPage(conversation_id=ref.id, messages=messages, has_more=has_more)
 
     async def mark_read(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+from typing import Literal, Protocol, runtime_checkable
 
 import msgspec
 
@@ -14,6 +14,19 @@ class TimelineEntry(msgspec.Struct, kw_only=True):
 
     user_seq: int
     message: MessageRead
+    #: ``message``: a new message; ``recall`` / ``edit``: ``message`` replaces the one at its
+    #: seq (its ``revision`` is higher).
+    kind: EntryKind = "message"
+
+
+EntryKind = Literal["message", "recall", "edit"]
+
+
+def entry_kind(revision: int, message: MessageRead) -> EntryKind:
+    """What an entry stored at ``revision`` of its message tells the client."""
+    if revision == 0:
+        return "message"
+    return "recall" if message.recalled else "edit"
 
 
 class SyncPage(msgspec.Struct, kw_only=True):
@@ -31,8 +44,9 @@ class TimelineFacade(Protocol):
     async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
         """Append ``message`` to each user's timeline.
 
-        Idempotent per (user, conversation, seq): appending the same message again returns the
-        user seq it already has and adds nothing.
+        Idempotent per (user, conversation, seq, revision): appending the same message again
+        returns the user seq it already has and adds nothing. A later revision of the message
+        (recalled or edited) is a new entry, and the user's older entries of it take its text.
 
         Returns:
             The user seq of the message in each user's timeline.
@@ -54,6 +68,10 @@ class TimelineFacade(Protocol):
             InvalidInput: ``invalid_field`` for a negative ``after`` or a ``limit`` outside
                 1..``timeline.max_sync_page`` (``None`` means ``timeline.default_sync_page``).
         """
+        ...
+
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Delete the user's entries of one message (a delete for me); return how many went."""
         ...
 
     async def latest_seq(self, user_id: int) -> int:

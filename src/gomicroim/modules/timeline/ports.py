@@ -17,7 +17,8 @@ class TimelineStore(Protocol):
     async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
         """Append ``message`` to each user's timeline, atomically.
 
-        Users who already hold (conversation_id, seq) keep the user seq they have. Every other
+        Users who already hold (conversation_id, seq, revision) keep the user seq they have;
+        a later revision (a recall or an edit) is a new entry. Every other
         user gets the next seq of their timeline. Appends running concurrently for the same
         users never hand out a seq twice and leave no gaps.
 
@@ -38,6 +39,13 @@ class TimelineStore(Protocol):
         """Up to ``limit`` entries with user seq above ``after``, ascending, and the latest seq.
 
         ``has_more`` is True when entries up to ``latest_seq`` lie beyond the page.
+        """
+        ...
+
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Delete the user's entries of one message, every revision; return how many went.
+
+        A delete for me: the message no longer appears in the user's sync.
         """
         ...
 

@@ -72,6 +72,10 @@ class TimelineService:
             )
         return await self._store.sync(user_id, after, limit)
 
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Drop the user's entries of one message; see :meth:`TimelineFacade.forget`."""
+        return await self._store.forget(user_id, conversation_id, seq)
+
     async def latest_seq(self, user_id: int) -> int:
         """The user's highest user seq; see :meth:`TimelineFacade.latest_seq`."""
         return await self._store.latest_seq(user_id)

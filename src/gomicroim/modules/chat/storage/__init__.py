@@ -74,10 +74,31 @@ class Message(models.Model):
     msg_type = fields.CharField(max_length=16)
     body = fields.TextField()
     created_at = fields.BigIntField()
+    # Changes after the send (see storage.changes); database defaults keep the send's INSERT
+    # and rows written before these columns as they are.
+    revision = fields.IntField(default=0, db_default=0)
+    edited_at = fields.BigIntField(null=True)
+    recalled = fields.BooleanField(default=False, db_default=False)
+    recalled_by = fields.BigIntField(null=True)
+    recalled_at = fields.BigIntField(null=True)
 
     class Meta:
         table = "chat_message"
         unique_together = (("conversation_id", "seq"), ("sender_id", "client_msg_id"))
+
+
+class Hidden(models.Model):
+    """A message one user deleted for themselves: left out of their history."""
+
+    id = fields.BigIntField(primary_key=True)
+    user_id = fields.BigIntField()
+    conversation_id = fields.CharField(max_length=64)
+    seq = fields.BigIntField()
+    created_at = fields.BigIntField()
+
+    class Meta:
+        table = "chat_hidden"
+        unique_together = (("user_id", "conversation_id", "seq"),)
 
 
 class Outbox(models.Model):
@@ -117,6 +138,11 @@ def _message(row: Message) -> MessageRead:
         msg_type=cast(MsgType, row.msg_type),
         body=row.body,
         created_at=row.created_at,
+        revision=row.revision,
+        edited_at=row.edited_at,
+        recalled=bool(row.recalled),
+        recalled_by=row.recalled_by,
+        recalled_at=row.recalled_at,
     )
 
 

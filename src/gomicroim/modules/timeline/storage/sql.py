@@ -15,8 +15,7 @@ from tortoise.transactions import in_transaction
 
 from gomicroim.infra.retry import RetryPolicy, is_transient
 from gomicroim.modules.chat.contract import MessageRead
-from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry
-from gomicroim.modules.timeline.storage.batch import answer, unique_messages
+from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry, entry_kind
 
 log = logging.getLogger("gomicroim.timeline")
 
@@ -44,10 +43,15 @@ class Entry(models.Model):
     seq = fields.BigIntField()
     message = fields.TextField()
     created_at = fields.BigIntField(db_index=True)
+    #: The message's revision: a recall or an edit is a further entry of the same seq.
+    revision = fields.IntField(default=0, db_default=0)
 
     class Meta:
         table = "timeline_entry"
-        unique_together = (("user_id", "user_seq"), ("user_id", "conversation_id", "seq"))
+        unique_together = (
+            ("user_id", "user_seq"),
+            ("user_id", "conversation_id", "seq", "revision"),
+        )
 
 
 class _MissingCursors(Exception):
@@ -76,8 +80,8 @@ class _Statements:
         self._mark = "%s" if self._mysql else "?"
         self.insert_entry = (
             "INSERT INTO timeline_entry"  # noqa: S608
-            " (user_id, user_seq, conversation_id, seq, message, created_at)"
-            f" VALUES ({self._marks(6)})"
+            " (user_id, user_seq, conversation_id, seq, message, created_at, revision)"
+            f" VALUES ({self._marks(7)})"
         )
 
     def _marks(self, n: int) -> str:
@@ -89,10 +93,20 @@ class _Statements:
         A superset of the wanted (conversation, seq) pairs; the caller filters.
         """
         return (
-            "SELECT user_id, user_seq, conversation_id, seq FROM timeline_entry"  # noqa: S608
+            "SELECT user_id, user_seq, conversation_id, seq, revision"  # noqa: S608
+            " FROM timeline_entry"
             f" WHERE user_id IN ({self._marks(users)})"
             f" AND conversation_id IN ({self._marks(conversations)})"
             f" AND seq IN ({self._marks(seqs)})"
+        )
+
+    def rewrite_older(self, n: int) -> str:
+        """Give ``n`` users' older revisions of one message its latest text (no stale body)."""
+        m = self._mark
+        return (
+            f"UPDATE timeline_entry SET message = {m}"  # noqa: S608
+            f" WHERE user_id IN ({self._marks(n)}) AND conversation_id = {m} AND seq = {m}"
+            f" AND revision < {m}"
         )
 
     def bump(self, n: int) -> str:
@@ -121,10 +135,26 @@ class _Statements:
         return f"INSERT INTO timeline_cursor (user_id, last_seq) VALUES {rows}{conflict}"  # noqa: S608
 
 
+#: A timeline entry's identity per user: (conversation_id, seq, revision).
+_Key = tuple[str, int, int]
+
+
+def _key(message: MessageRead) -> _Key:
+    return (message.conversation_id, message.seq, message.revision)
+
+
 def _by_message(
     items: list[tuple[MessageRead, set[int]]], results: list[dict[int, int]]
-) -> dict[tuple[str, int], dict[int, int]]:
-    return {(m.conversation_id, m.seq): r for (m, _), r in zip(items, results, strict=True)}
+) -> dict[_Key, dict[int, int]]:
+    return {_key(m): r for (m, _), r in zip(items, results, strict=True)}
+
+
+def _unique(items: list[tuple[MessageRead, set[int]]]) -> list[tuple[MessageRead, set[int]]]:
+    """Each (message, revision) once, with the union of its users, in batch order."""
+    unique: dict[_Key, tuple[MessageRead, set[int]]] = {}
+    for message, users in items:
+        unique.setdefault(_key(message), (message, set()))[1].update(users)
+    return list(unique.values())
 
 
 class SqlTimelineStore:
@@ -165,13 +195,13 @@ class SqlTimelineStore:
         """
         if not any(users for _, users in items):
             return [{} for _ in items]
-        seqs = await self._append_unique(list(unique_messages(items).values()))
-        return answer(items, seqs)
+        seqs = await self._append_unique(_unique(items))
+        return [{u: seqs[_key(m)][u] for u in users} for m, users in items]
 
     async def _append_unique(
         self, items: list[tuple[MessageRead, set[int]]]
-    ) -> dict[tuple[str, int], dict[int, int]]:
-        async def attempt() -> dict[tuple[str, int], dict[int, int]]:
+    ) -> dict[_Key, dict[int, int]]:
+        async def attempt() -> dict[_Key, dict[int, int]]:
             try:
                 return await self._append_once(items)
             except _MissingCursors as missing:
@@ -191,7 +221,7 @@ class SqlTimelineStore:
 
     async def _append_once(
         self, items: list[tuple[MessageRead, set[int]]]
-    ) -> dict[tuple[str, int], dict[int, int]]:
+    ) -> dict[_Key, dict[int, int]]:
         # Plain SQL: for a 2000-member group, ORM objects and query building cost more than
         # the database does.
         results: list[dict[int, int]] = [{} for _ in items]
@@ -201,7 +231,7 @@ class SqlTimelineStore:
             # user -> indexes of the batch's messages they still need, in batch order
             wanted: dict[int, list[int]] = {}
             for index, (message, users) in enumerate(items):
-                key = (message.conversation_id, message.seq)
+                key = _key(message)
                 for user in sorted(users):
                     seq = held.get((user, *key))
                     if seq is not None:
@@ -232,27 +262,59 @@ class SqlTimelineStore:
                             message.seq,
                             payloads[index],
                             message.created_at,
+                            message.revision,
                         ]
                     )
             await db.execute_many(sql.insert_entry, rows)
+            await self._rewrite_older(db, sql, items, payloads, wanted)
         return _by_message(items, results)
+
+    async def _rewrite_older(
+        self,
+        db: BaseDBAsyncClient,
+        sql: _Statements,
+        items: list[tuple[MessageRead, set[int]]],
+        payloads: dict[int, str],
+        wanted: dict[int, list[int]],
+    ) -> None:
+        """A change (revision > 0) also replaces its users' older copies of the message."""
+        for index, (message, _) in enumerate(items):
+            if message.revision == 0 or index not in payloads:
+                continue
+            users = sorted(u for u, indexes in wanted.items() if index in indexes)
+            for part in self._chunks(users):
+                await db.execute_query(
+                    sql.rewrite_older(len(part)),
+                    [
+                        payloads[index],
+                        *part,
+                        message.conversation_id,
+                        message.seq,
+                        message.revision,
+                    ],
+                )
 
     async def _held(
         self, db: BaseDBAsyncClient, sql: _Statements, items: list[tuple[MessageRead, set[int]]]
-    ) -> dict[tuple[int, str, int], int]:
-        """(user, conversation, seq) -> user seq for entries the batch's users already have."""
+    ) -> dict[tuple[int, str, int, int], int]:
+        """(user, conversation, seq, revision) -> user seq for entries users already have."""
         users = sorted({u for _, us in items for u in us})
         conversations = sorted({m.conversation_id for m, _ in items})
         seqs = sorted({m.seq for m, _ in items})
-        wanted = {(u, m.conversation_id, m.seq) for m, us in items for u in us}
-        found: dict[tuple[int, str, int], int] = {}
+        wanted = {(u, *_key(m)) for m, us in items for u in us}
+        found: dict[tuple[int, str, int, int], int] = {}
         for part in self._chunks(users):
             rows = await db.execute_query_dict(
                 sql.held(len(part), len(conversations), len(seqs)),
                 [*part, *conversations, *seqs],
             )
             for r in rows:
-                key = (int(r["user_id"]), str(r["conversation_id"]), int(r["seq"]))
+                key = (
+                    int(r["user_id"]),
+                    str(r["conversation_id"]),
+                    int(r["seq"]),
+                    int(r["revision"]),
+                )
                 if key in wanted:
                     found[key] = int(r["user_seq"])
         return found
@@ -291,13 +353,25 @@ class SqlTimelineStore:
             await Entry.filter(user_id=user_id, user_seq__gt=after, user_seq__lte=latest)
             .order_by("user_seq")
             .limit(limit + 1)
-            .values_list("user_seq", "message")
+            .values_list("user_seq", "message", "revision")
         )
-        entries = [
-            TimelineEntry(user_seq=int(cast(int, seq)), message=_decode_message(cast(str, text)))
-            for seq, text in rows[:limit]
-        ]
+        entries = []
+        for seq, text, revision in rows[:limit]:
+            message = _decode_message(cast(str, text))
+            entries.append(
+                TimelineEntry(
+                    user_seq=int(cast(int, seq)),
+                    message=message,
+                    kind=entry_kind(int(cast(int, revision)), message),
+                )
+            )
         return SyncPage(entries=entries, latest_seq=latest, has_more=len(rows) > limit)
+
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Delete the user's entries of one message (every revision); see the port."""
+        return int(
+            await Entry.filter(user_id=user_id, conversation_id=conversation_id, seq=seq).delete()
+        )
 
     async def latest_seq(self, user_id: int) -> int:
         """The user's cursor."""

@@ -117,6 +117,10 @@ class TimelineCollections(Protocol):
         """Delete entries and tombstones created before ``older_than_ms``; return how many."""
         ...
 
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Delete one user's entries of one message; return how many."""
+        ...
+
 
 def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
     for start in range(0, len(items), size):
@@ -307,6 +311,13 @@ class PymongoCollections:
     async def prune(self, older_than_ms: int) -> int:
         """One ``delete_many``; the TTL index does the same on its own, a minute at a time."""
         result = await self._entries.delete_many({"created_at": {"$lt": older_than_ms}})
+        return int(result.deleted_count)
+
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """One ``delete_many`` on the (user, conversation, seq) index."""
+        result = await self._entries.delete_many(
+            {"user_id": user_id, "conversation_id": conversation_id, "seq": seq}
+        )
         return int(result.deleted_count)
 
 

@@ -285,6 +285,11 @@ class MongoTimelineStore:
         ]
         return SyncPage(entries=entries, latest_seq=mark, has_more=len(rows) > limit)
 
+    async def forget(self, user_id: int, conversation_id: str, seq: int) -> int:
+        """Delete the user's entries of one message (a delete for me)."""
+        with unavailable_on_error("timeline forget"):
+            return await self._db.forget(user_id, conversation_id, seq)
+
     async def latest_seq(self, user_id: int) -> int:
         """The committed high-water mark: every seq up to it is written or never will be."""
         with unavailable_on_error("timeline read"):
