@@ -227,3 +227,30 @@ def test_a_send_whose_answer_is_lost_is_retried_without_a_duplicate(
     assert dana.messages() == [(1, "Did this arrive?")]
     conv = conversation_id(peer.id, dana.stored_tokens()["user_id"])
     assert history(server.base_url, peer.token, conv) == [(1, "Did this arrive?")]
+
+
+def test_a_recall_and_an_edit_show_live_in_the_open_chat_and_the_list(
+    open_chat: OpenChat, server: ServerProcess
+) -> None:
+    alice = api_user(server.base_url, "alice")
+    reader = api_user(server.base_url, "bob")
+    seqs = send_many(server.base_url, alice, reader.id, ["oops, wrong chat", "teh typo"])
+    conv = conversation_id(alice.id, reader.id)
+    bob = open_chat()
+    bob.login(reader.username)
+    bob.open_conversation(conv)
+    bob.wait_for_seq(seqs[-1])
+
+    url = f"/api/v1/conversations/{conv}/messages"
+    headers = {"Authorization": f"Bearer {alice.token}"}
+    with httpx.Client(base_url=server.base_url, timeout=30, headers=headers) as client:
+        edited = client.patch(f"{url}/{seqs[1]}", json={"body": "the typo, fixed"})
+        assert edited.status_code == 200, edited.text
+        expect(bob.message(seqs[1]).get_by_test_id("edited")).to_be_visible()
+        assert bob.messages() == [(seqs[0], "oops, wrong chat"), (seqs[1], "the typo, fixed")]
+        expect(bob.item(conv).locator(".preview")).to_have_text("the typo, fixed")
+
+        recalled = client.post(f"{url}/{seqs[0]}/recall")
+        assert recalled.status_code == 200, recalled.text
+    expect(bob.message(seqs[0]).get_by_test_id("recalled")).to_be_visible()
+    assert bob.messages() == [(seqs[0], "Message recalled"), (seqs[1], "the typo, fixed")]

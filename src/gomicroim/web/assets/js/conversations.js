@@ -119,6 +119,15 @@ export class Conversations {
     return true;
   }
 
+  /** A `recall` or `edit` frame: the newer revision replaces the list's preview of it. */
+  onChange(message) {
+    const entry = this.byId.get(message.conversation_id);
+    const shown = entry && entry.last_message;
+    if (!shown || shown.seq !== message.seq || (shown.revision || 0) >= message.revision) return;
+    entry.last_message = message;
+    this.changed();
+  }
+
   /** A `read` frame: our own position (another device) or the peer's. */
   onRead(frame) {
     const entry = this.byId.get(frame.conversation_id);

@@ -4,6 +4,7 @@ import { clear, el, shortTime } from "./dom.js";
 
 function preview(message, me, people) {
   if (!message) return "No messages yet";
+  if (message.recalled) return "Message recalled";
   const text = message.msg_type === "text" ? message.body.replace(/\s+/g, " ").slice(0, 120) : `[${message.msg_type}]`;
   if (message.sender_id === me) return `You: ${text}`;
   if (message.session_type === "group") return `${people.name(message.sender_id)}: ${text}`;

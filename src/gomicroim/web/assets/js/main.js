@@ -132,6 +132,9 @@ async function startChat() {
           resyncList();
         }
         thread.receive(frame.message);
+      } else if (frame.type === "recall" || frame.type === "edit") {
+        conversations.onChange(frame.message);
+        thread.change(frame.message);
       } else if (frame.type === "read") {
         conversations.onRead(frame);
       } else if (frame.type === "kick") {

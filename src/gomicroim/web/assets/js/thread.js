@@ -133,6 +133,18 @@ export class ThreadView {
     }
   }
 
+  /** A recalled or edited message: keep the highest revision and redraw it in place. */
+  change(message) {
+    const thread = this.cache.get(message.conversation_id);
+    const held = thread && thread.bySeq.get(message.seq);
+    if (!held || (held.revision || 0) >= message.revision) return;
+    thread.bySeq.set(message.seq, message);
+    if (thread !== this.current) return;
+    const shown = this.list.querySelector(`[data-seq="${message.seq}"]`);
+    if (shown) shown.replaceWith(this.node(message));
+    this.updateReceipts();
+  }
+
   /** Pull everything after the newest held message until there is no more. */
   catchUp() {
     const thread = this.current;
@@ -258,8 +270,10 @@ export class ThreadView {
       group && !mine
         ? el("span", { class: "sender", text: this.people.name(m.sender_id), dataset: { userName: m.sender_id } })
         : null,
-      m.msg_type === "text" ? null : el("span", { class: "kind", text: `[${m.msg_type}]` }),
-      el("p", { class: "body", text: m.body }),
+      m.msg_type === "text" || m.recalled ? null : el("span", { class: "kind", text: `[${m.msg_type}]` }),
+      m.recalled
+        ? el("p", { class: "body recalled", text: "Message recalled", dataset: { testid: "recalled" } })
+        : el("p", { class: "body", text: m.body }),
       el(
         "div",
         { class: "meta" },
@@ -268,6 +282,7 @@ export class ThreadView {
           title: longTime(m.created_at),
           dateTime: new Date(m.created_at).toISOString(),
         }),
+        m.edited_at && !m.recalled ? el("span", { class: "edited", text: "edited", dataset: { testid: "edited" } }) : null,
         mine ? el("span", { class: "status", text: "Sent" }) : null,
       ),
     );
