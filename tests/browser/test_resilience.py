@@ -115,18 +115,3 @@ def test_the_access_token_is_renewed_before_it_expires(open_chat: OpenChat, tmp_
         bob.wait_for_seq(2)
         expect(bob.page.get_by_test_id("login-submit")).to_be_hidden()
         assert history(short.base_url, renewed["access_token"], conv)[-1] == (2, "still here")
-
-
-def test_the_list_shows_every_page_of_conversations_with_their_badges(
-    open_chat: OpenChat, tmp_path: Path
-) -> None:
-    # Pages of two: the web client must follow next_before to list all five senders.
-    with running_server(tmp_path, GOMICROIM__CHAT__CONVERSATIONS_PAGE_LIMIT="2") as small:
-        reader = api_user(small.base_url, "paged")
-        senders = [api_user(small.base_url, f"sender{i}") for i in range(5)]
-        for count, sender in enumerate(senders, start=1):
-            send_many(small.base_url, sender, reader.id, [f"hello {n}" for n in range(count)])
-        chat = open_chat(small.base_url)
-        chat.login(reader.username)
-        for count, sender in enumerate(senders, start=1):
-            expect(chat.badge(conversation_id(sender.id, reader.id))).to_have_text(str(count))

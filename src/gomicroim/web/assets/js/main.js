@@ -156,7 +156,7 @@ async function startChat() {
   let listing = null;
   let unlisted = [];
   function resyncList() {
-    listing ||= Promise.all([loadGroups(), loadConversations()])
+    listing ||= Promise.all([loadGroups(), api.conversations()])
       .then(([, payload]) => {
         conversations.applyList(payload);
         const held = unlisted;
@@ -168,20 +168,6 @@ async function startChat() {
         listing = null;
       });
     return listing;
-  }
-
-  // Every page of the list: unread badges and the total need every conversation, and the
-  // server keeps each page small (chat.conversations_page_limit) so no answer grows unbounded.
-  async function loadConversations() {
-    const all = { conversations: [], total_unread: 0 };
-    let before = null;
-    do {
-      const page = await api.conversations(before);
-      all.conversations.push(...page.conversations);
-      all.total_unread = page.total_unread;
-      before = page.next_before;
-    } while (before);
-    return all;
   }
 
   async function loadGroups() {
