@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import re
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import httpx
 import pytest
+from playwright.sync_api import Error as PlaywrightError
 from playwright.sync_api import Response, expect
 from tests.browser.chat import LIVE_S, api_user, history, send_many, title_unread
-from tests.browser.conftest import OpenChat
+from tests.browser.conftest import OpenChat, running_server
 from tests.e2e.client import conversation_id
 from tests.e2e.server import ServerProcess
 
@@ -254,3 +258,57 @@ def test_a_recall_and_an_edit_show_live_in_the_open_chat_and_the_list(
         assert recalled.status_code == 200, recalled.text
     expect(bob.message(seqs[0]).get_by_test_id("recalled")).to_be_visible()
     assert bob.messages() == [(seqs[0], "Message recalled"), (seqs[1], "the typo, fixed")]
+
+
+def test_the_conversation_list_loads_further_pages_once_each(
+    open_chat: OpenChat, tmp_path: Path
+) -> None:
+    with running_server(tmp_path, GOMICROIM__CHAT__CONVERSATIONS_PAGE_LIMIT="3") as small:
+        reader = api_user(small.base_url, "reader")
+        writers = [api_user(small.base_url, f"w{i}") for i in range(8)]
+        for i, writer in enumerate(writers):
+            send_many(small.base_url, writer, reader.id, [f"hello from {i} " + "x" * 300])
+            time.sleep(0.005)  # one activity time each, so the order is the send order
+        newest_first = [conversation_id(w.id, reader.id) for w in reversed(writers)]
+
+        bob = open_chat(small.base_url, height=420)
+        cursors: list[str | None] = []
+        listed: list[str] = []
+
+        def on_response(response: Response) -> None:
+            url = urlsplit(response.url)
+            if url.path.rstrip("/") == "/api/v1/conversations" and response.ok:
+                cursors.append(parse_qs(url.query).get("before", [None])[0])
+                listed.extend(c["conversation_id"] for c in response.json()["conversations"])
+
+        bob.page.on("response", on_response)
+        bob.login(reader.username)
+        items = bob.page.get_by_test_id("conversation-item")
+        expect(items.first).to_be_visible()
+        # The title counts every unread conversation, listed or not.
+        assert title_unread(bob.page) == 8
+
+        more = bob.page.get_by_test_id("more-conversations")
+        for _ in range(10):
+            if items.count() == len(writers) and more.count() == 0:
+                break
+            if more.count():
+                # Scrolling it into view loads the next page; a click does too.
+                with contextlib.suppress(PlaywrightError):
+                    more.click(timeout=2000)
+            bob.page.wait_for_timeout(100)
+
+        expect(items).to_have_count(len(writers))
+        expect(more).to_have_count(0)
+        order = bob.page.eval_on_selector_all(
+            '[data-testid="conversation-item"]', "nodes => nodes.map(n => n.dataset.conversationId)"
+        )
+        assert order == newest_first
+        assert title_unread(bob.page) == 8
+        # Each further page was asked for once; together the pages hold every conversation.
+        further = [c for c in cursors if c is not None]
+        assert len(further) == len(set(further)) == 2, cursors
+        assert set(listed) == set(newest_first)
+        # Previews are cut by the server and shown with an ellipsis.
+        expect(bob.item(newest_first[0])).to_contain_text("hello from 7 xxx")
+        expect(bob.item(newest_first[0]).locator(".preview")).to_have_text(re.compile("…$"))

@@ -92,7 +92,7 @@ export function authedApi(session) {
     user: (id) => authed("GET", `/users/${id}`),
     findUser: (username) => authed("GET", "/users", { query: { username } }),
     logout: () => authed("POST", "/auth/logout"),
-    conversations: () => authed("GET", "/conversations"),
+    conversations: (before) => authed("GET", "/conversations", { query: { before } }),
     history: (id, cursor) =>
       authed("GET", `/conversations/${encodeURIComponent(id)}/messages`, { query: cursor }),
     markRead: (id, seq) =>

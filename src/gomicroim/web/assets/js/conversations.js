@@ -1,5 +1,8 @@
 // The conversation list: server entries merged with pushes, plus groups without messages yet.
 // Positions only move forward, so merging keeps the larger of what the list and pushes said.
+// The server lists in pages, most active first: `nextBefore` is the cursor of the first page
+// not fetched yet, and `beyondUnread` what the server counts as unread in conversations
+// further down, so the total stays right before every page is loaded.
 
 export class Conversations {
   constructor(me) {
@@ -7,6 +10,9 @@ export class Conversations {
     this.byId = new Map();
     this.groups = new Map();
     this.groupsLoaded = false;
+    this.nextBefore = null;
+    this.pagesLoaded = 0;
+    this.beyondUnread = 0;
     this.listeners = new Set();
     this.scheduled = false;
   }
@@ -67,10 +73,16 @@ export class Conversations {
     });
   }
 
-  /** Apply `GET /conversations`. */
-  applyList(payload) {
+  /** Apply a page of `GET /conversations`: the first page, or the next one (`more`). */
+  applyList(payload, { more = false } = {}) {
     for (const entry of payload.conversations) this.merge(entry);
+    // A refreshed first page must not send "More" back to page two once deeper pages are in.
+    if (more || this.pagesLoaded <= 1) this.nextBefore = payload.next_before ?? null;
+    this.pagesLoaded = more ? this.pagesLoaded + 1 : Math.max(this.pagesLoaded, 1);
     this.dropLeftGroups();
+    let listed = 0;
+    for (const entry of this.byId.values()) listed += this.unread(entry);
+    this.beyondUnread = this.nextBefore ? Math.max(0, payload.total_unread - listed) : 0;
     this.changed();
   }
 
@@ -154,13 +166,14 @@ export class Conversations {
   }
 
   totalUnread() {
-    let total = 0;
+    let total = this.beyondUnread;
     for (const entry of this.byId.values()) total += this.unread(entry);
     return total;
   }
 
-  /** Most recently active first. */
+  /** Most recently active first, then by id (descending), as the server lists them. */
   sorted() {
-    return [...this.byId.values()].sort((a, b) => b.updated_at - a.updated_at);
+    const byId = (a, b) => (a.conversation_id < b.conversation_id ? 1 : a.conversation_id > b.conversation_id ? -1 : 0);
+    return [...this.byId.values()].sort((a, b) => b.updated_at - a.updated_at || byId(a, b));
   }
 }

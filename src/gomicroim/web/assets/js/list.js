@@ -5,7 +5,12 @@ import { clear, el, shortTime } from "./dom.js";
 function preview(message, me, people) {
   if (!message) return "No messages yet";
   if (message.recalled) return "Message recalled";
-  const text = message.msg_type === "text" ? message.body.replace(/\s+/g, " ").slice(0, 120) : `[${message.msg_type}]`;
+  let text = `[${message.msg_type}]`;
+  if (message.msg_type === "text") {
+    const flat = message.body.replace(/\s+/g, " ");
+    // The server cuts list previews (`truncated`); pushed messages come whole.
+    text = flat.length > 120 || message.truncated ? `${flat.slice(0, 120)}…` : flat;
+  }
   if (message.sender_id === me) return `You: ${text}`;
   if (message.session_type === "group") return `${people.name(message.sender_id)}: ${text}`;
   return text;
@@ -21,10 +26,15 @@ export function titleOf(entry, conversations, people) {
 }
 
 export class ConversationList {
-  constructor(root, { me, conversations, people, onOpen }) {
-    Object.assign(this, { root, me, conversations, people, onOpen });
+  constructor(root, { me, conversations, people, onOpen, onMore }) {
+    Object.assign(this, { root, me, conversations, people, onOpen, onMore });
     this.activeId = null;
     root.addEventListener("keydown", (event) => this.arrowKeys(event));
+    // The next page loads when "More" scrolls into view; the button itself works without.
+    this.moreObserver = new IntersectionObserver(
+      (seen) => seen.some((s) => s.isIntersecting) && this.onMore(),
+      { root },
+    );
   }
 
   setActive(id) {
@@ -75,6 +85,18 @@ export class ConversationList {
           button,
         ),
       );
+    }
+    this.moreObserver.disconnect();
+    if (this.conversations.nextBefore) {
+      const more = el("button", {
+        type: "button",
+        class: "secondary small",
+        text: "More conversations",
+        on: { click: () => this.onMore() },
+        dataset: { testid: "more-conversations" },
+      });
+      this.root.append(el("li", { class: "more" }, more));
+      this.moreObserver.observe(more);
     }
     if (focusedId) {
       const again = this.root.querySelector(`[data-conversation-id="${CSS.escape(focusedId)}"] button`);

@@ -88,6 +88,7 @@ async function startChat() {
     conversations,
     people,
     onOpen: (id) => openConversation(id),
+    onMore: () => loadMore(),
   });
   const dialogs = new GroupDialogs({
     api,
@@ -168,6 +169,21 @@ async function startChat() {
         listing = null;
       });
     return listing;
+  }
+
+  // The next page of the list (on scroll or "More"); one request at a time.
+  let loadingMore = null;
+  function loadMore() {
+    const before = conversations.nextBefore;
+    if (!before || loadingMore) return loadingMore;
+    loadingMore = api
+      .conversations(before)
+      .then((payload) => conversations.applyList(payload, { more: true }))
+      .catch(() => {})
+      .finally(() => {
+        loadingMore = null;
+      });
+    return loadingMore;
   }
 
   async function loadGroups() {
