@@ -218,10 +218,18 @@ def _spawn(
             start_new_session=True,  # outlives `up`, and a ^C in its terminal
         )
     (state_dir / f"{name}.pid").write_text(f"{process.pid}\n")
+    _children[process.pid] = process
     return Started(name, process.pid, marker or Path(command[0]).name, str(log))
 
 
+#: The processes this ``up`` started: until exec their command line is still Python's.
+_children: dict[int, subprocess.Popen[bytes]] = {}
+
+
 def _alive(started: Started) -> bool:
+    child = _children.get(started.pid)
+    if child is not None:
+        return child.poll() is None
     try:
         cmdline = Path(f"/proc/{started.pid}/cmdline").read_bytes()
         stat = Path(f"/proc/{started.pid}/stat").read_text()
