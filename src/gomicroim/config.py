@@ -242,6 +242,9 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     consumer_group: str = "gomicroim-fanout"
     session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000)] = 10000
     heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100)] = 3000
+    #: The longest a consumer's fetch waits for records. Kafka answers as soon as one
+    #: arrives; tansu 0.6 waits the whole time, so on tansu it is a floor on push latency.
+    fetch_max_wait_ms: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
     request_timeout_ms: Annotated[int, msgspec.Meta(ge=500)] = 5000
     handle_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     retry_backoff_s: Seconds = 0.5

@@ -190,6 +190,7 @@ replication_factor = 1
 # tansu: a group join takes session_timeout_ms / 2
 session_timeout_ms = 2000
 heartbeat_interval_ms = 300
+fetch_max_wait_ms = 50           # tansu waits out every fetch: this bounds push latency
 
 [kafka.node_partitions]
 {nodes}
