@@ -386,10 +386,12 @@ def check_shape(settings: Settings) -> None:
             'timeline.backend = "mongo" needs a server: set mongo.url '
             '(mongodb://host:27017), or use timeline.backend = "sql"'
         )
-    if "gateway" in roles and settings.clustered and not settings.server.node_id:
+    if settings.clustered and not settings.server.node_id:
+        # A gateway is addressed by it (presence, push partitions); the API's outbox relay
+        # claims rows under it, so two processes sharing one would take each other's.
         raise ConfigError(
-            "a gateway in a cluster is addressed by its node id: set server.node_id "
-            "(or pass --node-id) to a name no other node uses"
+            f"server.roles = {shown} in a cluster needs a node id: set server.node_id "
+            "(or pass --node-id) to a name no other process of the cluster uses"
         )
     if settings.bus_backend == "kafka":
         # Imported here: the topology module builds on these settings types.
