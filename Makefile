@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install serve test lint typecheck unit contract e2e browser deploy migrations clean
+.PHONY: install serve test lint typecheck unit contract integration cluster e2e browser deploy migrations clean
 
 $(BIN)/gomicroim: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ contract: install                  ## every store port against fakes, SQLite, Ma
 integration: install               ## adapters on real engines: Redis, Kafka (tansu, started by the tests), MariaDB; faults
 	scripts/services
 	$(BIN)/pytest tests/integration -q
+
+cluster: install                   ## loopback clusters from scripts/loopback-cluster (tansu, replicas, nginx)
+	scripts/services
+	$(BIN)/pytest tests/cluster -q
 
 e2e: install                       ## real server processes over HTTP
 	$(BIN)/pytest tests/e2e -q

@@ -253,6 +253,9 @@ class KafkaSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     consumer_group: str = "gomicroim-fanout"
     session_timeout_ms: Annotated[int, msgspec.Meta(ge=1000)] = 10000
     heartbeat_interval_ms: Annotated[int, msgspec.Meta(ge=100)] = 3000
+    #: The longest a consumer's fetch waits for records. Kafka answers as soon as one
+    #: arrives; tansu 0.6 waits the whole time, so on tansu it is a floor on push latency.
+    fetch_max_wait_ms: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 500
     request_timeout_ms: Annotated[int, msgspec.Meta(ge=500)] = 5000
     handle_attempts: Annotated[int, msgspec.Meta(ge=1, le=100)] = 5
     retry_backoff_s: Seconds = 0.5
@@ -394,10 +397,12 @@ def check_shape(settings: Settings) -> None:
             'timeline.backend = "mongo" needs a server: set mongo.url '
             '(mongodb://host:27017), or use timeline.backend = "sql"'
         )
-    if "gateway" in roles and settings.clustered and not settings.server.node_id:
+    if settings.clustered and not settings.server.node_id:
+        # A gateway is addressed by it (presence, push partitions); the API's outbox relay
+        # claims rows under it, so two processes sharing one would take each other's.
         raise ConfigError(
-            "a gateway in a cluster is addressed by its node id: set server.node_id "
-            "(or pass --node-id) to a name no other node uses"
+            f"server.roles = {shown} in a cluster needs a node id: set server.node_id "
+            "(or pass --node-id) to a name no other process of the cluster uses"
         )
     if settings.bus_backend == "kafka":
         # Imported here: the topology module builds on these settings types.

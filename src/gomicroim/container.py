@@ -179,6 +179,7 @@ class Container(containers.DeclarativeContainer):
         settings=settings,
         identity=identity.service,
         groups=groups.service,
+        chat=chat.service,
         presence=presence.service,
         timeline=timeline.service,
         router=gateway.router,

@@ -14,7 +14,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -22,7 +22,6 @@ from websockets.exceptions import ConnectionClosed
 from websockets.frames import Close
 
 from tests.e2e.client import Api, Json, User
-from tests.e2e.server import ServerProcess
 
 #: How long a test waits for a frame that must come (pushes normally take milliseconds).
 FRAME_TIMEOUT_S = 5.0
@@ -31,7 +30,17 @@ FRAME_TIMEOUT_S = 5.0
 Key = tuple[str, int]
 
 
-def ws_url(server: ServerProcess, token: str | None = None) -> str:
+class Endpoint(Protocol):
+    """Where a device connects: a server process, a replica of a cluster or its nginx."""
+
+    @property
+    def base_url(self) -> str: ...
+
+    @property
+    def port(self) -> int: ...
+
+
+def ws_url(server: Endpoint, token: str | None = None) -> str:
     """The gateway URL, with the access token in the query string when given."""
     base = server.base_url.replace("http://", "ws://", 1) + "/ws"
     return f"{base}?token={token}" if token is not None else base
@@ -183,7 +192,7 @@ class Devices:
 
     async def open(
         self,
-        server: ServerProcess,
+        server: Endpoint,
         user: User,
         *,
         receive_buffer: int | None = None,

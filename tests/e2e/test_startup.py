@@ -58,6 +58,8 @@ def test_a_fanout_on_kafka_with_no_gateway_partitions_stops_the_start(tmp_path: 
         tmp_path / "data",
         "--roles",
         "fanout",
+        "--node-id",
+        "fanout-1",
         GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
         GOMICROIM__REDIS__URL=REDIS_URL,
         GOMICROIM__REDIS__KEY_PREFIX=unique_prefix(),
@@ -76,3 +78,22 @@ def test_an_unusable_data_dir_is_named_without_a_traceback(tmp_path: Path) -> No
     assert result.returncode != 0
     assert str(blocker / "data") in result.stderr
     assert "Traceback" not in result.stderr, result.stderr
+
+
+@pytest.mark.parametrize("roles", ["api", "fanout", "api,gateway,fanout"])
+def test_every_role_in_a_cluster_without_a_node_id_stops_the_start(
+    tmp_path: Path, roles: str
+) -> None:
+    result = serve(
+        tmp_path / "data",
+        "--roles",
+        roles,
+        GOMICROIM__KAFKA__BOOTSTRAP_SERVERS="127.0.0.1:9",
+        GOMICROIM__REDIS__URL=REDIS_URL,
+        GOMICROIM__IDENTITY__JWT_SECRET="a-shared-secret-of-at-least-32-characters",
+    )
+    assert result.returncode == 2
+    assert "in a cluster needs a node id" in result.stderr
+    assert "--node-id" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "data").exists()

@@ -77,7 +77,8 @@ class Deployment:
         )
 
     def role(self, *roles: str, node_id: str = "", opens_database: bool = False) -> Litestar:
-        settings = self.build(roles=list(roles), node_id=node_id)
+        # Every process of a cluster has a node id (the API's relay claims outbox rows by it).
+        settings = self.build(roles=list(roles), node_id=node_id or "-".join(roles))
         container = Container(settings=settings, jwt_secret=SECRET)
         if not opens_database:
             # One tortoise connection per process: the API's; the others open Kafka and Redis.

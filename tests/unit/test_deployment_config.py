@@ -89,6 +89,9 @@ def test_a_literal_setting_lists_what_it_allows() -> None:
         ({**CLUSTER, "server": {"roles": ["gateway"]}}, "set server.node_id (or pass --node-id)"),
         ({"redis": CLUSTER["redis"]}, "set server.node_id"),
         ({"kafka": CLUSTER["kafka"]}, "set server.node_id"),
+        # The API's outbox relay claims rows under its node id: two without one would share.
+        ({**CLUSTER, "server": {"roles": ["api"]}}, "set server.node_id (or pass --node-id)"),
+        ({**CLUSTER, "server": {"roles": ["fanout"]}}, "needs a node id"),
     ],
 )
 def test_a_shape_that_cannot_work_is_refused_naming_the_fix(
@@ -103,8 +106,8 @@ def test_a_shape_that_cannot_work_is_refused_naming_the_fix(
 @pytest.mark.parametrize(
     "sections",
     [
-        {**CLUSTER, "server": {"roles": ["api"]}},
-        {**CLUSTER, "server": {"roles": ["fanout"]}},
+        {**CLUSTER, "server": {"roles": ["api"], "node_id": "api-1"}},
+        {**CLUSTER, "server": {"roles": ["fanout"], "node_id": "fanout-1"}},
         {**CLUSTER, "server": {"roles": ["gateway", "fanout"], "node_id": "gw-1"}},
         {**CLUSTER, "server": {"node_id": "replica-2"}},
         {"timeline": {"backend": "mongo"}, "mongo": {"url": "mongodb://m1:27017"}},

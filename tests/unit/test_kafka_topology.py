@@ -124,7 +124,7 @@ def test_remembered_devices_are_bounded() -> None:
 
 def test_the_cluster_example_config_passes_the_start_checks() -> None:
     path = Path(__file__).resolve().parents[2] / "config" / "cluster.toml"
-    for roles, node in ((["api"], ""), (["fanout"], ""), (["gateway"], "gw-2")):
+    for roles, node in ((["api"], "api-1"), (["fanout"], "fanout-1"), (["gateway"], "gw-2")):
         settings = load_settings(
             path, env={}, overrides={"server": {"roles": roles, "node_id": node}}
         )
@@ -141,7 +141,7 @@ def test_the_cluster_example_config_passes_the_start_checks() -> None:
     ("server", "message"),
     [
         ({"roles": ["gateway"], "node_id": "gw-9"}, r"'gw-9' owns no partition"),
-        ({"roles": ["fanout"]}, r"kafka\.node_partitions is empty"),
+        ({"roles": ["fanout"], "node_id": "fanout-1"}, r"kafka\.node_partitions is empty"),
     ],
 )
 def test_the_start_check_refuses_a_kafka_shape_before_anything_opens(

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
+from gomicroim.fanout.ordering import history_reader
 from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushRouter
@@ -13,7 +14,7 @@ from gomicroim.infra.kafka.consumer import DeadLetters, KafkaEventSource
 from gomicroim.infra.kafka.engine import KafkaEngine
 from gomicroim.infra.kafka.wiring import read_group, retry_policy
 from gomicroim.infra.metrics import Metrics
-from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
+from gomicroim.modules.chat.contract import ChatFacade, MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import PresenceFacade
@@ -29,6 +30,7 @@ class FanoutContainer(containers.DeclarativeContainer):
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
+    chat: providers.Dependency[ChatFacade] = providers.Dependency()
     presence: providers.Dependency[PresenceFacade] = providers.Dependency()
     timeline: providers.Dependency[TimelineFacade] = providers.Dependency()
     router: providers.Dependency[PushRouter] = providers.Dependency()
@@ -87,4 +89,5 @@ class FanoutContainer(containers.DeclarativeContainer):
         selector=selector,
         router=router,
         metrics=metrics,
+        read_after=providers.Callable(history_reader, chat),
     )

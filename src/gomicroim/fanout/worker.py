@@ -13,6 +13,7 @@ import msgspec
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import NotFound
+from gomicroim.fanout.ordering import ConversationOrder, ReadAfter
 from gomicroim.fanout.selector import StrategySelector
 from gomicroim.fanout.strategy import FanoutStrategy
 from gomicroim.gateway.contract import Push, PushBatch, PushKind, PushRouter, PushTarget
@@ -63,7 +64,9 @@ class FanoutWorker:
         router: PushRouter,
         clock: Clock = now_ms,
         metrics: Metrics | None = None,
+        read_after: ReadAfter | None = None,
     ):
+        """``read_after`` reads committed messages back to fill seqs published out of order."""
         self._identity = identity
         self._groups = groups
         self._presence = presence
@@ -72,13 +75,19 @@ class FanoutWorker:
         self._clock = clock
         self._metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
+        self._order = ConversationOrder(read_after)
 
     async def handle_committed(self, events: list[MessageCommitted]) -> None:
         """Fan out a batch of committed messages; raising makes the relay retry them.
 
         The batch is stored strategy by strategy (one timeline transaction for all of it),
-        then pushed in event order.
+        then pushed in seq order per conversation (see :mod:`gomicroim.fanout.ordering`).
         """
+        events = await self._order.arrange(events)
+        await self._fan_out(events)
+        self._order.handled(events)
+
+    async def _fan_out(self, events: list[MessageCommitted]) -> None:
         plans = [(event, *await self._recipients(event.message)) for event in events]
         everyone = set().union(*(recipients for _, recipients, _ in plans))
         if not everyone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import msgspec
@@ -37,18 +38,41 @@ async def refuse_too_many(socket: WebSocket[Any, Any, Any], message: str) -> Non
 
     Servers without the ASGI WebSocket denial extension get a close with 4429 before any data.
     """
-    body = msgspec.json.encode({"error": {"code": "too_many_connections", "message": message}})
+    await refuse(socket, 429, "too_many_connections", message, RETRY_AFTER_S, frames.CLOSE_TOO_MANY)
+
+
+async def refuse_unavailable(
+    socket: WebSocket[Any, Any, Any], message: str, retry_after_s: float
+) -> None:
+    """Answer the upgrade with 503 ``unavailable`` (an engine the gateway needs is down).
+
+    Without the denial extension: a close with 1013 (try again later) before any data.
+    """
+    retry = max(1, math.ceil(retry_after_s))
+    await refuse(socket, 503, "unavailable", message, retry, frames.CLOSE_TRY_AGAIN_LATER)
+
+
+async def refuse(
+    socket: WebSocket[Any, Any, Any],
+    status: int,
+    code: str,
+    message: str,
+    retry_after_s: int,
+    close_code: int,
+) -> None:
+    """Answer the upgrade with ``status``, ``Retry-After`` and the error JSON, not accepting."""
+    body = msgspec.json.encode({"error": {"code": code, "message": message}})
     if _HTTP_RESPONSE not in (socket.scope.get("extensions") or {}):
         await socket.accept()
-        await socket.close(frames.CLOSE_TOO_MANY, "too_many_connections")
+        await socket.close(close_code, code)
         return
     await socket.receive()  # websocket.connect
     start: WebSocketResponseStartEvent = {
         "type": "websocket.http.response.start",
-        "status": 429,
+        "status": status,
         "headers": [
             (b"content-type", b"application/json"),
-            (b"retry-after", str(RETRY_AFTER_S).encode()),
+            (b"retry-after", str(retry_after_s).encode()),
             (b"content-length", str(len(body)).encode()),
         ],
     }

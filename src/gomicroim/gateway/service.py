@@ -8,12 +8,17 @@ from typing import Any
 
 from litestar.connection import WebSocket
 
-from gomicroim.errors import AppError, Unauthenticated
+from gomicroim.errors import AppError, Unauthenticated, Unavailable
 from gomicroim.gateway import frames
 from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.connection import Connection
 from gomicroim.gateway.contract import PushBatch
-from gomicroim.gateway.handshake import access_token, client_ip, refuse_too_many
+from gomicroim.gateway.handshake import (
+    access_token,
+    client_ip,
+    refuse_too_many,
+    refuse_unavailable,
+)
 from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
 from gomicroim.gateway.registry import ConnectionRegistry
 from gomicroim.gateway.typing import TypingRelay
@@ -92,13 +97,20 @@ class Gateway:
             await socket.accept()
             await socket.close(frames.CLOSE_GOING_AWAY, "server shutting down")
             return
-        principal = await self._authenticate(socket, token)
-        if principal is None or token is None:
+        try:
+            principal = await self._authenticate(socket, token)
+            if principal is None or token is None:
+                return
+            slot = ConnectionSlot(
+                user_id=principal.user_id, device_id=principal.device_id, ip=client_ip(socket)
+            )
+            refusal = await self._quota.acquire(slot)
+        except Unavailable as exc:
+            # Sessions or connection caps live in an engine that is down (Redis, the
+            # database): the client is told to come back, like any request needing it.
+            log.warning("websocket refused: an engine is down", extra={"reason": exc.detail})
+            await refuse_unavailable(socket, exc.message, exc.retry_after_s)
             return
-        slot = ConnectionSlot(
-            user_id=principal.user_id, device_id=principal.device_id, ip=client_ip(socket)
-        )
-        refusal = await self._quota.acquire(slot)
         if refusal is not None:
             log.info("websocket refused", extra={"user_id": slot.user_id, "limit": refusal.limit})
             await refuse_too_many(socket, refusal.message)
@@ -141,11 +153,15 @@ class Gateway:
             # this point is refused here, one that ends after it finds the socket.
             try:
                 await self._identity.authenticate(token)
+                await self._presence.connected(presence)
+                latest = await self._timeline.latest_seq(principal.user_id)
             except Unauthenticated as exc:
                 connection.close_soon(frames.CLOSE_UNAUTHENTICATED, exc.code)
                 return
-            await self._presence.connected(presence)
-            latest = await self._timeline.latest_seq(principal.user_id)
+            except Unavailable as exc:
+                log.warning("websocket closed: an engine is down", extra={"reason": exc.detail})
+                connection.close_soon(frames.CLOSE_TRY_AGAIN_LATER, "unavailable")
+                return
             hello = frames.Hello(
                 user_id=principal.user_id,
                 device_id=principal.device_id,
@@ -157,10 +173,17 @@ class Gateway:
             await self._read_loop(socket, connection)
         finally:
             if self.registry.remove(connection):
-                await self._presence.disconnected(presence)
+                await self._forget(presence)
             connection.close_soon(frames.CLOSE_NORMAL, "bye")
             await connection.wait_closed(1.0)
             connection.cancel()
+
+    async def _forget(self, presence: DeviceConnection) -> None:
+        try:
+            await self._presence.disconnected(presence)
+        except Unavailable as exc:
+            # The node's lease lapses, or the presence restore after the outage drops it.
+            log.warning("presence entry left behind", extra={"reason": exc.detail})
 
     def _replace(self, connection: Connection) -> None:
         previous = self.registry.add(connection)

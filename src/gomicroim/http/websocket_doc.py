@@ -31,9 +31,12 @@ another login of the device, refresh-token reuse; after `kick`); 4409 the device
 again elsewhere (after `kick`); 4408 idle past `gateway.idle_timeout_s` (ping regularly);
 4429 frames kept coming over `gateway.max_frames_per_second` (after `kick`); 1007 a text
 frame that is not UTF-8; 1009 a frame over `gateway.max_frame_bytes`; 1013 the client read
-too slowly (reconnect and pull); 1001 the server is shutting down (reconnect elsewhere and
-pull). An upgrade over `gateway.max_connections_per_user` or `_per_ip` is answered 429
-`too_many_connections` with `Retry-After`.
+too slowly, or an engine the gateway needs went down as it opened (reconnect and pull);
+1001 the server is shutting down (reconnect elsewhere and pull). An upgrade over
+`gateway.max_connections_per_user` or `_per_ip` is answered 429
+`too_many_connections` with `Retry-After`; one while an engine it needs to check the session
+or the connection caps (Redis, the database) is down is answered 503 `unavailable` with
+`Retry-After`.
 
 A plain GET without the upgrade is answered 426 `upgrade_required`.
 """
@@ -48,7 +51,7 @@ A plain GET without the upgrade is answered 426 `upgrade_required`.
     security=[{BEARER: []}, {}],
     responses={
         101: ResponseSpec(None, description="Switching Protocols: the WebSocket is open"),
-        **error_responses([400, 414, 426, 429, 431]),
+        **error_responses([400, 414, 426, 429, 431, 503]),
     },
     status_code=426,
     media_type=MediaType.JSON,

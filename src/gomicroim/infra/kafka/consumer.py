@@ -179,6 +179,7 @@ class KafkaEventSource(Generic[T]):
             session_timeout_ms=settings.session_timeout_ms,
             heartbeat_interval_ms=settings.heartbeat_interval_ms,
             max_poll_records=MAX_POLL_RECORDS,
+            fetch_max_wait_ms=settings.fetch_max_wait_ms,
             **self._engine.client_options(),
         )
 

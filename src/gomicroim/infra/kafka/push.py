@@ -191,6 +191,7 @@ class PushPartitionConsumer:
                 enable_auto_commit=False,
                 # Out of range means the log was reset (a broker that lost it): read it all.
                 auto_offset_reset="earliest",
+                fetch_max_wait_ms=self._engine.settings.fetch_max_wait_ms,
                 **self._engine.client_options(),
             )
             try:

@@ -44,9 +44,21 @@ class RevocationPoller:
         self._interval_s = interval_s
         self._clock = clock
         self._checked_at = clock()
-        #: Sessions already looked at in the overlap window -> their revoked_at.
+        #: Sessions already spread in the overlap window -> their revoked_at.
         self._seen: dict[int, int] = {}
+        #: Sessions skipped because the revocation list had them -> their revoked_at.
+        self._known: dict[int, int] = {}
+        #: Losses of the list (refilled from the sessions table without telling any socket
+        #: holder), and how many a successful look has covered: until it has, a look spreads
+        #: every session again, known or not.
+        self._losses = 0
+        self._losses_covered = 0
         self._task: asyncio.Task[None] | None = None
+        revocations.on_lost(self._lost)
+
+    async def _lost(self) -> None:
+        self._known = {}
+        self._losses += 1
 
     def start(self) -> None:
         """Look from now on; what ended earlier was loaded by the service's start."""
@@ -64,14 +76,19 @@ class RevocationPoller:
         started = self._clock()
         since, after_id = self._checked_at - OVERLAP_MS, 0
         spread = 0
+        losses = self._losses
+        distrust = losses != self._losses_covered
         while True:
             page = await self._sessions.ended_since(since, after_id=after_id, limit=PAGE)
             for session in page:
-                if session.id in self._seen or session.revoked_at is None:
+                if session.revoked_at is None or session.id in self._seen:
                     continue
-                self._seen[session.id] = session.revoked_at
+                if session.id in self._known:
+                    continue
                 # Ended by this process (or loaded at start): it took effect here already.
-                if await self._revocations.is_revoked(session.id):
+                # Not after a loss: the reload revoked sessions without closing their sockets.
+                if not distrust and await self._revocations.is_revoked(session.id):
+                    self._known[session.id] = session.revoked_at
                     continue
                 await self._ending.spread(
                     session_id=session.id,
@@ -80,13 +97,17 @@ class RevocationPoller:
                     reason=session.end_reason or "logout",
                     now_ms=started,
                 )
+                # Only now: a look that failed half-way (Redis down) repeats this session.
+                self._seen[session.id] = session.revoked_at
                 spread += 1
             if len(page) < PAGE:
                 break
             since, after_id = page[-1].revoked_at or since, page[-1].id
         self._checked_at = started
+        self._losses_covered = losses
         horizon = started - 2 * OVERLAP_MS
         self._seen = {sid: at for sid, at in self._seen.items() if at >= horizon}
+        self._known = {sid: at for sid, at in self._known.items() if at >= horizon}
         if spread:
             log.info("sessions ended elsewhere took effect", extra={"sessions": spread})
         return spread
