@@ -99,10 +99,28 @@ class MemoryGroupStore:
         """Membership version and member ids."""
         return self._groups[group_id].member_version, set(self._members[group_id])
 
-    def set_role(self, group_id: int, user_id: int, role: Role) -> None:
-        """Arrange a role for a test; the port has no way to promote members yet."""
-        members = self._members[group_id]
+    async def set_role(self, group_id: int, user_id: int, role: Role) -> MemberRecord | None:
+        """Change a member's role; None if ``user_id`` is not a member."""
+        members = self._members.get(group_id, {})
+        if user_id not in members:
+            return None
         members[user_id] = msgspec.structs.replace(members[user_id], role=role)
+        return members[user_id]
+
+    async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
+        """Make ``new_owner_id`` the owner and the old owner an admin."""
+        group = self._groups[group_id]
+        await self.set_role(group_id, group.owner_id, "admin")
+        await self.set_role(group_id, new_owner_id, "owner")
+        group = msgspec.structs.replace(group, owner_id=new_owner_id)
+        self._groups[group_id] = group
+        return group
+
+    async def dissolve(self, group_id: int) -> GroupRecord:
+        """Mark the group dissolved."""
+        group = msgspec.structs.replace(self._groups[group_id], dissolved=True)
+        self._groups[group_id] = group
+        return group
 
     def _bump(self, group_id: int) -> GroupRecord:
         group = self._groups[group_id]

@@ -36,14 +36,27 @@ class MembersAdd(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     user_ids: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=2000)]
 
 
+class RoleChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PUT /groups/{id}/members/{user_id}/role`` body (the owner is made by a transfer)."""
+
+    role: Literal["admin", "member"]
+
+
+class OwnerTransfer(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /groups/{id}/transfer`` body: the member who becomes the owner."""
+
+    user_id: UserId
+
+
 class GroupRead(msgspec.Struct, kw_only=True):
-    """A group as members see it."""
+    """A group as members see it. ``dissolved``: nobody can send or change it any more."""
 
     id: int
     name: str
     owner_id: int
     member_count: int
     created_at: int
+    dissolved: bool = False
 
 
 class GroupPage(msgspec.Struct, kw_only=True):
@@ -77,6 +90,7 @@ class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
     group_id: int
     version: int
     user_ids: frozenset[int]
+    dissolved: bool = False
 
 
 @runtime_checkable
@@ -137,7 +151,50 @@ class GroupsFacade(Protocol):
         Raises:
             Forbidden: ``not_a_member``, ``not_an_admin`` (or removing an admin as an admin).
             NotFound: ``group_not_found`` or ``member_not_found``.
-            Conflict: ``owner_cannot_leave``.
+            Conflict: ``owner_cannot_leave`` (transfer the ownership first).
+        """
+        ...
+
+    async def set_role(
+        self, group_id: int, caller_id: int, user_id: int, role: Literal["admin", "member"]
+    ) -> MemberRead:
+        """Make a member an admin or a plain member again (owner only).
+
+        Raises:
+            NotFound: ``group_not_found`` or ``member_not_found``.
+            Forbidden: ``not_a_member``, ``not_the_owner``, ``group_dissolved``.
+            Conflict: ``cannot_change_owner_role`` (the owner changes by a transfer).
+        """
+        ...
+
+    async def transfer(self, group_id: int, caller_id: int, user_id: int) -> GroupRead:
+        """Hand the group to member ``user_id`` (owner only); the old owner becomes an admin.
+
+        Raises:
+            NotFound: ``group_not_found`` or ``member_not_found``.
+            Forbidden: ``not_a_member``, ``not_the_owner``, ``group_dissolved``.
+            Conflict: ``already_owner`` when ``user_id`` is the caller.
+        """
+        ...
+
+    async def dissolve(self, group_id: int, caller_id: int | None) -> GroupRead:
+        """Dissolve the group (owner only; ``caller_id`` None: an operator).
+
+        History stays readable to the members; sends answer 403 ``group_dissolved``.
+        Idempotent.
+
+        Raises:
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``, ``not_the_owner``.
+        """
+        ...
+
+    async def sendable_version(self, group_id: int, user_id: int) -> int:
+        """As :meth:`membership_version`, for a send: also refuses a dissolved group.
+
+        Raises:
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``, ``group_dissolved``.
         """
         ...
 

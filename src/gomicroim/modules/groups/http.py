@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -19,7 +19,10 @@ from gomicroim.modules.groups.contract import (
     GroupRead,
     GroupsFacade,
     MemberList,
+    MemberRead,
     MembersAdd,
+    OwnerTransfer,
+    RoleChange,
 )
 
 GroupIdParam = Parameter(ge=1, le=2**53 - 1, description=f"group id. {PATH_ID_RULE}")
@@ -133,3 +136,47 @@ class GroupController(Controller):
         user_id: int = UserIdParam,
     ) -> None:
         await groups.remove_member(group_id, caller(request).user_id, user_id)
+
+    @put(
+        "/{group_id:int}/members/{user_id:int}/role",
+        summary="Make a member an admin or a plain member (owner only)",
+        **documented(403, 404, 409, body=RoleChange),
+    )
+    async def set_role(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> MemberRead:
+        body = await decode_body(request, RoleChange)
+        return await groups.set_role(group_id, caller(request).user_id, user_id, body.role)
+
+    @post(
+        "/{group_id:int}/transfer",
+        status_code=200,
+        summary="Hand the group to a member (owner only); the old owner becomes an admin",
+        **documented(403, 404, 409, body=OwnerTransfer),
+    )
+    async def transfer(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+    ) -> GroupRead:
+        body = await decode_body(request, OwnerTransfer)
+        return await groups.transfer(group_id, caller(request).user_id, body.user_id)
+
+    @delete(
+        "/{group_id:int}",
+        status_code=200,
+        summary="Dissolve the group (owner only): history stays readable, sending stops",
+        **documented(403, 404),
+    )
+    async def dissolve(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+    ) -> GroupRead:
+        return await groups.dissolve(group_id, caller(request).user_id)

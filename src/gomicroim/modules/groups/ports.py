@@ -18,6 +18,7 @@ class GroupRecord(msgspec.Struct, frozen=True, kw_only=True):
     member_count: int
     member_version: int
     created_at: int
+    dissolved: bool = False
 
 
 class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -76,6 +77,18 @@ class GroupStore(Protocol):
 
     async def member_ids(self, group_id: int) -> tuple[int, set[int]]:
         """Membership version and member ids."""
+        ...
+
+    async def set_role(self, group_id: int, user_id: int, role: Role) -> MemberRecord | None:
+        """Change a member's role; None if ``user_id`` is not a member."""
+        ...
+
+    async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
+        """Make member ``new_owner_id`` the owner and the old owner an admin, atomically."""
+        ...
+
+    async def dissolve(self, group_id: int) -> GroupRecord:
+        """Mark the group dissolved; members and history stay."""
         ...
 
 

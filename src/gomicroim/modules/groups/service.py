@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gomicroim.modules.groups import rules
 from gomicroim.modules.groups.contract import (
     GroupCreate,
     GroupPage,
@@ -118,10 +120,11 @@ class GroupsService:
 
     async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:
         """Add members; see :meth:`GroupsFacade.add_members`."""
-        await self._group(group_id)
+        group = await self._group(group_id)
         caller = await self._membership(group_id, caller_id)
-        if caller.role == "member":
+        if not rules.allowed(caller.role, "add_members"):
             raise Forbidden("only the owner or an admin may add members", code="not_an_admin")
+        _require_active(group)
         wanted = set(user_ids)
         await self._require_users(wanted)
         try:
@@ -143,19 +146,77 @@ class GroupsService:
             raise NotFound(
                 f"user {user_id} is not a member of group {group_id}", code="member_not_found"
             )
-        if target.user_id == group.owner_id:
+        needed = rules.removal_action(target.role)
+        if needed is None and not (user_id == caller_id and group.dissolved):
             raise Conflict(
-                "the owner cannot leave or be removed; delete or hand over the group instead",
+                "the owner cannot leave or be removed: transfer the ownership first"
+                " (POST /api/v1/groups/{id}/transfer), or dissolve the group",
                 code="owner_cannot_leave",
             )
-        if user_id != caller_id and not _may_remove(caller, target):
-            raise Forbidden(
-                "only the owner, or an admin removing a plain member, may remove others",
-                code="not_an_admin",
-            )
+        if user_id != caller_id:
+            if needed is None or not rules.allowed(caller.role, needed):
+                raise Forbidden(
+                    "only the owner, or an admin removing a plain member, may remove others",
+                    code="not_an_admin",
+                )
+            _require_active(group)
         await self._store.remove_member(group_id, user_id)
         await self._members_saved(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
+
+    async def set_role(
+        self, group_id: int, caller_id: int, user_id: int, role: Literal["admin", "member"]
+    ) -> MemberRead:
+        """Promote or demote; see :meth:`GroupsFacade.set_role`."""
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        _require(caller, "set_role")
+        _require_active(group)
+        target = await self._target(group_id, user_id)
+        if target.role == "owner":
+            raise Conflict(
+                "the owner's role changes only by a transfer", code="cannot_change_owner_role"
+            )
+        changed = await self._store.set_role(group_id, user_id, role)
+        if changed is None:
+            raise self._no_member(group_id, user_id)
+        await self._members_saved(group_id)
+        log.info("role changed", extra={"group_id": group_id, "user_id": user_id, "role": role})
+        return _member_read(changed)
+
+    async def transfer(self, group_id: int, caller_id: int, user_id: int) -> GroupRead:
+        """Hand over the group; see :meth:`GroupsFacade.transfer`."""
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        _require(caller, "transfer")
+        _require_active(group)
+        if user_id == caller_id:
+            raise Conflict("you already own this group", code="already_owner")
+        await self._target(group_id, user_id)
+        group = await self._store.transfer(group_id, user_id)
+        await self._members_saved(group_id)
+        log.info("group transferred", extra={"group_id": group_id, "user_id": user_id})
+        return _group_read(group)
+
+    async def dissolve(self, group_id: int, caller_id: int | None) -> GroupRead:
+        """Dissolve; see :meth:`GroupsFacade.dissolve`."""
+        group = await self._group(group_id)
+        if caller_id is not None:
+            _require(await self._membership(group_id, caller_id), "dissolve")
+        if group.dissolved:
+            return _group_read(group)
+        group = await self._store.dissolve(group_id)
+        await self._members_saved(group_id)
+        log.info("group dissolved", extra={"group_id": group_id})
+        return _group_read(group)
+
+    async def sendable_version(self, group_id: int, user_id: int) -> int:
+        """Membership and send check; see :meth:`GroupsFacade.sendable_version`."""
+        version = await self.membership_version(group_id, user_id)
+        members = await self.member_set(group_id)
+        if members.dissolved:
+            raise _dissolved(group_id)
+        return version
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
@@ -183,9 +244,14 @@ class GroupsService:
         # would otherwise each query the same list); a load that began before a membership
         # change is not cached.
         async def load() -> MemberSet:
-            await self._group(group_id)
+            group = await self._group(group_id)
             version, ids = await self._store.member_ids(group_id)
-            return MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+            return MemberSet(
+                group_id=group_id,
+                version=version,
+                user_ids=frozenset(ids),
+                dissolved=group.dissolved,
+            )
 
         return await self._member_sets.load(group_id, load)
 
@@ -211,6 +277,17 @@ class GroupsService:
         if member is None:
             raise Forbidden(f"you are not a member of group {group_id}", code="not_a_member")
         return member
+
+    async def _target(self, group_id: int, user_id: int) -> MemberRecord:
+        target = await self._store.member(group_id, user_id)
+        if target is None:
+            raise self._no_member(group_id, user_id)
+        return target
+
+    def _no_member(self, group_id: int, user_id: int) -> NotFound:
+        return NotFound(
+            f"user {user_id} is not a member of group {group_id}", code="member_not_found"
+        )
 
     async def _require_users(self, user_ids: set[int]) -> None:
         missing = user_ids - await self._users.existing_user_ids(user_ids)
@@ -238,8 +315,26 @@ def _parse_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-def _may_remove(caller: MemberRecord, target: MemberRecord) -> bool:
-    return caller.role == "owner" or (caller.role == "admin" and target.role == "member")
+def _require(caller: MemberRecord, action: rules.Action) -> None:
+    if not rules.allowed(caller.role, action):
+        raise Forbidden("only the group's owner may do this", code="not_the_owner")
+
+
+def _require_active(group: GroupRecord) -> None:
+    if group.dissolved:
+        raise _dissolved(group.id)
+
+
+def _dissolved(group_id: int) -> Forbidden:
+    return Forbidden(
+        f"group {group_id} is dissolved: its history stays readable, nothing can be sent"
+        " or changed",
+        code="group_dissolved",
+    )
+
+
+def _member_read(m: MemberRecord) -> MemberRead:
+    return MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at)
 
 
 def _group_read(group: GroupRecord) -> GroupRead:
@@ -249,13 +344,12 @@ def _group_read(group: GroupRecord) -> GroupRead:
         owner_id=group.owner_id,
         member_count=group.member_count,
         created_at=group.created_at,
+        dissolved=group.dissolved,
     )
 
 
 def _member_list(group_id: int, members: list[MemberRecord]) -> MemberList:
     return MemberList(
         group_id=group_id,
-        members=[
-            MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at) for m in members
-        ],
+        members=[_member_read(m) for m in members],
     )

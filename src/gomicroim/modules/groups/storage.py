@@ -21,6 +21,7 @@ class Group(models.Model):
     member_count = fields.IntField(default=0)
     member_version = fields.BigIntField(default=1)
     created_at = fields.BigIntField()
+    dissolved = fields.BooleanField(default=False)
 
     class Meta:
         table = "groups_group"
@@ -48,6 +49,7 @@ def _group(row: Group) -> GroupRecord:
         member_count=row.member_count,
         member_version=row.member_version,
         created_at=row.created_at,
+        dissolved=row.dissolved,
     )
 
 
@@ -153,3 +155,23 @@ class SqlGroupStore:
         group = await Group.get(id=group_id)
         ids = await Member.filter(group_id=group_id).values_list("user_id", flat=True)
         return group.member_version, {int(cast(int, i)) for i in ids}
+
+    async def set_role(self, group_id: int, user_id: int, role: Role) -> MemberRecord | None:
+        """Change a member's role."""
+        updated = await Member.filter(group_id=group_id, user_id=user_id).update(role=role)
+        return await self.member(group_id, user_id) if updated else None
+
+    async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
+        """Swap owner and new owner under the group row's lock."""
+        async with in_transaction():
+            group = await Group.select_for_update().get(id=group_id)
+            await Member.filter(group_id=group_id, user_id=group.owner_id).update(role="admin")
+            await Member.filter(group_id=group_id, user_id=new_owner_id).update(role="owner")
+            await Group.filter(id=group_id).update(owner_id=new_owner_id)
+            await group.refresh_from_db()
+        return _group(group)
+
+    async def dissolve(self, group_id: int) -> GroupRecord:
+        """Mark dissolved."""
+        await Group.filter(id=group_id).update(dissolved=True)
+        return _group(await Group.get(id=group_id))

@@ -1,0 +1,147 @@
+"""Running a group: roles, ownership transfer and dissolving, over a real server."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.client import Api, User, assert_error
+
+pytestmark = pytest.mark.e2e
+
+
+async def roles_of(api: Api, user: User, group_id: int) -> dict[int, str]:
+    response = await api.client.get(f"/api/v1/groups/{group_id}/members", headers=user.headers)
+    assert response.status_code == 200, response.text
+    return {m["user_id"]: m["role"] for m in response.json()["members"]}
+
+
+async def set_role(api: Api, by: User, group_id: int, user_id: int, role: str) -> httpx.Response:
+    return await api.client.put(
+        f"/api/v1/groups/{group_id}/members/{user_id}/role", json={"role": role}, headers=by.headers
+    )
+
+
+async def test_the_owner_makes_an_admin_who_then_adds_and_removes_members(api: Api) -> None:
+    owner, ann, ben, cat = [await api.register_and_login(n) for n in ("own", "ann", "ben", "cat")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    members_url = f"/api/v1/groups/{gid}/members"
+
+    promoted = await set_role(api, owner, gid, ann.id, "admin")
+    assert promoted.status_code == 200, promoted.text
+    assert promoted.json()["role"] == "admin"
+
+    added = await api.client.post(members_url, json={"user_ids": [cat.id]}, headers=ann.headers)
+    assert added.status_code == 200, added.text
+    removed = await api.client.delete(f"{members_url}/{ben.id}", headers=ann.headers)
+    assert removed.status_code == 204, removed.text
+    assert await roles_of(api, owner, gid) == {owner.id: "owner", ann.id: "admin", cat.id: "member"}
+
+    demoted = await set_role(api, owner, gid, ann.id, "member")
+    assert demoted.status_code == 200
+    again = await api.client.post(members_url, json={"user_ids": [ben.id]}, headers=ann.headers)
+    assert_error(again, 403, "not_an_admin")
+
+
+async def test_role_changes_are_the_owners_alone(api: Api) -> None:
+    owner, ann, ben, out = [await api.register_and_login(n) for n in ("own", "ann", "ben", "out")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    assert (await set_role(api, owner, gid, ann.id, "admin")).status_code == 200
+
+    assert_error(await set_role(api, ann, gid, ben.id, "admin"), 403, "not_the_owner")
+    assert_error(await set_role(api, ben, gid, ben.id, "admin"), 403, "not_the_owner")
+    assert_error(await set_role(api, out, gid, ben.id, "admin"), 403, "not_a_member")
+    assert_error(await set_role(api, owner, gid, out.id, "admin"), 404, "member_not_found")
+    assert_error(
+        await set_role(api, owner, gid, owner.id, "member"),
+        409,
+        "cannot_change_owner_role",
+    )
+    bad = await set_role(api, owner, gid, ben.id, "owner")
+    assert bad.status_code == 400
+    missing = await set_role(api, owner, gid + 10_000, ben.id, "admin")
+    assert_error(missing, 404, "group_not_found")
+    # An admin may not remove another admin or the owner.
+    await set_role(api, owner, gid, ben.id, "admin")
+    url = f"/api/v1/groups/{gid}/members"
+    assert_error(
+        await api.client.delete(f"{url}/{ben.id}", headers=ann.headers), 403, "not_an_admin"
+    )
+    assert_error(
+        await api.client.delete(f"{url}/{owner.id}", headers=ann.headers),
+        409,
+        "owner_cannot_leave",
+    )
+    assert await roles_of(api, owner, gid) == {owner.id: "owner", ann.id: "admin", ben.id: "admin"}
+
+
+async def test_the_owner_leaves_only_after_a_transfer(api: Api) -> None:
+    owner, ann, ben, out = [await api.register_and_login(n) for n in ("own", "ann", "ben", "out")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    leave_url = f"/api/v1/groups/{gid}/members/{owner.id}"
+    transfer_url = f"/api/v1/groups/{gid}/transfer"
+
+    refused = await api.client.delete(leave_url, headers=owner.headers)
+    assert "transfer" in assert_error(refused, 409, "owner_cannot_leave")["message"]
+
+    for by, to, status, code in [
+        (ann, ben.id, 403, "not_the_owner"),
+        (out, ann.id, 403, "not_a_member"),
+        (owner, out.id, 404, "member_not_found"),
+        (owner, owner.id, 409, "already_owner"),
+    ]:
+        denied = await api.client.post(transfer_url, json={"user_id": to}, headers=by.headers)
+        assert_error(denied, status, code)
+    assert (await api.client.get(f"/api/v1/groups/{gid}", headers=ann.headers)).json()[
+        "owner_id"
+    ] == owner.id
+
+    moved = await api.client.post(transfer_url, json={"user_id": ann.id}, headers=owner.headers)
+    assert moved.status_code == 200, moved.text
+    assert moved.json()["owner_id"] == ann.id
+    assert await roles_of(api, ben, gid) == {owner.id: "admin", ann.id: "owner", ben.id: "member"}
+
+    left = await api.client.delete(leave_url, headers=owner.headers)
+    assert left.status_code == 204, left.text
+    assert await roles_of(api, ann, gid) == {ann.id: "owner", ben.id: "member"}
+
+
+async def test_dissolving_keeps_history_readable_and_stops_sends(api: Api) -> None:
+    owner, ann, out = [await api.register_and_login(n) for n in ("own", "ann", "out")]
+    gid = (await api.create_group(owner, "g", [ann]))["id"]
+    conv = f"g:{gid}"
+    await api.send_group(ann, gid, "before")
+    await api.send_group(owner, gid, "also before")
+
+    assert_error(
+        await api.client.delete(f"/api/v1/groups/{gid}", headers=ann.headers), 403, "not_the_owner"
+    )
+    assert_error(
+        await api.client.delete(f"/api/v1/groups/{gid}", headers=out.headers), 403, "not_a_member"
+    )
+    assert_error(
+        await api.client.delete(f"/api/v1/groups/{gid + 10_000}", headers=owner.headers),
+        404,
+        "group_not_found",
+    )
+
+    dissolved = await api.client.delete(f"/api/v1/groups/{gid}", headers=owner.headers)
+    assert dissolved.status_code == 200, dissolved.text
+    assert dissolved.json()["dissolved"] is True
+
+    for member in (owner, ann):
+        got = await api.client.get(f"/api/v1/groups/{gid}", headers=member.headers)
+        assert got.json()["dissolved"] is True
+        assert [m["body"] for m in await api.history(member, conv)] == ["before", "also before"]
+        assert_error(
+            await api.send_raw(member, gid, "after", session_type="group"), 403, "group_dissolved"
+        )
+    assert [m["body"] for m in await api.history(ann, conv)] == ["before", "also before"]
+    add = await api.client.post(
+        f"/api/v1/groups/{gid}/members", json={"user_ids": [out.id]}, headers=owner.headers
+    )
+    assert_error(add, 403, "group_dissolved")
+    # Dissolving again changes nothing.
+    again = await api.client.delete(f"/api/v1/groups/{gid}", headers=owner.headers)
+    assert again.status_code == 200
+    assert again.json()["dissolved"] is True
