@@ -265,3 +265,16 @@ async def test_dissolve_marks_the_group_and_keeps_its_members(groups: GroupStore
     still = await groups.get(other.id)
     assert still is not None
     assert not still.dissolved
+
+
+async def test_edit_changes_only_the_fields_given(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    assert group.notice == ""
+
+    noticed = await groups.edit(group.id, notice="Rules:\n1. be kind 🚀")
+    renamed = await groups.edit(group.id, name="Team")
+    unchanged = await groups.edit(group.id)
+
+    assert (noticed.name, noticed.notice) == ("g", "Rules:\n1. be kind 🚀")
+    assert (renamed.name, renamed.notice) == ("Team", "Rules:\n1. be kind 🚀")
+    assert unchanged == renamed == await groups.get(group.id)

@@ -145,3 +145,36 @@ async def test_dissolving_keeps_history_readable_and_stops_sends(api: Api) -> No
     again = await api.client.delete(f"/api/v1/groups/{gid}", headers=owner.headers)
     assert again.status_code == 200
     assert again.json()["dissolved"] is True
+
+
+async def test_owner_and_admins_rename_and_set_the_notice(api: Api) -> None:
+    owner, ann, ben, out = [await api.register_and_login(n) for n in ("own", "ann", "ben", "out")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    url = f"/api/v1/groups/{gid}"
+    await set_role(api, owner, gid, ann.id, "admin")
+
+    renamed = await api.client.patch(url, json={"name": "Team 🚀"}, headers=ann.headers)
+    assert renamed.status_code == 200, renamed.text
+    noticed = await api.client.patch(
+        url, json={"notice": "Be kind.\nNo spam."}, headers=owner.headers
+    )
+    assert noticed.status_code == 200, noticed.text
+    seen = (await api.client.get(url, headers=ben.headers)).json()
+    assert (seen["name"], seen["notice"]) == ("Team 🚀", "Be kind.\nNo spam.")
+
+    assert_error(
+        await api.client.patch(url, json={"name": "x"}, headers=ben.headers), 403, "not_an_admin"
+    )
+    assert_error(
+        await api.client.patch(url, json={"name": "x"}, headers=out.headers), 403, "not_a_member"
+    )
+    too_long = await api.client.patch(url, json={"notice": "n" * 2001}, headers=owner.headers)
+    assert_error(too_long, 400, "invalid_field", field="notice")
+    bad_name = await api.client.patch(url, json={"name": "a\u202eb"}, headers=owner.headers)
+    assert_error(bad_name, 400, field="name")
+    unknown = await api.client.patch(url, json={"topic": "x"}, headers=owner.headers)
+    assert unknown.status_code == 400
+    assert (await api.client.get(url, headers=ben.headers)).json() == seen
+    await api.client.delete(url, headers=owner.headers)
+    dissolved = await api.client.patch(url, json={"name": "y"}, headers=owner.headers)
+    assert_error(dissolved, 403, "group_dissolved")

@@ -131,6 +131,10 @@ async def run_flows(api: Api) -> None:
     await http.post(transfer_url, json={"user_id": bob.id}, headers=alice.headers)
     await http.delete(f"/api/v1/groups/{doomed}", headers=bob.headers)  # 403
     await http.delete("/api/v1/groups/9000000", headers=alice.headers)  # 404
+    await http.patch(f"/api/v1/groups/{doomed}", json={"notice": "hi"}, headers=alice.headers)
+    await http.patch(f"/api/v1/groups/{doomed}", json={"name": ""}, headers=alice.headers)  # 400
+    await http.patch(f"/api/v1/groups/{doomed}", json={"name": "x"}, headers=bob.headers)  # 403
+    await http.patch("/api/v1/groups/9000000", json={"name": "x"}, headers=alice.headers)  # 404
     await http.delete(f"/api/v1/groups/{doomed}", headers=alice.headers)
 
     message = {

@@ -116,6 +116,18 @@ class MemoryGroupStore:
         self._groups[group_id] = group
         return group
 
+    async def edit(
+        self, group_id: int, *, name: str | None = None, notice: str | None = None
+    ) -> GroupRecord:
+        """Change the name and/or notice."""
+        group = self._groups[group_id]
+        if name is not None:
+            group = msgspec.structs.replace(group, name=name)
+        if notice is not None:
+            group = msgspec.structs.replace(group, notice=notice)
+        self._groups[group_id] = group
+        return group
+
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark the group dissolved."""
         group = msgspec.structs.replace(self._groups[group_id], dissolved=True)

@@ -19,6 +19,7 @@ TABLE: dict[rules.Action, tuple[bool, bool, bool]] = {
     "add_members": (Y, Y, N),
     "remove_member": (Y, Y, N),
     "remove_admin": (Y, N, N),
+    "edit": (Y, Y, N),
     "set_role": (Y, N, N),
     "transfer": (Y, N, N),
     "dissolve": (Y, N, N),

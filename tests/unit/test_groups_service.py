@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from gomicroim.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
-from gomicroim.modules.groups.contract import GroupCreate, GroupPage
+from gomicroim.modules.groups.contract import GroupCreate, GroupEdit, GroupPage
 from gomicroim.modules.groups.service import GroupsService
 from tests.fakes import FakeClock, MemoryGroupStore, StaticDirectory
 
@@ -24,6 +25,8 @@ def groups(store: MemoryGroupStore) -> GroupsService:
         store=store,
         users=StaticDirectory(range(1, 21)),
         max_members=MAX,
+        max_name_chars=8,
+        max_notice_chars=10,
         clock=FakeClock(1_000),
     )
 
@@ -324,3 +327,21 @@ async def test_a_dissolved_group_stays_visible_but_nobody_sends_or_changes_it(
 async def test_an_operator_dissolves_any_group(groups: GroupsService, gid: int) -> None:
     assert (await groups.dissolve(gid, None)).dissolved
     await fails(groups.dissolve(gid + 1000, None), NotFound, "group_not_found")
+
+
+async def test_owner_and_admins_edit_name_and_notice_within_the_limits(
+    groups: GroupsService, gid: int
+) -> None:
+    renamed = await groups.edit(gid, ADMIN, GroupEdit(name="renamed"))
+    assert (renamed.name, renamed.notice) == ("renamed", "")
+    noticed = await groups.edit(gid, OWNER, GroupEdit(notice="be\nnice"))
+    assert (noticed.name, noticed.notice) == ("renamed", "be\nnice")
+    assert await groups.get(gid, MEMBER) == noticed
+
+    await fails(groups.edit(gid, MEMBER, GroupEdit(name="x")), Forbidden, "not_an_admin")
+    await fails(groups.edit(gid, OUTSIDER, GroupEdit(name="x")), Forbidden, "not_a_member")
+    await fails(groups.edit(gid, OWNER, GroupEdit(name="n" * 9)), InvalidInput, "invalid_field")
+    await fails(groups.edit(gid, OWNER, GroupEdit(notice="n" * 11)), InvalidInput, "invalid_field")
+    await groups.dissolve(gid, OWNER)
+    await fails(groups.edit(gid, OWNER, GroupEdit(name="x")), Forbidden, "group_dissolved")
+    assert await groups.get(gid, MEMBER) == msgspec.structs.replace(noticed, dissolved=True)

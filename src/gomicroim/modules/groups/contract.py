@@ -21,6 +21,13 @@ GroupName = Annotated[
     ),
 ]
 UserIds = Annotated[list[UserId], msgspec.Meta(max_length=2000)]
+GroupNotice = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=4096,
+        description="Up to groups.max_notice_chars of any text (newlines too); empty clears it.",
+    ),
+]
 
 
 class GroupCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -34,6 +41,13 @@ class MembersAdd(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``POST /groups/{id}/members`` body."""
 
     user_ids: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=2000)]
+
+
+class GroupEdit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /groups/{id}`` body: only the fields given change."""
+
+    name: GroupName | msgspec.UnsetType = msgspec.UNSET
+    notice: GroupNotice | msgspec.UnsetType = msgspec.UNSET
 
 
 class RoleChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -57,6 +71,7 @@ class GroupRead(msgspec.Struct, kw_only=True):
     member_count: int
     created_at: int
     dissolved: bool = False
+    notice: str = ""
 
 
 class GroupPage(msgspec.Struct, kw_only=True):
@@ -186,6 +201,17 @@ class GroupsFacade(Protocol):
         Raises:
             NotFound: ``group_not_found``.
             Forbidden: ``not_a_member``, ``not_the_owner``.
+        """
+        ...
+
+    async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
+        """Rename the group or change its notice (owner or admin).
+
+        Raises:
+            InvalidInput: ``invalid_field`` past ``groups.max_name_chars`` or
+                ``groups.max_notice_chars``.
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``, ``not_an_admin``, ``group_dissolved``.
         """
         ...
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post, put
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -15,6 +15,7 @@ from gomicroim.http.openapi import documented, link
 from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.groups.contract import (
     GroupCreate,
+    GroupEdit,
     GroupPage,
     GroupRead,
     GroupsFacade,
@@ -180,3 +181,17 @@ class GroupController(Controller):
         group_id: int = GroupIdParam,
     ) -> GroupRead:
         return await groups.dissolve(group_id, caller(request).user_id)
+
+    @patch(
+        "/{group_id:int}",
+        summary="Rename the group or change its notice (owner or admin)",
+        **documented(403, 404, body=GroupEdit),
+    )
+    async def edit(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+    ) -> GroupRead:
+        body = await decode_body(request, GroupEdit)
+        return await groups.edit(group_id, caller(request).user_id, body)

@@ -19,6 +19,7 @@ class GroupRecord(msgspec.Struct, frozen=True, kw_only=True):
     member_version: int
     created_at: int
     dissolved: bool = False
+    notice: str = ""
 
 
 class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -85,6 +86,12 @@ class GroupStore(Protocol):
 
     async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
         """Make member ``new_owner_id`` the owner and the old owner an admin, atomically."""
+        ...
+
+    async def edit(
+        self, group_id: int, *, name: str | None = None, notice: str | None = None
+    ) -> GroupRecord:
+        """Change the name and/or notice (None: keep)."""
         ...
 
     async def dissolve(self, group_id: int) -> GroupRecord:

@@ -13,6 +13,7 @@ Action = Literal[
     "add_members",
     "remove_member",
     "remove_admin",
+    "edit",
     "set_role",
     "transfer",
     "dissolve",
@@ -28,12 +29,13 @@ RULES: dict[Role, frozenset[Action]] = {
             "add_members",
             "remove_member",
             "remove_admin",
+            "edit",
             "set_role",
             "transfer",
             "dissolve",
         }
     ),
-    "admin": frozenset({"read", "send", "leave", "add_members", "remove_member"}),
+    "admin": frozenset({"read", "send", "leave", "add_members", "remove_member", "edit"}),
     "member": frozenset({"read", "send", "leave"}),
 }
 

@@ -5,12 +5,15 @@ from __future__ import annotations
 import logging
 from typing import Literal
 
+import msgspec
+
 from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups import rules
 from gomicroim.modules.groups.contract import (
     GroupCreate,
+    GroupEdit,
     GroupPage,
     GroupRead,
     MemberList,
@@ -42,6 +45,7 @@ class GroupsService:
         users: UserDirectory,
         max_members: int,
         max_name_chars: int = 64,
+        max_notice_chars: int = 2000,
         member_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
         member_events: Invalidations[MembersChanged] | None = None,
@@ -62,6 +66,7 @@ class GroupsService:
             member_events.subscribe(self._members_changed)
             member_events.on_gap(self._drop_caches)
         self._max_name_chars = max_name_chars
+        self._max_notice_chars = max_notice_chars
         self._store = store
         self._users = users
         self._max_members = max_members
@@ -210,6 +215,29 @@ class GroupsService:
         log.info("group dissolved", extra={"group_id": group_id})
         return _group_read(group)
 
+    async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
+        """Rename or change the notice; see :meth:`GroupsFacade.edit`."""
+        name = None if isinstance(request.name, msgspec.UnsetType) else request.name
+        notice = None if isinstance(request.notice, msgspec.UnsetType) else request.notice
+        if name is not None:
+            self._check_length("name", name, self._max_name_chars, "groups.max_name_chars")
+        if notice is not None:
+            self._check_length("notice", notice, self._max_notice_chars, "groups.max_notice_chars")
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        if not rules.allowed(caller.role, "edit"):
+            raise Forbidden("only the owner or an admin may edit the group", code="not_an_admin")
+        _require_active(group)
+        group = await self._store.edit(group_id, name=name, notice=notice)
+        log.info("group edited", extra={"group_id": group_id})
+        return _group_read(group)
+
+    def _check_length(self, field: str, value: str, limit: int, key: str) -> None:
+        if len(value) > limit:
+            raise InvalidInput(
+                f"{field}: at most {limit} characters ({key})", code="invalid_field", field=field
+            )
+
     async def sendable_version(self, group_id: int, user_id: int) -> int:
         """Membership and send check; see :meth:`GroupsFacade.sendable_version`."""
         version = await self.membership_version(group_id, user_id)
@@ -345,6 +373,7 @@ def _group_read(group: GroupRecord) -> GroupRead:
         member_count=group.member_count,
         created_at=group.created_at,
         dissolved=group.dissolved,
+        notice=group.notice,
     )
 
 

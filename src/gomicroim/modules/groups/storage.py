@@ -22,6 +22,7 @@ class Group(models.Model):
     member_version = fields.BigIntField(default=1)
     created_at = fields.BigIntField()
     dissolved = fields.BooleanField(default=False)
+    notice = fields.TextField(default="")
 
     class Meta:
         table = "groups_group"
@@ -50,6 +51,7 @@ def _group(row: Group) -> GroupRecord:
         member_version=row.member_version,
         created_at=row.created_at,
         dissolved=row.dissolved,
+        notice=row.notice,
     )
 
 
@@ -170,6 +172,19 @@ class SqlGroupStore:
             await Group.filter(id=group_id).update(owner_id=new_owner_id)
             await group.refresh_from_db()
         return _group(group)
+
+    async def edit(
+        self, group_id: int, *, name: str | None = None, notice: str | None = None
+    ) -> GroupRecord:
+        """Change the name and/or notice."""
+        changes: dict[str, str] = {}
+        if name is not None:
+            changes["name"] = name
+        if notice is not None:
+            changes["notice"] = notice
+        if changes:
+            await Group.filter(id=group_id).update(**changes)
+        return _group(await Group.get(id=group_id))
 
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark dissolved."""
