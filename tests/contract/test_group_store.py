@@ -278,3 +278,24 @@ async def test_edit_changes_only_the_fields_given(groups: GroupStore) -> None:
     assert (noticed.name, noticed.notice) == ("g", "Rules:\n1. be kind 🚀")
     assert (renamed.name, renamed.notice) == ("Team", "Rules:\n1. be kind 🚀")
     assert unchanged == renamed == await groups.get(group.id)
+
+
+async def test_set_mute_is_stored_listed_and_cleared(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    assert await groups.mutes(group.id) == {}
+
+    muted = await groups.set_mute(group.id, 11, NOW + 60_000)
+
+    assert muted is not None
+    assert (muted.user_id, muted.role, muted.muted_until) == (11, "member", NOW + 60_000)
+    assert await groups.mutes(group.id) == {11: NOW + 60_000}
+    assert {m.user_id: m.muted_until for m in await groups.members(group.id)} == {
+        OWNER: 0,
+        11: NOW + 60_000,
+        12: 0,
+    }
+    assert await groups.set_mute(group.id, 99, NOW) is None
+    cleared = await groups.set_mute(group.id, 11, 0)
+    assert cleared is not None
+    assert cleared.muted_until == 0
+    assert await groups.mutes(group.id) == {}

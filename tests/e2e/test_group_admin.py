@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -178,3 +180,57 @@ async def test_owner_and_admins_rename_and_set_the_notice(api: Api) -> None:
     await api.client.delete(url, headers=owner.headers)
     dissolved = await api.client.patch(url, json={"name": "y"}, headers=owner.headers)
     assert_error(dissolved, 403, "group_dissolved")
+
+
+async def test_a_muted_member_sends_nothing_until_unmuted(api: Api) -> None:
+    owner, ann, ben = [await api.register_and_login(n) for n in ("own", "ann", "ben")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    await set_role(api, owner, gid, ann.id, "admin")
+    await api.send_group(ben, gid, "before")
+    mute_url = f"/api/v1/groups/{gid}/members/{ben.id}/mute"
+    until = int(time.time() * 1000) + 3_600_000
+
+    muted = await api.client.post(mute_url, json={"until": until}, headers=ann.headers)
+    assert muted.status_code == 200, muted.text
+    assert muted.json()["muted_until"] == until
+
+    refused = await api.send_raw(ben, gid, "while muted", session_type="group")
+    assert_error(refused, 403, "member_muted")
+    await api.send_group(ann, gid, "admins still talk")
+    assert [m["body"] for m in await api.history(owner, f"g:{gid}")] == [
+        "before",
+        "admins still talk",
+    ]
+    listed = await api.client.get(f"/api/v1/groups/{gid}/members", headers=ben.headers)
+    assert {m["user_id"]: m["muted_until"] for m in listed.json()["members"]}[ben.id] == until
+
+    unmuted = await api.client.delete(mute_url, headers=owner.headers)
+    assert unmuted.status_code == 200, unmuted.text
+    assert unmuted.json()["muted_until"] == 0
+    await api.send_group(ben, gid, "free again")
+
+
+async def test_who_may_mute_whom_over_http(api: Api) -> None:
+    owner, ann, ben, out = [await api.register_and_login(n) for n in ("own", "ann", "ben", "out")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    await set_role(api, owner, gid, ann.id, "admin")
+    until = int(time.time() * 1000) + 60_000
+
+    async def mute(by: User, target: int, when: int = until) -> httpx.Response:
+        return await api.client.post(
+            f"/api/v1/groups/{gid}/members/{target}/mute", json={"until": when}, headers=by.headers
+        )
+
+    assert_error(await mute(ben, ann.id), 403, "not_an_admin")
+    assert_error(await mute(ben, ben.id), 403, "not_an_admin")
+    assert_error(await mute(out, ben.id), 403, "not_a_member")
+    assert_error(await mute(ann, owner.id), 409, "cannot_mute_owner")
+    assert_error(await mute(owner, out.id), 404, "member_not_found")
+    assert_error(await mute(owner, ben.id, 1), 400, "invalid_field", field="until")
+    unmute = await api.client.delete(
+        f"/api/v1/groups/{gid}/members/{ann.id}/mute", headers=ben.headers
+    )
+    assert_error(unmute, 403, "not_an_admin")
+    # Nobody got muted: everyone still sends.
+    for member in (owner, ann, ben):
+        await api.send_group(member, gid, f"from {member.id}")

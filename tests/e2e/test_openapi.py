@@ -121,6 +121,17 @@ async def run_flows(api: Api) -> None:
         json={"role": "admin"},
         headers=alice.headers,
     )  # 404
+    mute_url = f"/api/v1/groups/{gid}/members/{bob.id}/mute"
+    await http.post(mute_url, json={"until": 2**52}, headers=alice.headers)
+    await http.post(mute_url, json={"until": 1}, headers=alice.headers)  # 400
+    await http.post(mute_url, json={"until": 2**52}, headers=outsider.headers)  # 403
+    await http.post(
+        f"/api/v1/groups/{gid}/members/{alice.id}/mute",
+        json={"until": 2**52},
+        headers=alice.headers,
+    )  # 409
+    await http.delete(f"/api/v1/groups/{gid}/members/{outsider.id}/mute", headers=alice.headers)
+    await http.delete(mute_url, headers=alice.headers)
     transfer_url = f"/api/v1/groups/{gid}/transfer"
     await http.post(transfer_url, json={"user_id": alice.id}, headers=alice.headers)  # 409
     await http.post(transfer_url, json={"user_id": alice.id}, headers=outsider.headers)  # 403

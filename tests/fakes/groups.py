@@ -128,6 +128,19 @@ class MemoryGroupStore:
         self._groups[group_id] = group
         return group
 
+    async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
+        """Set ``muted_until``; None if not a member."""
+        members = self._members.get(group_id, {})
+        if user_id not in members:
+            return None
+        members[user_id] = msgspec.structs.replace(members[user_id], muted_until=until)
+        return members[user_id]
+
+    async def mutes(self, group_id: int) -> dict[int, int]:
+        """Members with a mute set."""
+        members = self._members.get(group_id, {})
+        return {u: m.muted_until for u, m in members.items() if m.muted_until > 0}
+
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark the group dissolved."""
         group = msgspec.structs.replace(self._groups[group_id], dissolved=True)

@@ -20,6 +20,8 @@ TABLE: dict[rules.Action, tuple[bool, bool, bool]] = {
     "remove_member": (Y, Y, N),
     "remove_admin": (Y, N, N),
     "edit": (Y, Y, N),
+    "mute_member": (Y, Y, N),
+    "mute_admin": (Y, N, N),
     "set_role": (Y, N, N),
     "transfer": (Y, N, N),
     "dissolve": (Y, N, N),
@@ -48,3 +50,13 @@ def test_removing_needs_the_action_for_the_target_role(
     target: Role, needed: rules.Action | None
 ) -> None:
     assert rules.removal_action(target) == needed
+
+
+@pytest.mark.parametrize(
+    ("target", "needed"),
+    [("owner", None), ("admin", "mute_admin"), ("member", "mute_member")],
+)
+def test_muting_needs_the_action_for_the_target_role(
+    target: Role, needed: rules.Action | None
+) -> None:
+    assert rules.mute_action(target) == needed

@@ -345,3 +345,46 @@ async def test_owner_and_admins_edit_name_and_notice_within_the_limits(
     await groups.dissolve(gid, OWNER)
     await fails(groups.edit(gid, OWNER, GroupEdit(name="x")), Forbidden, "group_dissolved")
     assert await groups.get(gid, MEMBER) == msgspec.structs.replace(noticed, dissolved=True)
+
+
+async def test_a_muted_member_cannot_send_until_the_mute_ends_or_is_lifted(
+    groups: GroupsService, gid: int
+) -> None:
+    muted = await groups.mute(gid, ADMIN, MEMBER, 2_000)
+
+    assert (muted.user_id, muted.muted_until) == (MEMBER, 2_000)
+    await fails(groups.sendable_version(gid, MEMBER), Forbidden, "member_muted")
+    assert await groups.sendable_version(gid, ADMIN) >= 1
+    listed = {m.user_id: m.muted_until for m in (await groups.members(gid, OWNER)).members}
+    assert listed == {OWNER: 0, ADMIN: 0, MEMBER: 2_000}
+    unmuted = await groups.mute(gid, OWNER, MEMBER, None)
+    assert unmuted.muted_until == 0
+    assert await groups.sendable_version(gid, MEMBER) >= 1
+
+
+async def test_a_mute_ends_by_itself(store: MemoryGroupStore) -> None:
+    clock = FakeClock(1_000)
+    groups = GroupsService(
+        store=store, users=StaticDirectory(range(1, 21)), max_members=MAX, clock=clock
+    )
+    gid = (await groups.create(OWNER, GroupCreate(name="g", member_ids=[MEMBER]))).id
+    await groups.mute(gid, OWNER, MEMBER, 1_500)
+    await fails(groups.sendable_version(gid, MEMBER), Forbidden, "member_muted")
+
+    clock.advance(500)
+
+    assert await groups.sendable_version(gid, MEMBER) >= 1
+
+
+async def test_who_may_mute_whom(groups: GroupsService, gid: int) -> None:
+    await fails(groups.mute(gid, ADMIN, ADMIN, 2_000), Forbidden, "not_an_admin")
+    await fails(groups.mute(gid, MEMBER, ADMIN, 2_000), Forbidden, "not_an_admin")
+    await fails(groups.mute(gid, MEMBER, MEMBER, 2_000), Forbidden, "not_an_admin")
+    await fails(groups.mute(gid, OUTSIDER, MEMBER, 2_000), Forbidden, "not_a_member")
+    await fails(groups.mute(gid, ADMIN, OWNER, 2_000), Conflict, "cannot_mute_owner")
+    await fails(groups.mute(gid, OWNER, OWNER, 2_000), Conflict, "cannot_mute_owner")
+    await fails(groups.mute(gid, OWNER, OUTSIDER, 2_000), NotFound, "member_not_found")
+    await fails(groups.mute(gid, OWNER, MEMBER, 1_000), InvalidInput, "invalid_field")
+    assert (await groups.mute(gid, OWNER, ADMIN, 2_000)).muted_until == 2_000
+    await groups.dissolve(gid, OWNER)
+    await fails(groups.mute(gid, OWNER, MEMBER, 2_000), Forbidden, "group_dissolved")

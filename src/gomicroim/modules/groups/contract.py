@@ -50,6 +50,12 @@ class GroupEdit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     notice: GroupNotice | msgspec.UnsetType = msgspec.UNSET
 
 
+class MuteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /groups/{id}/members/{user_id}/mute`` body: muted until this time (ms)."""
+
+    until: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+
+
 class RoleChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``PUT /groups/{id}/members/{user_id}/role`` body (the owner is made by a transfer)."""
 
@@ -85,11 +91,12 @@ class GroupPage(msgspec.Struct, kw_only=True):
 
 
 class MemberRead(msgspec.Struct, kw_only=True):
-    """One member of a group."""
+    """One member of a group; ``muted_until``: cannot send before this time (0: not muted)."""
 
     user_id: int
     role: Role
     joined_at: int
+    muted_until: int = 0
 
 
 class MemberList(msgspec.Struct, kw_only=True):
@@ -106,6 +113,7 @@ class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
     version: int
     user_ids: frozenset[int]
     dissolved: bool = False
+    muted_until: dict[int, int] = msgspec.field(default_factory=dict)
 
 
 @runtime_checkable
@@ -215,12 +223,28 @@ class GroupsFacade(Protocol):
         """
         ...
 
+    async def mute(
+        self, group_id: int, caller_id: int, user_id: int, until: int | None
+    ) -> MemberRead:
+        """Mute member ``user_id`` until ``until`` (ms; None: unmute).
+
+        The owner mutes anyone but themself, an admin plain members; a muted sender's sends
+        answer 403 ``member_muted`` and store nothing.
+
+        Raises:
+            InvalidInput: ``invalid_field`` (``until``) when it is not in the future.
+            NotFound: ``group_not_found`` or ``member_not_found``.
+            Forbidden: ``not_a_member``, ``not_an_admin``, ``group_dissolved``.
+            Conflict: ``cannot_mute_owner``.
+        """
+        ...
+
     async def sendable_version(self, group_id: int, user_id: int) -> int:
         """As :meth:`membership_version`, for a send: also refuses a dissolved group.
 
         Raises:
             NotFound: ``group_not_found``.
-            Forbidden: ``not_a_member``, ``group_dissolved``.
+            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted``.
         """
         ...
 

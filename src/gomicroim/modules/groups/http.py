@@ -22,6 +22,7 @@ from gomicroim.modules.groups.contract import (
     MemberList,
     MemberRead,
     MembersAdd,
+    MuteRequest,
     OwnerTransfer,
     RoleChange,
 )
@@ -195,3 +196,34 @@ class GroupController(Controller):
     ) -> GroupRead:
         body = await decode_body(request, GroupEdit)
         return await groups.edit(group_id, caller(request).user_id, body)
+
+    @post(
+        "/{group_id:int}/members/{user_id:int}/mute",
+        status_code=200,
+        summary="Mute a member until a time (owner: anyone but themself; admin: plain members)",
+        **documented(403, 404, 409, body=MuteRequest),
+    )
+    async def mute(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> MemberRead:
+        body = await decode_body(request, MuteRequest)
+        return await groups.mute(group_id, caller(request).user_id, user_id, body.until)
+
+    @delete(
+        "/{group_id:int}/members/{user_id:int}/mute",
+        status_code=200,
+        summary="Unmute a member",
+        **documented(403, 404, 409),
+    )
+    async def unmute(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> MemberRead:
+        return await groups.mute(group_id, caller(request).user_id, user_id, None)

@@ -29,6 +29,7 @@ class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
     user_id: int
     role: Role
     joined_at: int
+    muted_until: int = 0
 
 
 class GroupFull(Exception):
@@ -92,6 +93,14 @@ class GroupStore(Protocol):
         self, group_id: int, *, name: str | None = None, notice: str | None = None
     ) -> GroupRecord:
         """Change the name and/or notice (None: keep)."""
+        ...
+
+    async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
+        """Set a member's ``muted_until`` (0: not muted); None if not a member."""
+        ...
+
+    async def mutes(self, group_id: int) -> dict[int, int]:
+        """``user_id -> muted_until`` of the members with a mute set."""
         ...
 
     async def dissolve(self, group_id: int) -> GroupRecord:

@@ -14,6 +14,8 @@ Action = Literal[
     "remove_member",
     "remove_admin",
     "edit",
+    "mute_member",
+    "mute_admin",
     "set_role",
     "transfer",
     "dissolve",
@@ -30,12 +32,16 @@ RULES: dict[Role, frozenset[Action]] = {
             "remove_member",
             "remove_admin",
             "edit",
+            "mute_member",
+            "mute_admin",
             "set_role",
             "transfer",
             "dissolve",
         }
     ),
-    "admin": frozenset({"read", "send", "leave", "add_members", "remove_member", "edit"}),
+    "admin": frozenset(
+        {"read", "send", "leave", "add_members", "remove_member", "edit", "mute_member"}
+    ),
     "member": frozenset({"read", "send", "leave"}),
 }
 
@@ -50,3 +56,10 @@ def removal_action(target: Role) -> Action | None:
     if target == "owner":
         return None
     return "remove_admin" if target == "admin" else "remove_member"
+
+
+def mute_action(target: Role) -> Action | None:
+    """The action muting a member of role ``target`` needs; None: nobody may (the owner)."""
+    if target == "owner":
+        return None
+    return "mute_admin" if target == "admin" else "mute_member"

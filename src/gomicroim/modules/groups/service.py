@@ -238,12 +238,43 @@ class GroupsService:
                 f"{field}: at most {limit} characters ({key})", code="invalid_field", field=field
             )
 
+    async def mute(
+        self, group_id: int, caller_id: int, user_id: int, until: int | None
+    ) -> MemberRead:
+        """Mute or unmute; see :meth:`GroupsFacade.mute`."""
+        if until is not None and until <= self._clock():
+            raise InvalidInput(
+                "until: a time in the future (Unix ms)", code="invalid_field", field="until"
+            )
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        target = await self._target(group_id, user_id)
+        needed = rules.mute_action(target.role)
+        if needed is None:
+            raise Conflict("nobody can mute the group's owner", code="cannot_mute_owner")
+        if not rules.allowed(caller.role, needed):
+            raise Forbidden(
+                "only the owner, or an admin muting a plain member, may mute", code="not_an_admin"
+            )
+        _require_active(group)
+        changed = await self._store.set_mute(group_id, user_id, until or 0)
+        if changed is None:
+            raise self._no_member(group_id, user_id)
+        await self._members_saved(group_id)
+        log.info("member muted", extra={"group_id": group_id, "user_id": user_id, "until": until})
+        return _member_read(changed)
+
     async def sendable_version(self, group_id: int, user_id: int) -> int:
         """Membership and send check; see :meth:`GroupsFacade.sendable_version`."""
         version = await self.membership_version(group_id, user_id)
         members = await self.member_set(group_id)
         if members.dissolved:
             raise _dissolved(group_id)
+        until = members.muted_until.get(user_id, 0)
+        if until > self._clock():
+            raise Forbidden(
+                f"you are muted in group {group_id} until {until} (Unix ms)", code="member_muted"
+            )
         return version
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
@@ -274,11 +305,13 @@ class GroupsService:
         async def load() -> MemberSet:
             group = await self._group(group_id)
             version, ids = await self._store.member_ids(group_id)
+            mutes = await self._store.mutes(group_id)
             return MemberSet(
                 group_id=group_id,
                 version=version,
                 user_ids=frozenset(ids),
                 dissolved=group.dissolved,
+                muted_until=mutes,
             )
 
         return await self._member_sets.load(group_id, load)
@@ -362,7 +395,9 @@ def _dissolved(group_id: int) -> Forbidden:
 
 
 def _member_read(m: MemberRecord) -> MemberRead:
-    return MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at)
+    return MemberRead(
+        user_id=m.user_id, role=m.role, joined_at=m.joined_at, muted_until=m.muted_until
+    )
 
 
 def _group_read(group: GroupRecord) -> GroupRead:

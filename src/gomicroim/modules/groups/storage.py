@@ -36,6 +36,7 @@ class Member(models.Model):
     user_id = fields.BigIntField(db_index=True)
     role = fields.CharField(max_length=8)
     joined_at = fields.BigIntField()
+    muted_until = fields.BigIntField(default=0)
 
     class Meta:
         table = "groups_member"
@@ -61,6 +62,7 @@ def _member(row: Member) -> MemberRecord:
         user_id=row.user_id,
         role=cast(Role, row.role),
         joined_at=row.joined_at,
+        muted_until=row.muted_until,
     )
 
 
@@ -185,6 +187,18 @@ class SqlGroupStore:
         if changes:
             await Group.filter(id=group_id).update(**changes)
         return _group(await Group.get(id=group_id))
+
+    async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
+        """Set ``muted_until``."""
+        updated = await Member.filter(group_id=group_id, user_id=user_id).update(muted_until=until)
+        return await self.member(group_id, user_id) if updated else None
+
+    async def mutes(self, group_id: int) -> dict[int, int]:
+        """Members with a mute set."""
+        rows = await Member.filter(group_id=group_id, muted_until__gt=0).values_list(
+            "user_id", "muted_until"
+        )
+        return {int(cast(int, u)): int(cast(int, t)) for u, t in rows}
 
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark dissolved."""
