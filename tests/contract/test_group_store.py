@@ -217,3 +217,85 @@ async def test_groups_of_forgets_a_group_once_the_user_is_removed(groups: GroupS
     assert [g.member_count for g in await groups.groups_of(OWNER, after_group_id=0, limit=10)] == [
         1
     ]
+
+
+async def test_set_role_changes_one_member_and_misses_non_members(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+
+    changed = await groups.set_role(group.id, 11, "admin")
+
+    assert changed is not None
+    assert (changed.user_id, changed.role, changed.joined_at) == (11, "admin", NOW)
+    assert {(m.user_id, m.role) for m in await groups.members(group.id)} == {
+        (OWNER, "owner"),
+        (11, "admin"),
+        (12, "member"),
+    }
+    assert await groups.set_role(group.id, 99, "admin") is None
+    assert await groups.member(group.id, 99) is None
+
+
+async def test_transfer_swaps_owner_and_keeps_members(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+
+    moved = await groups.transfer(group.id, 12)
+
+    assert (moved.owner_id, moved.member_count, moved.dissolved) == (12, 3, False)
+    assert await groups.get(group.id) == moved
+    assert {(m.user_id, m.role) for m in await groups.members(group.id)} == {
+        (OWNER, "admin"),
+        (11, "member"),
+        (12, "owner"),
+    }
+
+
+async def test_dissolve_marks_the_group_and_keeps_its_members(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    other = await groups.create(name="h", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    assert not group.dissolved
+
+    dissolved = await groups.dissolve(group.id)
+
+    assert dissolved.dissolved
+    assert (dissolved.name, dissolved.owner_id, dissolved.member_count) == ("g", OWNER, 2)
+    stored = await groups.get(group.id)
+    assert stored is not None
+    assert stored.dissolved
+    assert (await groups.member_ids(group.id))[1] == {OWNER, 11}
+    still = await groups.get(other.id)
+    assert still is not None
+    assert not still.dissolved
+
+
+async def test_edit_changes_only_the_fields_given(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    assert group.notice == ""
+
+    noticed = await groups.edit(group.id, notice="Rules:\n1. be kind 🚀")
+    renamed = await groups.edit(group.id, name="Team")
+    unchanged = await groups.edit(group.id)
+
+    assert (noticed.name, noticed.notice) == ("g", "Rules:\n1. be kind 🚀")
+    assert (renamed.name, renamed.notice) == ("Team", "Rules:\n1. be kind 🚀")
+    assert unchanged == renamed == await groups.get(group.id)
+
+
+async def test_set_mute_is_stored_listed_and_cleared(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    assert await groups.mutes(group.id) == {}
+
+    muted = await groups.set_mute(group.id, 11, NOW + 60_000)
+
+    assert muted is not None
+    assert (muted.user_id, muted.role, muted.muted_until) == (11, "member", NOW + 60_000)
+    assert await groups.mutes(group.id) == {11: NOW + 60_000}
+    assert {m.user_id: m.muted_until for m in await groups.members(group.id)} == {
+        OWNER: 0,
+        11: NOW + 60_000,
+        12: 0,
+    }
+    assert await groups.set_mute(group.id, 99, NOW) is None
+    cleared = await groups.set_mute(group.id, 11, 0)
+    assert cleared is not None
+    assert cleared.muted_until == 0
+    assert await groups.mutes(group.id) == {}

@@ -107,6 +107,46 @@ async def run_flows(api: Api) -> None:
     )
     await http.delete(f"/api/v1/groups/{gid}/members/{carol.id}", headers=alice.headers)
     await http.delete(f"/api/v1/groups/{gid}/members/{alice.id}", headers=alice.headers)
+    role_url = f"/api/v1/groups/{gid}/members/{bob.id}/role"
+    await http.put(role_url, json={"role": "admin"}, headers=alice.headers)
+    await http.put(role_url, json={"role": "member"}, headers=bob.headers)  # 403
+    await http.put(role_url, json={"role": "owner"}, headers=alice.headers)  # 400
+    await http.put(
+        f"/api/v1/groups/{gid}/members/{alice.id}/role",
+        json={"role": "admin"},
+        headers=alice.headers,
+    )  # 409
+    await http.put(
+        f"/api/v1/groups/{gid}/members/{outsider.id}/role",
+        json={"role": "admin"},
+        headers=alice.headers,
+    )  # 404
+    mute_url = f"/api/v1/groups/{gid}/members/{bob.id}/mute"
+    await http.post(mute_url, json={"until": 2**52}, headers=alice.headers)
+    await http.post(mute_url, json={"until": 1}, headers=alice.headers)  # 400
+    await http.post(mute_url, json={"until": 2**52}, headers=outsider.headers)  # 403
+    await http.post(
+        f"/api/v1/groups/{gid}/members/{alice.id}/mute",
+        json={"until": 2**52},
+        headers=alice.headers,
+    )  # 409
+    await http.delete(f"/api/v1/groups/{gid}/members/{outsider.id}/mute", headers=alice.headers)
+    await http.delete(mute_url, headers=alice.headers)
+    transfer_url = f"/api/v1/groups/{gid}/transfer"
+    await http.post(transfer_url, json={"user_id": alice.id}, headers=alice.headers)  # 409
+    await http.post(transfer_url, json={"user_id": alice.id}, headers=outsider.headers)  # 403
+    await http.post(transfer_url, json={"user_id": outsider.id}, headers=alice.headers)  # 404
+    doomed = (
+        await http.post("/api/v1/groups", json={"name": "doomed"}, headers=alice.headers)
+    ).json()["id"]
+    await http.post(transfer_url, json={"user_id": bob.id}, headers=alice.headers)
+    await http.delete(f"/api/v1/groups/{doomed}", headers=bob.headers)  # 403
+    await http.delete("/api/v1/groups/9000000", headers=alice.headers)  # 404
+    await http.patch(f"/api/v1/groups/{doomed}", json={"notice": "hi"}, headers=alice.headers)
+    await http.patch(f"/api/v1/groups/{doomed}", json={"name": ""}, headers=alice.headers)  # 400
+    await http.patch(f"/api/v1/groups/{doomed}", json={"name": "x"}, headers=bob.headers)  # 403
+    await http.patch("/api/v1/groups/9000000", json={"name": "x"}, headers=alice.headers)  # 404
+    await http.delete(f"/api/v1/groups/{doomed}", headers=alice.headers)
 
     message = {
         "to": bob.id,

@@ -229,6 +229,40 @@ async def test_groups_are_listed_for_the_operator(polled: ServerProcess, connect
     assert ok(gomicroim(polled, "groups", "list", "--limit", "1")) == lines
 
 
+async def test_the_operator_dissolves_a_group_while_the_server_serves(
+    polled: ServerProcess, connect: Connect
+) -> None:
+    api = connect(polled)
+    owner = await api.register_and_login("owner")
+    member = await api.register_and_login("member")
+    gid = (await api.create_group(owner, "Team", [member]))["id"]
+    await api.send_group(member, gid, "before")
+
+    lines = ok(gomicroim(polled, "groups", "dissolve", str(gid)))
+
+    assert lines == [
+        f"group {gid} dissolved (name='Team', members=2): history stays readable, sending stops"
+    ]
+    got = await api.client.get(f"/api/v1/groups/{gid}", headers=member.headers)
+    assert got.json()["dissolved"] is True
+    # The server's member cache sees another process's change within groups.member_cache_ttl_s
+    # (5 s by default); from then on every send is refused and stores nothing.
+    deadline = time.monotonic() + 15
+    while True:
+        refused = await api.send_raw(member, gid, "late", session_type="group")
+        if refused.status_code == 403 or time.monotonic() > deadline:
+            break
+        await asyncio.sleep(0.5)
+    assert_error(refused, 403, "group_dissolved")
+    kept = await api.history(member, f"g:{gid}")
+    assert kept[0]["body"] == "before"
+    assert_error(
+        await api.send_raw(owner, gid, "after", session_type="group"), 403, "group_dissolved"
+    )
+    assert await api.history(owner, f"g:{gid}") == kept
+    one_error_line(gomicroim(polled, "groups", "dissolve", str(gid + 10_000)), 1, "does not exist")
+
+
 def test_operator_mistakes_are_one_line_with_the_fix_and_exit_1_or_2(
     polled: ServerProcess,
 ) -> None:

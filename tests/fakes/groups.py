@@ -99,10 +99,53 @@ class MemoryGroupStore:
         """Membership version and member ids."""
         return self._groups[group_id].member_version, set(self._members[group_id])
 
-    def set_role(self, group_id: int, user_id: int, role: Role) -> None:
-        """Arrange a role for a test; the port has no way to promote members yet."""
-        members = self._members[group_id]
+    async def set_role(self, group_id: int, user_id: int, role: Role) -> MemberRecord | None:
+        """Change a member's role; None if ``user_id`` is not a member."""
+        members = self._members.get(group_id, {})
+        if user_id not in members:
+            return None
         members[user_id] = msgspec.structs.replace(members[user_id], role=role)
+        return members[user_id]
+
+    async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
+        """Make ``new_owner_id`` the owner and the old owner an admin."""
+        group = self._groups[group_id]
+        await self.set_role(group_id, group.owner_id, "admin")
+        await self.set_role(group_id, new_owner_id, "owner")
+        group = msgspec.structs.replace(group, owner_id=new_owner_id)
+        self._groups[group_id] = group
+        return group
+
+    async def edit(
+        self, group_id: int, *, name: str | None = None, notice: str | None = None
+    ) -> GroupRecord:
+        """Change the name and/or notice."""
+        group = self._groups[group_id]
+        if name is not None:
+            group = msgspec.structs.replace(group, name=name)
+        if notice is not None:
+            group = msgspec.structs.replace(group, notice=notice)
+        self._groups[group_id] = group
+        return group
+
+    async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
+        """Set ``muted_until``; None if not a member."""
+        members = self._members.get(group_id, {})
+        if user_id not in members:
+            return None
+        members[user_id] = msgspec.structs.replace(members[user_id], muted_until=until)
+        return members[user_id]
+
+    async def mutes(self, group_id: int) -> dict[int, int]:
+        """Members with a mute set."""
+        members = self._members.get(group_id, {})
+        return {u: m.muted_until for u, m in members.items() if m.muted_until > 0}
+
+    async def dissolve(self, group_id: int) -> GroupRecord:
+        """Mark the group dissolved."""
+        group = msgspec.structs.replace(self._groups[group_id], dissolved=True)
+        self._groups[group_id] = group
+        return group
 
     def _bump(self, group_id: int) -> GroupRecord:
         group = self._groups[group_id]

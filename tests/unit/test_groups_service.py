@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
 from gomicroim.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
-from gomicroim.modules.groups.contract import GroupCreate, GroupPage
+from gomicroim.modules.groups.contract import GroupCreate, GroupEdit, GroupPage
 from gomicroim.modules.groups.service import GroupsService
 from tests.fakes import FakeClock, MemoryGroupStore, StaticDirectory
 
@@ -24,6 +25,8 @@ def groups(store: MemoryGroupStore) -> GroupsService:
         store=store,
         users=StaticDirectory(range(1, 21)),
         max_members=MAX,
+        max_name_chars=8,
+        max_notice_chars=10,
         clock=FakeClock(1_000),
     )
 
@@ -32,7 +35,7 @@ def groups(store: MemoryGroupStore) -> GroupsService:
 async def gid(groups: GroupsService, store: MemoryGroupStore) -> int:
     """A group with an owner, an admin and a plain member."""
     group = await groups.create(OWNER, GroupCreate(name="team", member_ids=[ADMIN, MEMBER]))
-    store.set_role(group.id, ADMIN, "admin")
+    await store.set_role(group.id, ADMIN, "admin")
     return group.id
 
 
@@ -148,7 +151,7 @@ async def test_an_admin_removes_plain_members_only(
     groups: GroupsService, store: MemoryGroupStore, gid: int
 ) -> None:
     await groups.add_members(gid, OWNER, [NEWCOMER])
-    store.set_role(gid, NEWCOMER, "admin")
+    await store.set_role(gid, NEWCOMER, "admin")
 
     await fails(groups.remove_member(gid, ADMIN, NEWCOMER), Forbidden, "not_an_admin")
     await fails(groups.remove_member(gid, ADMIN, OWNER), Conflict, "owner_cannot_leave")
@@ -251,3 +254,137 @@ async def test_a_cursor_the_server_did_not_issue_is_refused(
         await groups.groups_of(OWNER, limit=10, cursor=cursor)
 
     assert (err.value.code, err.value.field) == ("invalid_field", "cursor")
+
+
+# --- roles, transfer, dissolve -----------------------------------------------------------------
+
+
+async def test_the_owner_promotes_and_demotes(groups: GroupsService, gid: int) -> None:
+    promoted = await groups.set_role(gid, OWNER, MEMBER, "admin")
+
+    assert (promoted.user_id, promoted.role) == (MEMBER, "admin")
+    await groups.add_members(gid, MEMBER, [NEWCOMER])
+    assert await groups.is_member(gid, NEWCOMER)
+    await groups.set_role(gid, OWNER, MEMBER, "member")
+    await fails(groups.add_members(gid, MEMBER, [OUTSIDER]), Forbidden, "not_an_admin")
+
+
+async def test_only_the_owner_changes_roles(groups: GroupsService, gid: int) -> None:
+    await fails(groups.set_role(gid, ADMIN, MEMBER, "admin"), Forbidden, "not_the_owner")
+    await fails(groups.set_role(gid, MEMBER, MEMBER, "admin"), Forbidden, "not_the_owner")
+    await fails(groups.set_role(gid, OUTSIDER, MEMBER, "admin"), Forbidden, "not_a_member")
+    await fails(groups.set_role(gid, OWNER, OUTSIDER, "admin"), NotFound, "member_not_found")
+    await fails(groups.set_role(gid, OWNER, OWNER, "member"), Conflict, "cannot_change_owner_role")
+    roles = {m.user_id: m.role for m in (await groups.members(gid, OWNER)).members}
+    assert roles == {OWNER: "owner", ADMIN: "admin", MEMBER: "member"}
+
+
+async def test_a_transfer_makes_the_old_owner_an_admin_who_may_then_leave(
+    groups: GroupsService, gid: int
+) -> None:
+    await fails(groups.remove_member(gid, OWNER, OWNER), Conflict, "owner_cannot_leave")
+
+    group = await groups.transfer(gid, OWNER, MEMBER)
+
+    assert group.owner_id == MEMBER
+    roles = {m.user_id: m.role for m in (await groups.members(gid, MEMBER)).members}
+    assert roles == {OWNER: "admin", ADMIN: "admin", MEMBER: "owner"}
+    await groups.remove_member(gid, OWNER, OWNER)
+    assert not await groups.is_member(gid, OWNER)
+
+
+async def test_only_the_owner_transfers_to_a_member(groups: GroupsService, gid: int) -> None:
+    await fails(groups.transfer(gid, ADMIN, MEMBER), Forbidden, "not_the_owner")
+    await fails(groups.transfer(gid, OUTSIDER, MEMBER), Forbidden, "not_a_member")
+    await fails(groups.transfer(gid, OWNER, OUTSIDER), NotFound, "member_not_found")
+    await fails(groups.transfer(gid, OWNER, OWNER), Conflict, "already_owner")
+    assert (await groups.get(gid, OWNER)).owner_id == OWNER
+
+
+async def test_a_dissolved_group_stays_visible_but_nobody_sends_or_changes_it(
+    groups: GroupsService, gid: int
+) -> None:
+    await fails(groups.dissolve(gid, ADMIN), Forbidden, "not_the_owner")
+    await fails(groups.dissolve(gid, OUTSIDER), Forbidden, "not_a_member")
+    assert (await groups.sendable_version(gid, MEMBER)) >= 1
+
+    dissolved = await groups.dissolve(gid, OWNER)
+
+    assert dissolved.dissolved
+    assert (await groups.get(gid, MEMBER)).dissolved
+    assert (await groups.dissolve(gid, OWNER)).dissolved  # idempotent
+    await fails(groups.sendable_version(gid, MEMBER), Forbidden, "group_dissolved")
+    await fails(groups.add_members(gid, OWNER, [NEWCOMER]), Forbidden, "group_dissolved")
+    await fails(groups.set_role(gid, OWNER, MEMBER, "admin"), Forbidden, "group_dissolved")
+    await fails(groups.transfer(gid, OWNER, MEMBER), Forbidden, "group_dissolved")
+    await fails(groups.remove_member(gid, OWNER, MEMBER), Forbidden, "group_dissolved")
+    # Members may still leave it, the owner too.
+    await groups.remove_member(gid, MEMBER, MEMBER)
+    await groups.remove_member(gid, OWNER, OWNER)
+    assert not await groups.is_member(gid, OWNER)
+
+
+async def test_an_operator_dissolves_any_group(groups: GroupsService, gid: int) -> None:
+    assert (await groups.dissolve(gid, None)).dissolved
+    await fails(groups.dissolve(gid + 1000, None), NotFound, "group_not_found")
+
+
+async def test_owner_and_admins_edit_name_and_notice_within_the_limits(
+    groups: GroupsService, gid: int
+) -> None:
+    renamed = await groups.edit(gid, ADMIN, GroupEdit(name="renamed"))
+    assert (renamed.name, renamed.notice) == ("renamed", "")
+    noticed = await groups.edit(gid, OWNER, GroupEdit(notice="be\nnice"))
+    assert (noticed.name, noticed.notice) == ("renamed", "be\nnice")
+    assert await groups.get(gid, MEMBER) == noticed
+
+    await fails(groups.edit(gid, MEMBER, GroupEdit(name="x")), Forbidden, "not_an_admin")
+    await fails(groups.edit(gid, OUTSIDER, GroupEdit(name="x")), Forbidden, "not_a_member")
+    await fails(groups.edit(gid, OWNER, GroupEdit(name="n" * 9)), InvalidInput, "invalid_field")
+    await fails(groups.edit(gid, OWNER, GroupEdit(notice="n" * 11)), InvalidInput, "invalid_field")
+    await groups.dissolve(gid, OWNER)
+    await fails(groups.edit(gid, OWNER, GroupEdit(name="x")), Forbidden, "group_dissolved")
+    assert await groups.get(gid, MEMBER) == msgspec.structs.replace(noticed, dissolved=True)
+
+
+async def test_a_muted_member_cannot_send_until_the_mute_ends_or_is_lifted(
+    groups: GroupsService, gid: int
+) -> None:
+    muted = await groups.mute(gid, ADMIN, MEMBER, 2_000)
+
+    assert (muted.user_id, muted.muted_until) == (MEMBER, 2_000)
+    await fails(groups.sendable_version(gid, MEMBER), Forbidden, "member_muted")
+    assert await groups.sendable_version(gid, ADMIN) >= 1
+    listed = {m.user_id: m.muted_until for m in (await groups.members(gid, OWNER)).members}
+    assert listed == {OWNER: 0, ADMIN: 0, MEMBER: 2_000}
+    unmuted = await groups.mute(gid, OWNER, MEMBER, None)
+    assert unmuted.muted_until == 0
+    assert await groups.sendable_version(gid, MEMBER) >= 1
+
+
+async def test_a_mute_ends_by_itself(store: MemoryGroupStore) -> None:
+    clock = FakeClock(1_000)
+    groups = GroupsService(
+        store=store, users=StaticDirectory(range(1, 21)), max_members=MAX, clock=clock
+    )
+    gid = (await groups.create(OWNER, GroupCreate(name="g", member_ids=[MEMBER]))).id
+    await groups.mute(gid, OWNER, MEMBER, 1_500)
+    await fails(groups.sendable_version(gid, MEMBER), Forbidden, "member_muted")
+
+    clock.advance(500)
+
+    assert await groups.sendable_version(gid, MEMBER) >= 1
+
+
+async def test_who_may_mute_whom(groups: GroupsService, gid: int) -> None:
+    await fails(groups.mute(gid, ADMIN, ADMIN, 2_000), Forbidden, "not_an_admin")
+    await fails(groups.mute(gid, MEMBER, ADMIN, 2_000), Forbidden, "not_an_admin")
+    await fails(groups.mute(gid, MEMBER, MEMBER, 2_000), Forbidden, "not_an_admin")
+    await fails(groups.mute(gid, OUTSIDER, MEMBER, 2_000), Forbidden, "not_a_member")
+    await fails(groups.mute(gid, ADMIN, OWNER, 2_000), Conflict, "cannot_mute_owner")
+    await fails(groups.mute(gid, OWNER, OWNER, 2_000), Conflict, "cannot_mute_owner")
+    await fails(groups.mute(gid, OWNER, OUTSIDER, 2_000), NotFound, "member_not_found")
+    await fails(groups.mute(gid, OWNER, MEMBER, 1_000), InvalidInput, "invalid_field")
+    assert (await groups.mute(gid, OWNER, ADMIN, 2_000)).muted_until == 2_000
+    await groups.dissolve(gid, OWNER)
+    await fails(groups.mute(gid, OWNER, MEMBER, 2_000), Forbidden, "group_dissolved")

@@ -233,10 +233,11 @@ async def _groups_list(container: Container, args: argparse.Namespace) -> None:
 
 
 async def _groups_dissolve(container: Container, args: argparse.Namespace) -> None:
-    # Dissolving belongs to the groups module (GroupsFacade.dissolve), which this build lacks.
-    raise ConfigError(
-        f"gomicroim groups dissolve {args.group_id}: this build cannot dissolve groups yet"
-        " (the groups module has no dissolution); nothing was changed"
+    # The same service call as DELETE /api/v1/groups/{id}, as an operator (no owner check).
+    group = await container.groups.service().dissolve(args.group_id, None)
+    print(
+        f"group {group.id} dissolved (name={group.name!r}, members={group.member_count}):"
+        " history stays readable, sending stops"
     )
 
 

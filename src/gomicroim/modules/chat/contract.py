@@ -179,7 +179,7 @@ class ChatFacade(Protocol):
             InvalidInput: ``msg_type_not_allowed`` (system), ``cannot_message_self``.
             TooLarge: ``body_too_large`` past ``chat.max_body_bytes``.
             NotFound: ``user_not_found`` or ``group_not_found``.
-            Forbidden: ``not_a_member``.
+            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted`` (nothing is stored).
         """
         ...
 

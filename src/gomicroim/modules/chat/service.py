@@ -131,7 +131,7 @@ class ChatService:
         """
         if ref.group_id is not None:
             now = self._clock()
-            version = await self._groups.membership_version(ref.group_id, sender_id)
+            version = await self._groups.sendable_version(ref.group_id, sender_id)
             await self._store.ensure_conversation(ref.id, "group", set(), now)
             if await self._store.member_version(ref.id) != version:
                 members = await self._groups.member_set(ref.group_id)

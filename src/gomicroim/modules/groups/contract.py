@@ -22,6 +22,13 @@ GroupName = Annotated[
     ),
 ]
 UserIds = Annotated[list[UserId], msgspec.Meta(max_length=2000)]
+GroupNotice = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=4096,
+        description="Up to groups.max_notice_chars of any text (newlines too); empty clears it.",
+    ),
+]
 
 
 class GroupCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -37,14 +44,41 @@ class MembersAdd(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     user_ids: Annotated[list[UserId], msgspec.Meta(min_length=1, max_length=2000)]
 
 
+class GroupEdit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /groups/{id}`` body: only the fields given change."""
+
+    name: GroupName | msgspec.UnsetType = msgspec.UNSET
+    notice: GroupNotice | msgspec.UnsetType = msgspec.UNSET
+
+
+class MuteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /groups/{id}/members/{user_id}/mute`` body: muted until this time (ms)."""
+
+    until: Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
+
+
+class RoleChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PUT /groups/{id}/members/{user_id}/role`` body (the owner is made by a transfer)."""
+
+    role: Literal["admin", "member"]
+
+
+class OwnerTransfer(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``POST /groups/{id}/transfer`` body: the member who becomes the owner."""
+
+    user_id: UserId
+
+
 class GroupRead(msgspec.Struct, kw_only=True):
-    """A group as members see it."""
+    """A group as members see it. ``dissolved``: nobody can send or change it any more."""
 
     id: int
     name: str
     owner_id: int
     member_count: int
     created_at: int
+    dissolved: bool = False
+    notice: str = ""
 
 
 class GroupPage(msgspec.Struct, kw_only=True):
@@ -58,11 +92,12 @@ class GroupPage(msgspec.Struct, kw_only=True):
 
 
 class MemberRead(msgspec.Struct, kw_only=True):
-    """One member of a group."""
+    """One member of a group; ``muted_until``: cannot send before this time (0: not muted)."""
 
     user_id: int
     role: Role
     joined_at: int
+    muted_until: int = 0
 
 
 class MemberList(msgspec.Struct, kw_only=True):
@@ -78,6 +113,8 @@ class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
     group_id: int
     version: int
     user_ids: frozenset[int]
+    dissolved: bool = False
+    muted_until: dict[int, int] = msgspec.field(default_factory=dict)
 
 
 #: Told the new member set after a membership change (see :meth:`GroupsFacade.watch_members`).
@@ -142,7 +179,77 @@ class GroupsFacade(Protocol):
         Raises:
             Forbidden: ``not_a_member``, ``not_an_admin`` (or removing an admin as an admin).
             NotFound: ``group_not_found`` or ``member_not_found``.
-            Conflict: ``owner_cannot_leave``.
+            Conflict: ``owner_cannot_leave`` (transfer the ownership first).
+        """
+        ...
+
+    async def set_role(
+        self, group_id: int, caller_id: int, user_id: int, role: Literal["admin", "member"]
+    ) -> MemberRead:
+        """Make a member an admin or a plain member again (owner only).
+
+        Raises:
+            NotFound: ``group_not_found`` or ``member_not_found``.
+            Forbidden: ``not_a_member``, ``not_the_owner``, ``group_dissolved``.
+            Conflict: ``cannot_change_owner_role`` (the owner changes by a transfer).
+        """
+        ...
+
+    async def transfer(self, group_id: int, caller_id: int, user_id: int) -> GroupRead:
+        """Hand the group to member ``user_id`` (owner only); the old owner becomes an admin.
+
+        Raises:
+            NotFound: ``group_not_found`` or ``member_not_found``.
+            Forbidden: ``not_a_member``, ``not_the_owner``, ``group_dissolved``.
+            Conflict: ``already_owner`` when ``user_id`` is the caller.
+        """
+        ...
+
+    async def dissolve(self, group_id: int, caller_id: int | None) -> GroupRead:
+        """Dissolve the group (owner only; ``caller_id`` None: an operator).
+
+        History stays readable to the members; sends answer 403 ``group_dissolved``.
+        Idempotent.
+
+        Raises:
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``, ``not_the_owner``.
+        """
+        ...
+
+    async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
+        """Rename the group or change its notice (owner or admin).
+
+        Raises:
+            InvalidInput: ``invalid_field`` past ``groups.max_name_chars`` or
+                ``groups.max_notice_chars``.
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``, ``not_an_admin``, ``group_dissolved``.
+        """
+        ...
+
+    async def mute(
+        self, group_id: int, caller_id: int, user_id: int, until: int | None
+    ) -> MemberRead:
+        """Mute member ``user_id`` until ``until`` (ms; None: unmute).
+
+        The owner mutes anyone but themself, an admin plain members; a muted sender's sends
+        answer 403 ``member_muted`` and store nothing.
+
+        Raises:
+            InvalidInput: ``invalid_field`` (``until``) when it is not in the future.
+            NotFound: ``group_not_found`` or ``member_not_found``.
+            Forbidden: ``not_a_member``, ``not_an_admin``, ``group_dissolved``.
+            Conflict: ``cannot_mute_owner``.
+        """
+        ...
+
+    async def sendable_version(self, group_id: int, user_id: int) -> int:
+        """As :meth:`membership_version`, for a send: also refuses a dissolved group.
+
+        Raises:
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted``.
         """
         ...
 

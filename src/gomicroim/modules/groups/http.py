@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, Request, delete, get, patch, post, put
 from litestar.di import NamedDependency
 from litestar.params import Parameter
 from litestar.status_codes import HTTP_201_CREATED, HTTP_204_NO_CONTENT
@@ -15,11 +15,16 @@ from gomicroim.http.openapi import documented, link
 from gomicroim.http.params import PATH_ID_RULE
 from gomicroim.modules.groups.contract import (
     GroupCreate,
+    GroupEdit,
     GroupPage,
     GroupRead,
     GroupsFacade,
     MemberList,
+    MemberRead,
     MembersAdd,
+    MuteRequest,
+    OwnerTransfer,
+    RoleChange,
 )
 
 GroupIdParam = Parameter(ge=1, le=2**53 - 1, description=f"group id. {PATH_ID_RULE}")
@@ -133,3 +138,92 @@ class GroupController(Controller):
         user_id: int = UserIdParam,
     ) -> None:
         await groups.remove_member(group_id, caller(request).user_id, user_id)
+
+    @put(
+        "/{group_id:int}/members/{user_id:int}/role",
+        summary="Make a member an admin or a plain member (owner only)",
+        **documented(403, 404, 409, body=RoleChange),
+    )
+    async def set_role(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> MemberRead:
+        body = await decode_body(request, RoleChange)
+        return await groups.set_role(group_id, caller(request).user_id, user_id, body.role)
+
+    @post(
+        "/{group_id:int}/transfer",
+        status_code=200,
+        summary="Hand the group to a member (owner only); the old owner becomes an admin",
+        **documented(403, 404, 409, body=OwnerTransfer),
+    )
+    async def transfer(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+    ) -> GroupRead:
+        body = await decode_body(request, OwnerTransfer)
+        return await groups.transfer(group_id, caller(request).user_id, body.user_id)
+
+    @delete(
+        "/{group_id:int}",
+        status_code=200,
+        summary="Dissolve the group (owner only): history stays readable, sending stops",
+        **documented(403, 404),
+    )
+    async def dissolve(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+    ) -> GroupRead:
+        return await groups.dissolve(group_id, caller(request).user_id)
+
+    @patch(
+        "/{group_id:int}",
+        summary="Rename the group or change its notice (owner or admin)",
+        **documented(403, 404, body=GroupEdit),
+    )
+    async def edit(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+    ) -> GroupRead:
+        body = await decode_body(request, GroupEdit)
+        return await groups.edit(group_id, caller(request).user_id, body)
+
+    @post(
+        "/{group_id:int}/members/{user_id:int}/mute",
+        status_code=200,
+        summary="Mute a member until a time (owner: anyone but themself; admin: plain members)",
+        **documented(403, 404, 409, body=MuteRequest),
+    )
+    async def mute(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> MemberRead:
+        body = await decode_body(request, MuteRequest)
+        return await groups.mute(group_id, caller(request).user_id, user_id, body.until)
+
+    @delete(
+        "/{group_id:int}/members/{user_id:int}/mute",
+        status_code=200,
+        summary="Unmute a member",
+        **documented(403, 404, 409),
+    )
+    async def unmute(
+        self,
+        request: AnyRequest,
+        groups: NamedDependency[GroupsFacade],
+        group_id: int = GroupIdParam,
+        user_id: int = UserIdParam,
+    ) -> MemberRead:
+        return await groups.mute(group_id, caller(request).user_id, user_id, None)

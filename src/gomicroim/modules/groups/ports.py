@@ -18,6 +18,8 @@ class GroupRecord(msgspec.Struct, frozen=True, kw_only=True):
     member_count: int
     member_version: int
     created_at: int
+    dissolved: bool = False
+    notice: str = ""
 
 
 class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -27,6 +29,7 @@ class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
     user_id: int
     role: Role
     joined_at: int
+    muted_until: int = 0
 
 
 class GroupFull(Exception):
@@ -76,6 +79,32 @@ class GroupStore(Protocol):
 
     async def member_ids(self, group_id: int) -> tuple[int, set[int]]:
         """Membership version and member ids."""
+        ...
+
+    async def set_role(self, group_id: int, user_id: int, role: Role) -> MemberRecord | None:
+        """Change a member's role; None if ``user_id`` is not a member."""
+        ...
+
+    async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
+        """Make member ``new_owner_id`` the owner and the old owner an admin, atomically."""
+        ...
+
+    async def edit(
+        self, group_id: int, *, name: str | None = None, notice: str | None = None
+    ) -> GroupRecord:
+        """Change the name and/or notice (None: keep)."""
+        ...
+
+    async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
+        """Set a member's ``muted_until`` (0: not muted); None if not a member."""
+        ...
+
+    async def mutes(self, group_id: int) -> dict[int, int]:
+        """``user_id -> muted_until`` of the members with a mute set."""
+        ...
+
+    async def dissolve(self, group_id: int) -> GroupRecord:
+        """Mark the group dissolved; members and history stay."""
         ...
 
 

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
+
+import msgspec
 
 from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
+from gomicroim.modules.groups import rules
 from gomicroim.modules.groups.contract import (
     GroupCreate,
+    GroupEdit,
     GroupPage,
     GroupRead,
     MemberList,
@@ -41,6 +46,7 @@ class GroupsService:
         users: UserDirectory,
         max_members: int,
         max_name_chars: int = 64,
+        max_notice_chars: int = 2000,
         member_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
         member_events: Invalidations[MembersChanged] | None = None,
@@ -62,6 +68,7 @@ class GroupsService:
             member_events.subscribe(self._members_changed)
             member_events.on_gap(self._drop_caches)
         self._max_name_chars = max_name_chars
+        self._max_notice_chars = max_notice_chars
         self._store = store
         self._users = users
         self._max_members = max_members
@@ -121,10 +128,11 @@ class GroupsService:
 
     async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:
         """Add members; see :meth:`GroupsFacade.add_members`."""
-        await self._group(group_id)
+        group = await self._group(group_id)
         caller = await self._membership(group_id, caller_id)
-        if caller.role == "member":
+        if not rules.allowed(caller.role, "add_members"):
             raise Forbidden("only the owner or an admin may add members", code="not_an_admin")
+        _require_active(group)
         wanted = set(user_ids)
         await self._require_users(wanted)
         try:
@@ -147,20 +155,132 @@ class GroupsService:
             raise NotFound(
                 f"user {user_id} is not a member of group {group_id}", code="member_not_found"
             )
-        if target.user_id == group.owner_id:
+        needed = rules.removal_action(target.role)
+        if needed is None and not (user_id == caller_id and group.dissolved):
             raise Conflict(
-                "the owner cannot leave or be removed; delete or hand over the group instead",
+                "the owner cannot leave or be removed: transfer the ownership first"
+                " (POST /api/v1/groups/{id}/transfer), or dissolve the group",
                 code="owner_cannot_leave",
             )
-        if user_id != caller_id and not _may_remove(caller, target):
-            raise Forbidden(
-                "only the owner, or an admin removing a plain member, may remove others",
-                code="not_an_admin",
-            )
+        if user_id != caller_id:
+            if needed is None or not rules.allowed(caller.role, needed):
+                raise Forbidden(
+                    "only the owner, or an admin removing a plain member, may remove others",
+                    code="not_an_admin",
+                )
+            _require_active(group)
         await self._store.remove_member(group_id, user_id)
         await self._members_saved(group_id)
         await self._tell_watchers(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
+
+    async def set_role(
+        self, group_id: int, caller_id: int, user_id: int, role: Literal["admin", "member"]
+    ) -> MemberRead:
+        """Promote or demote; see :meth:`GroupsFacade.set_role`."""
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        _require(caller, "set_role")
+        _require_active(group)
+        target = await self._target(group_id, user_id)
+        if target.role == "owner":
+            raise Conflict(
+                "the owner's role changes only by a transfer", code="cannot_change_owner_role"
+            )
+        changed = await self._store.set_role(group_id, user_id, role)
+        if changed is None:
+            raise self._no_member(group_id, user_id)
+        await self._members_saved(group_id)
+        log.info("role changed", extra={"group_id": group_id, "user_id": user_id, "role": role})
+        return _member_read(changed)
+
+    async def transfer(self, group_id: int, caller_id: int, user_id: int) -> GroupRead:
+        """Hand over the group; see :meth:`GroupsFacade.transfer`."""
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        _require(caller, "transfer")
+        _require_active(group)
+        if user_id == caller_id:
+            raise Conflict("you already own this group", code="already_owner")
+        await self._target(group_id, user_id)
+        group = await self._store.transfer(group_id, user_id)
+        await self._members_saved(group_id)
+        log.info("group transferred", extra={"group_id": group_id, "user_id": user_id})
+        return _group_read(group)
+
+    async def dissolve(self, group_id: int, caller_id: int | None) -> GroupRead:
+        """Dissolve; see :meth:`GroupsFacade.dissolve`."""
+        group = await self._group(group_id)
+        if caller_id is not None:
+            _require(await self._membership(group_id, caller_id), "dissolve")
+        if group.dissolved:
+            return _group_read(group)
+        group = await self._store.dissolve(group_id)
+        await self._members_saved(group_id)
+        log.info("group dissolved", extra={"group_id": group_id})
+        return _group_read(group)
+
+    async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
+        """Rename or change the notice; see :meth:`GroupsFacade.edit`."""
+        name = None if isinstance(request.name, msgspec.UnsetType) else request.name
+        notice = None if isinstance(request.notice, msgspec.UnsetType) else request.notice
+        if name is not None:
+            self._check_length("name", name, self._max_name_chars, "groups.max_name_chars")
+        if notice is not None:
+            self._check_length("notice", notice, self._max_notice_chars, "groups.max_notice_chars")
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        if not rules.allowed(caller.role, "edit"):
+            raise Forbidden("only the owner or an admin may edit the group", code="not_an_admin")
+        _require_active(group)
+        group = await self._store.edit(group_id, name=name, notice=notice)
+        log.info("group edited", extra={"group_id": group_id})
+        return _group_read(group)
+
+    def _check_length(self, field: str, value: str, limit: int, key: str) -> None:
+        if len(value) > limit:
+            raise InvalidInput(
+                f"{field}: at most {limit} characters ({key})", code="invalid_field", field=field
+            )
+
+    async def mute(
+        self, group_id: int, caller_id: int, user_id: int, until: int | None
+    ) -> MemberRead:
+        """Mute or unmute; see :meth:`GroupsFacade.mute`."""
+        if until is not None and until <= self._clock():
+            raise InvalidInput(
+                "until: a time in the future (Unix ms)", code="invalid_field", field="until"
+            )
+        group = await self._group(group_id)
+        caller = await self._membership(group_id, caller_id)
+        target = await self._target(group_id, user_id)
+        needed = rules.mute_action(target.role)
+        if needed is None:
+            raise Conflict("nobody can mute the group's owner", code="cannot_mute_owner")
+        if not rules.allowed(caller.role, needed):
+            raise Forbidden(
+                "only the owner, or an admin muting a plain member, may mute", code="not_an_admin"
+            )
+        _require_active(group)
+        changed = await self._store.set_mute(group_id, user_id, until or 0)
+        if changed is None:
+            raise self._no_member(group_id, user_id)
+        await self._members_saved(group_id)
+        log.info("member muted", extra={"group_id": group_id, "user_id": user_id, "until": until})
+        return _member_read(changed)
+
+    async def sendable_version(self, group_id: int, user_id: int) -> int:
+        """Membership and send check; see :meth:`GroupsFacade.sendable_version`."""
+        version = await self.membership_version(group_id, user_id)
+        members = await self.member_set(group_id)
+        if members.dissolved:
+            raise _dissolved(group_id)
+        until = members.muted_until.get(user_id, 0)
+        if until > self._clock():
+            raise Forbidden(
+                f"you are muted in group {group_id} until {until} (Unix ms)", code="member_muted"
+            )
+        return version
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
@@ -207,9 +327,16 @@ class GroupsService:
         # would otherwise each query the same list); a load that began before a membership
         # change is not cached.
         async def load() -> MemberSet:
-            await self._group(group_id)
+            group = await self._group(group_id)
             version, ids = await self._store.member_ids(group_id)
-            return MemberSet(group_id=group_id, version=version, user_ids=frozenset(ids))
+            mutes = await self._store.mutes(group_id)
+            return MemberSet(
+                group_id=group_id,
+                version=version,
+                user_ids=frozenset(ids),
+                dissolved=group.dissolved,
+                muted_until=mutes,
+            )
 
         return await self._member_sets.load(group_id, load)
 
@@ -235,6 +362,17 @@ class GroupsService:
         if member is None:
             raise Forbidden(f"you are not a member of group {group_id}", code="not_a_member")
         return member
+
+    async def _target(self, group_id: int, user_id: int) -> MemberRecord:
+        target = await self._store.member(group_id, user_id)
+        if target is None:
+            raise self._no_member(group_id, user_id)
+        return target
+
+    def _no_member(self, group_id: int, user_id: int) -> NotFound:
+        return NotFound(
+            f"user {user_id} is not a member of group {group_id}", code="member_not_found"
+        )
 
     async def _require_users(self, user_ids: set[int]) -> None:
         missing = user_ids - await self._users.existing_user_ids(user_ids)
@@ -262,8 +400,28 @@ def _parse_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
-def _may_remove(caller: MemberRecord, target: MemberRecord) -> bool:
-    return caller.role == "owner" or (caller.role == "admin" and target.role == "member")
+def _require(caller: MemberRecord, action: rules.Action) -> None:
+    if not rules.allowed(caller.role, action):
+        raise Forbidden("only the group's owner may do this", code="not_the_owner")
+
+
+def _require_active(group: GroupRecord) -> None:
+    if group.dissolved:
+        raise _dissolved(group.id)
+
+
+def _dissolved(group_id: int) -> Forbidden:
+    return Forbidden(
+        f"group {group_id} is dissolved: its history stays readable, nothing can be sent"
+        " or changed",
+        code="group_dissolved",
+    )
+
+
+def _member_read(m: MemberRecord) -> MemberRead:
+    return MemberRead(
+        user_id=m.user_id, role=m.role, joined_at=m.joined_at, muted_until=m.muted_until
+    )
 
 
 def _group_read(group: GroupRecord) -> GroupRead:
@@ -273,13 +431,13 @@ def _group_read(group: GroupRecord) -> GroupRead:
         owner_id=group.owner_id,
         member_count=group.member_count,
         created_at=group.created_at,
+        dissolved=group.dissolved,
+        notice=group.notice,
     )
 
 
 def _member_list(group_id: int, members: list[MemberRecord]) -> MemberList:
     return MemberList(
         group_id=group_id,
-        members=[
-            MemberRead(user_id=m.user_id, role=m.role, joined_at=m.joined_at) for m in members
-        ],
+        members=[_member_read(m) for m in members],
     )

@@ -21,6 +21,8 @@ class Group(models.Model):
     member_count = fields.IntField(default=0)
     member_version = fields.BigIntField(default=1)
     created_at = fields.BigIntField()
+    dissolved = fields.BooleanField(default=False)
+    notice = fields.TextField(default="")
 
     class Meta:
         table = "groups_group"
@@ -34,6 +36,7 @@ class Member(models.Model):
     user_id = fields.BigIntField(db_index=True)
     role = fields.CharField(max_length=8)
     joined_at = fields.BigIntField()
+    muted_until = fields.BigIntField(default=0)
 
     class Meta:
         table = "groups_member"
@@ -48,6 +51,8 @@ def _group(row: Group) -> GroupRecord:
         member_count=row.member_count,
         member_version=row.member_version,
         created_at=row.created_at,
+        dissolved=row.dissolved,
+        notice=row.notice,
     )
 
 
@@ -57,6 +62,7 @@ def _member(row: Member) -> MemberRecord:
         user_id=row.user_id,
         role=cast(Role, row.role),
         joined_at=row.joined_at,
+        muted_until=row.muted_until,
     )
 
 
@@ -153,3 +159,48 @@ class SqlGroupStore:
         group = await Group.get(id=group_id)
         ids = await Member.filter(group_id=group_id).values_list("user_id", flat=True)
         return group.member_version, {int(cast(int, i)) for i in ids}
+
+    async def set_role(self, group_id: int, user_id: int, role: Role) -> MemberRecord | None:
+        """Change a member's role."""
+        updated = await Member.filter(group_id=group_id, user_id=user_id).update(role=role)
+        return await self.member(group_id, user_id) if updated else None
+
+    async def transfer(self, group_id: int, new_owner_id: int) -> GroupRecord:
+        """Swap owner and new owner under the group row's lock."""
+        async with in_transaction():
+            group = await Group.select_for_update().get(id=group_id)
+            await Member.filter(group_id=group_id, user_id=group.owner_id).update(role="admin")
+            await Member.filter(group_id=group_id, user_id=new_owner_id).update(role="owner")
+            await Group.filter(id=group_id).update(owner_id=new_owner_id)
+            await group.refresh_from_db()
+        return _group(group)
+
+    async def edit(
+        self, group_id: int, *, name: str | None = None, notice: str | None = None
+    ) -> GroupRecord:
+        """Change the name and/or notice."""
+        changes: dict[str, str] = {}
+        if name is not None:
+            changes["name"] = name
+        if notice is not None:
+            changes["notice"] = notice
+        if changes:
+            await Group.filter(id=group_id).update(**changes)
+        return _group(await Group.get(id=group_id))
+
+    async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
+        """Set ``muted_until``."""
+        updated = await Member.filter(group_id=group_id, user_id=user_id).update(muted_until=until)
+        return await self.member(group_id, user_id) if updated else None
+
+    async def mutes(self, group_id: int) -> dict[int, int]:
+        """Members with a mute set."""
+        rows = await Member.filter(group_id=group_id, muted_until__gt=0).values_list(
+            "user_id", "muted_until"
+        )
+        return {int(cast(int, u)): int(cast(int, t)) for u, t in rows}
+
+    async def dissolve(self, group_id: int) -> GroupRecord:
+        """Mark dissolved."""
+        await Group.filter(id=group_id).update(dissolved=True)
+        return _group(await Group.get(id=group_id))
