@@ -244,3 +244,19 @@ async def test_participants_of_a_group_are_its_members(c: Changes) -> None:
     assert await c.service.participants(A, AB) == {A, B}
     with pytest.raises(Forbidden):
         await c.service.participants(C, f"g:{gid}")
+
+
+async def test_a_group_admin_recalls_any_message_after_the_window_a_member_cannot(
+    c: Changes,
+) -> None:
+    gid = await c.world.group(A, B, C)
+    conv = f"g:{gid}"
+    message = (await c.world.send(C, gid, "m1", body="spam", session_type="group")).message
+    c.world.clock.advance(10 * 120_000)
+    with pytest.raises(Forbidden):
+        await c.service.recall(B, "dev-2", conv, message.seq)
+    await c.world.groups.set_role(gid, A, B, "admin")
+
+    tombstone = await c.service.recall(B, "dev-2", conv, message.seq)
+
+    assert (tombstone.recalled, tombstone.recalled_by, tombstone.body) == (True, B, "")

@@ -173,12 +173,12 @@ class MessageChangeService:
         return ref
 
     async def _role_of(self, ref: domain.ConversationRef, user_id: int) -> changes.GroupRole | None:
-        """The caller's group role for the recall policy.
+        """The caller's group role for the recall policy (None in a single chat).
 
-        Groups have no roles yet: everyone counts as an ordinary member. Once the groups
-        contract answers roles, this is the one place to ask it.
+        Read from the store, not the member cache: a recall is rare, and a role taken away
+        on another replica must not let its former holder recall others' messages.
         """
-        return None if ref.group_id is None else "member"
+        return None if ref.group_id is None else await self._groups.role_of(ref.group_id, user_id)
 
 
 def _as_send(message: MessageRead, body: str) -> MessageSend:

@@ -257,6 +257,10 @@ class GroupsFacade(Protocol):
         """Whether ``user_id`` belongs to the group (False for unknown groups)."""
         ...
 
+    async def role_of(self, group_id: int, user_id: int) -> Role | None:
+        """``user_id``'s role in the group, read from the store; None for a non-member."""
+        ...
+
     async def membership_version(self, group_id: int, user_id: int) -> int:
         """The group's membership version, checking that ``user_id`` is a member.
 

@@ -20,6 +20,7 @@ from gomicroim.modules.groups.contract import (
     MemberRead,
     MemberSet,
     MembersWatcher,
+    Role,
 )
 from gomicroim.modules.groups.ports import (
     GroupFull,
@@ -288,6 +289,11 @@ class GroupsService:
         if cached is not None and user_id in cached.user_ids:
             return True
         return await self._store.member(group_id, user_id) is not None
+
+    async def role_of(self, group_id: int, user_id: int) -> Role | None:
+        """The member's role; see :meth:`GroupsFacade.role_of`."""
+        member = await self._store.member(group_id, user_id)
+        return None if member is None else member.role
 
     async def membership_version(self, group_id: int, user_id: int) -> int:
         """Version plus membership check; see :meth:`GroupsFacade.membership_version`."""
