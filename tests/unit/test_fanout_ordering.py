@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from gomicroim.errors import Forbidden
 from gomicroim.fanout.ordering import ConversationOrder
 from gomicroim.modules.chat.contract import HistoryPage, MessageCommitted, MessageRead
@@ -84,3 +86,21 @@ async def test_a_gap_nobody_committed_or_can_read_is_left_to_the_clients_pull() 
     order = ConversationOrder(refused)
     order.handled(await order.arrange([committed(1)]))
     assert seqs(await order.arrange([committed(4)])) == [("g:1", 4)]
+
+
+async def test_a_recall_or_edit_of_a_fanned_out_seq_goes_out_after_the_messages() -> None:
+    # A change re-announces its message's seq: neither a replay to drop nor a gap to fill.
+    history = History(last=4)
+    order = ConversationOrder(history)
+    order.handled(await order.arrange([committed(1), committed(2)]))
+    recall = msgspec.structs.replace(committed(1), change="recall", actor_id=7)
+    edit = msgspec.structs.replace(committed(4), change="edit", actor_id=7)
+
+    arranged = await order.arrange([recall, committed(3), edit, committed(4)])
+
+    assert [(e.message.seq, e.change) for e in arranged] == [
+        (3, None), (4, None), (1, "recall"), (4, "edit"),
+    ]  # fmt: skip
+    assert history.reads == []
+    order.handled(arranged)
+    assert await order.arrange([committed(4)]) == []  # the message itself is still a replay

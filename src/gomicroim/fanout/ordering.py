@@ -47,7 +47,11 @@ class ConversationOrder:
         """
         last: dict[str, int] = {}
         out: list[MessageCommitted] = []
-        for event in sorted(events, key=lambda e: (e.message.conversation_id, e.message.seq)):
+        # A recall or edit re-announces a seq already fanned out: it is neither a replay nor
+        # a gap. It is published only after its message was, so it goes after the messages.
+        changes = [e for e in events if e.change is not None]
+        messages = [e for e in events if e.change is None]
+        for event in sorted(messages, key=lambda e: (e.message.conversation_id, e.message.seq)):
             conv, seq = event.message.conversation_id, event.message.seq
             first, previous = self._seen.get(conv, (seq, 0))
             previous = last.get(conv, previous)
@@ -57,11 +61,13 @@ class ConversationOrder:
                 out.extend(await self._fill(event, previous))
             out.append(event)
             last[conv] = max(seq, previous)
-        return out
+        return out + changes
 
     def handled(self, events: list[MessageCommitted]) -> None:
         """Remember what ``events`` (fanned out now) covered of each conversation."""
         for event in events:
+            if event.change is not None:
+                continue
             conv, seq = event.message.conversation_id, event.message.seq
             # The first seq stays: older ones fanned out later leave holes below it unknown.
             first, previous = self._seen.get(conv, (seq, seq))
