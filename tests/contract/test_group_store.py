@@ -299,3 +299,30 @@ async def test_set_mute_is_stored_listed_and_cleared(groups: GroupStore) -> None
     assert cleared is not None
     assert cleared.muted_until == 0
     assert await groups.mutes(group.id) == {}
+
+
+async def test_edit_sets_and_clears_avatar_url_and_mute_all(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    assert (group.avatar_url, group.muted) == ("", False)
+
+    pictured = await groups.edit(group.id, avatar_url="https://img.example/a.png")
+    muted = await groups.edit(group.id, muted=True)
+
+    assert (pictured.avatar_url, pictured.muted) == ("https://img.example/a.png", False)
+    assert (muted.name, muted.avatar_url, muted.muted) == ("g", "https://img.example/a.png", True)
+    assert await groups.get(group.id) == muted
+    cleared = await groups.edit(group.id, avatar_url="", muted=False)
+    assert (cleared.avatar_url, cleared.muted) == ("", False)
+
+
+async def test_moderators_are_the_owner_and_the_admins(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    assert await groups.moderators(group.id) == {OWNER}
+
+    await groups.set_role(group.id, 12, "admin")
+    assert await groups.moderators(group.id) == {OWNER, 12}
+    await groups.transfer(group.id, 11)
+    assert await groups.moderators(group.id) == {OWNER, 11, 12}
+    await groups.set_role(group.id, OWNER, "member")
+    assert await groups.moderators(group.id) == {11, 12}
+    assert await groups.moderators(group.id + 1000) == set()

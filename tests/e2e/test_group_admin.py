@@ -234,3 +234,75 @@ async def test_who_may_mute_whom_over_http(api: Api) -> None:
     # Nobody got muted: everyone still sends.
     for member in (owner, ann, ben):
         await api.send_group(member, gid, f"from {member.id}")
+
+
+async def test_mute_all_lets_only_the_owner_and_admins_send(api: Api) -> None:
+    owner, ann, ben, out = [await api.register_and_login(n) for n in ("own", "ann", "ben", "out")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    await set_role(api, owner, gid, ann.id, "admin")
+    url = f"/api/v1/groups/{gid}"
+    await api.send_group(ben, gid, "before")
+
+    assert_error(
+        await api.client.patch(url, json={"muted": True}, headers=ben.headers), 403, "not_an_admin"
+    )
+    assert_error(
+        await api.client.patch(url, json={"muted": True}, headers=out.headers), 403, "not_a_member"
+    )
+    muted = await api.client.patch(url, json={"muted": True}, headers=ann.headers)
+    assert muted.status_code == 200, muted.text
+    assert muted.json()["muted"] is True
+    seen = await api.client.get(url, headers=ben.headers)
+    assert seen.json()["muted"] is True
+
+    assert_error(
+        await api.send_raw(ben, gid, "while muted", session_type="group"), 403, "group_muted"
+    )
+    await api.send_group(ann, gid, "admin talks")
+    await api.send_group(owner, gid, "owner talks")
+    assert [m["body"] for m in await api.history(owner, f"g:{gid}")] == [
+        "before",
+        "admin talks",
+        "owner talks",
+    ]
+    # A member promoted while mute-all is on may send at once; demoted, not any more.
+    await set_role(api, owner, gid, ben.id, "admin")
+    await api.send_group(ben, gid, "promoted")
+    await set_role(api, owner, gid, ben.id, "member")
+    assert_error(await api.send_raw(ben, gid, "demoted", session_type="group"), 403, "group_muted")
+
+    unmuted = await api.client.patch(url, json={"muted": False}, headers=owner.headers)
+    assert unmuted.json()["muted"] is False
+    await api.send_group(ben, gid, "free again")
+    assert [m["body"] for m in await api.history(ben, f"g:{gid}")][-2:] == [
+        "promoted",
+        "free again",
+    ]
+
+
+async def test_owner_and_admins_set_and_clear_the_avatar_url(api: Api) -> None:
+    owner, ann, ben = [await api.register_and_login(n) for n in ("own", "ann", "ben")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+    await set_role(api, owner, gid, ann.id, "admin")
+    url = f"/api/v1/groups/{gid}"
+    avatar = "https://img.example/groups/1.png?size=64"
+
+    pictured = await api.client.patch(url, json={"avatar_url": avatar}, headers=ann.headers)
+    assert pictured.status_code == 200, pictured.text
+    assert (pictured.json()["avatar_url"], pictured.json()["name"]) == (avatar, "g")
+    assert (await api.client.get(url, headers=ben.headers)).json()["avatar_url"] == avatar
+    assert_error(
+        await api.client.patch(url, json={"avatar_url": avatar}, headers=ben.headers),
+        403,
+        "not_an_admin",
+    )
+    for bad in ("ftp://img.example/a.png", "javascript:alert(1)", "https://a b", "x" * 10):
+        refused = await api.client.patch(url, json={"avatar_url": bad}, headers=owner.headers)
+        assert refused.status_code == 400, (bad, refused.text)
+    too_long = "https://img.example/" + "a" * 2048
+    assert (
+        await api.client.patch(url, json={"avatar_url": too_long}, headers=owner.headers)
+    ).status_code == 400
+    cleared = await api.client.patch(url, json={"avatar_url": ""}, headers=owner.headers)
+    assert cleared.json()["avatar_url"] == ""
+    assert (await api.client.get(url, headers=ben.headers)).json()["avatar_url"] == ""

@@ -117,14 +117,18 @@ class MemoryGroupStore:
         return group
 
     async def edit(
-        self, group_id: int, *, name: str | None = None, notice: str | None = None
+        self,
+        group_id: int,
+        *,
+        name: str | None = None,
+        notice: str | None = None,
+        avatar_url: str | None = None,
+        muted: bool | None = None,
     ) -> GroupRecord:
-        """Change the name and/or notice."""
-        group = self._groups[group_id]
-        if name is not None:
-            group = msgspec.structs.replace(group, name=name)
-        if notice is not None:
-            group = msgspec.structs.replace(group, notice=notice)
+        """Change the fields given."""
+        given = {"name": name, "notice": notice, "avatar_url": avatar_url, "muted": muted}
+        changes = {k: v for k, v in given.items() if v is not None}
+        group = msgspec.structs.replace(self._groups[group_id], **changes)
         self._groups[group_id] = group
         return group
 
@@ -140,6 +144,11 @@ class MemoryGroupStore:
         """Members with a mute set."""
         members = self._members.get(group_id, {})
         return {u: m.muted_until for u, m in members.items() if m.muted_until > 0}
+
+    async def moderators(self, group_id: int) -> set[int]:
+        """Owner and admins."""
+        members = self._members.get(group_id, {})
+        return {u for u, m in members.items() if m.role != "member"}
 
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark the group dissolved."""

@@ -185,7 +185,7 @@ class GroupController(Controller):
 
     @patch(
         "/{group_id:int}",
-        summary="Rename the group or change its notice (owner or admin)",
+        summary="Rename, set the notice or avatar, switch mute-all (owner or admin)",
         **documented(403, 404, body=GroupEdit),
     )
     async def edit(

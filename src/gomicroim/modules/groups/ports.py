@@ -20,6 +20,8 @@ class GroupRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     dissolved: bool = False
     notice: str = ""
+    muted: bool = False
+    avatar_url: str = ""
 
 
 class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -90,9 +92,15 @@ class GroupStore(Protocol):
         ...
 
     async def edit(
-        self, group_id: int, *, name: str | None = None, notice: str | None = None
+        self,
+        group_id: int,
+        *,
+        name: str | None = None,
+        notice: str | None = None,
+        avatar_url: str | None = None,
+        muted: bool | None = None,
     ) -> GroupRecord:
-        """Change the name and/or notice (None: keep)."""
+        """Change the name, notice, avatar URL and/or mute-all flag (None: keep)."""
         ...
 
     async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
@@ -101,6 +109,10 @@ class GroupStore(Protocol):
 
     async def mutes(self, group_id: int) -> dict[int, int]:
         """``user_id -> muted_until`` of the members with a mute set."""
+        ...
+
+    async def moderators(self, group_id: int) -> set[int]:
+        """The ids of the owner and the admins."""
         ...
 
     async def dissolve(self, group_id: int) -> GroupRecord:
