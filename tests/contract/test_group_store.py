@@ -326,3 +326,27 @@ async def test_moderators_are_the_owner_and_the_admins(groups: GroupStore) -> No
     await groups.set_role(group.id, OWNER, "member")
     assert await groups.moderators(group.id) == {11, 12}
     assert await groups.moderators(group.id + 1000) == set()
+
+
+async def test_members_page_walks_every_member_once_in_join_order(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    await groups.add_members(group.id, {13, 14}, max_members=100, now_ms=NOW + 1)
+    await groups.remove_member(group.id, 11)
+    await groups.add_members(group.id, {11}, max_members=100, now_ms=NOW + 2)
+    other = await groups.create(name="h", owner_id=OWNER, member_ids={15}, now_ms=NOW)
+
+    seen: list[int] = []
+    after = 0
+    while page := await groups.members_page(group.id, after_position=after, limit=2):
+        assert len(page) <= 2
+        seen += [m.user_id for m in page]
+        after = page[-1].position
+
+    # The rejoined member comes last: a rejoin is a new join.
+    assert seen == [OWNER, 12, 13, 14, 11]
+    assert seen == [m.user_id for m in await groups.members(group.id)]
+    assert [m.user_id for m in await groups.members_page(other.id, after_position=0, limit=9)] == [
+        OWNER,
+        15,
+    ]
+    assert await groups.members_page(group.id + 1000, after_position=0, limit=9) == []

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import httpx
 import pytest
 
 from tests.e2e.client import Api, User, assert_error
+from tests.e2e.conftest import StartServer
+from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
 
@@ -306,3 +309,82 @@ async def test_owner_and_admins_set_and_clear_the_avatar_url(api: Api) -> None:
     cleared = await api.client.patch(url, json={"avatar_url": ""}, headers=owner.headers)
     assert cleared.json()["avatar_url"] == ""
     assert (await api.client.get(url, headers=ben.headers)).json()["avatar_url"] == ""
+
+
+async def walk_members(api: Api, user: User, group_id: int, limit: int) -> list[int]:
+    seen: list[int] = []
+    cursor: str | None = None
+    while True:
+        params: dict[str, str | int] = {"limit": limit}
+        if cursor is not None:
+            params["cursor"] = cursor
+        page = await api.client.get(
+            f"/api/v1/groups/{group_id}/members", params=params, headers=user.headers
+        )
+        assert page.status_code == 200, page.text
+        body = page.json()
+        assert len(body["members"]) <= limit
+        seen += [m["user_id"] for m in body["members"]]
+        cursor = body["next_cursor"]
+        if cursor is None:
+            return seen
+
+
+async def test_member_pages_walk_every_member_once_in_join_order(api: Api) -> None:
+    owner, *others = [await api.register_and_login(n) for n in ("own", "a", "b", "c", "d", "e")]
+    gid = (await api.create_group(owner, "g", others[:3]))["id"]
+    added = await api.client.post(
+        f"/api/v1/groups/{gid}/members",
+        json={"user_ids": [u.id for u in others[3:]]},
+        headers=owner.headers,
+    )
+    assert added.status_code == 200, added.text
+    everyone = [owner.id, *sorted(u.id for u in others[:3]), *sorted(u.id for u in others[3:])]
+
+    for limit in (1, 2, 4, 6, 7):
+        assert await walk_members(api, others[0], gid, limit) == everyone
+    # Without a limit a small group answers whole, as before paging existed.
+    whole = await api.client.get(f"/api/v1/groups/{gid}/members", headers=owner.headers)
+    assert [m["user_id"] for m in whole.json()["members"]] == everyone
+    assert whole.json()["next_cursor"] is None
+
+    url = f"/api/v1/groups/{gid}/members"
+    bad = await api.client.get(url, params={"cursor": "x1"}, headers=owner.headers)
+    assert_error(bad, 400, "invalid_field", field="cursor")
+    assert (
+        await api.client.get(url, params={"limit": 2001}, headers=owner.headers)
+    ).status_code == 400
+    assert (
+        await api.client.get(url, params={"limit": 0}, headers=owner.headers)
+    ).status_code == 400
+    outsider = await api.register_and_login("out")
+    assert_error(
+        await api.client.get(url, params={"limit": 1}, headers=outsider.headers),
+        403,
+        "not_a_member",
+    )
+
+
+@pytest.fixture
+def small_pages(start_server: StartServer) -> ServerProcess:
+    return start_server(GOMICROIM__GROUPS__MEMBERS_PAGE_LIMIT="2")
+
+
+async def test_groups_members_page_limit_bounds_the_default_page(
+    small_pages: ServerProcess, connect: Callable[[ServerProcess], Api]
+) -> None:
+    api = connect(small_pages)
+    owner, ann, ben = [await api.register_and_login(n) for n in ("own", "ann", "ben")]
+    gid = (await api.create_group(owner, "g", [ann, ben]))["id"]
+
+    first = await api.client.get(f"/api/v1/groups/{gid}/members", headers=ann.headers)
+    assert [m["user_id"] for m in first.json()["members"]] == [owner.id, *sorted((ann.id, ben.id))][
+        :2
+    ]
+    rest = await api.client.get(
+        f"/api/v1/groups/{gid}/members",
+        params={"cursor": first.json()["next_cursor"]},
+        headers=ann.headers,
+    )
+    assert [m["user_id"] for m in rest.json()["members"]] == [max(ann.id, ben.id)]
+    assert rest.json()["next_cursor"] is None

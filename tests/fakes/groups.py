@@ -17,6 +17,7 @@ class MemoryGroupStore:
         self._ids = itertools.count(1)
         self._groups: dict[int, GroupRecord] = {}
         self._members: dict[int, dict[int, MemberRecord]] = {}
+        self._positions = itertools.count(1)
 
     async def create(
         self, *, name: str, owner_id: int, member_ids: set[int], now_ms: int
@@ -25,12 +26,20 @@ class MemoryGroupStore:
         group_id = next(self._ids)
         members = {
             owner_id: MemberRecord(
-                group_id=group_id, user_id=owner_id, role="owner", joined_at=now_ms
+                group_id=group_id,
+                user_id=owner_id,
+                role="owner",
+                joined_at=now_ms,
+                position=next(self._positions),
             )
         }
         for user_id in sorted(member_ids - {owner_id}):
             members[user_id] = MemberRecord(
-                group_id=group_id, user_id=user_id, role="member", joined_at=now_ms
+                group_id=group_id,
+                user_id=user_id,
+                role="member",
+                joined_at=now_ms,
+                position=next(self._positions),
             )
         group = GroupRecord(
             id=group_id,
@@ -65,6 +74,13 @@ class MemoryGroupStore:
         """All members, in join order."""
         return list(self._members.get(group_id, {}).values())
 
+    async def members_page(
+        self, group_id: int, *, after_position: int, limit: int
+    ) -> list[MemberRecord]:
+        """A page of members in join order."""
+        members = self._members.get(group_id, {}).values()
+        return [m for m in members if m.position > after_position][:limit]
+
     async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
         """Up to ``limit`` groups with ids above ``after_group_id``, ascending."""
         return [self._groups[g] for g in sorted(g for g in self._groups if g > after_group_id)][
@@ -84,7 +100,11 @@ class MemoryGroupStore:
             raise GroupFull(group_id)
         for user_id in new:
             members[user_id] = MemberRecord(
-                group_id=group_id, user_id=user_id, role="member", joined_at=now_ms
+                group_id=group_id,
+                user_id=user_id,
+                role="member",
+                joined_at=now_ms,
+                position=next(self._positions),
             )
         return self._bump(group_id)
 

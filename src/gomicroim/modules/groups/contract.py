@@ -120,10 +120,14 @@ class MemberRead(msgspec.Struct, kw_only=True):
 
 
 class MemberList(msgspec.Struct, kw_only=True):
-    """All members of a group."""
+    """Members of a group in join order, a page at a time.
+
+    ``next_cursor`` is opaque: pass it back as ``cursor`` for the next page; null on the last.
+    """
 
     group_id: int
     members: list[MemberRead]
+    next_cursor: str | None = None
 
 
 class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
@@ -183,8 +187,18 @@ class GroupsFacade(Protocol):
         """
         ...
 
-    async def members(self, group_id: int, caller_id: int) -> MemberList:
-        """The members, for members only (same errors as :meth:`get`)."""
+    async def members(
+        self, group_id: int, caller_id: int, *, limit: int | None = None, cursor: str | None = None
+    ) -> MemberList:
+        """The members in join order, ``limit`` per page, for members only.
+
+        ``limit`` None: ``groups.members_page_limit`` (500).
+
+        Raises:
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``.
+            InvalidInput: ``invalid_field`` (``cursor``) for a cursor this server did not issue.
+        """
         ...
 
     async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:

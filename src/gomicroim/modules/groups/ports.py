@@ -32,6 +32,8 @@ class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     joined_at: int
     muted_until: int = 0
+    #: Orders members by join (grows with every join, a rejoin too); member pages page by it.
+    position: int = 0
 
 
 class GroupFull(Exception):
@@ -63,6 +65,12 @@ class GroupStore(Protocol):
 
     async def members(self, group_id: int) -> list[MemberRecord]:
         """All members, in join order."""
+        ...
+
+    async def members_page(
+        self, group_id: int, *, after_position: int, limit: int
+    ) -> list[MemberRecord]:
+        """Up to ``limit`` members with ``position`` above ``after_position``, in join order."""
         ...
 
     async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:

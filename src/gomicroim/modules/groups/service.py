@@ -51,6 +51,7 @@ class GroupsService:
         max_name_chars: int = 64,
         max_notice_chars: int = 2000,
         max_avatar_url_chars: int = 2048,
+        members_page_limit: int = 500,
         member_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
         member_events: Invalidations[MembersChanged] | None = None,
@@ -74,6 +75,7 @@ class GroupsService:
         self._max_name_chars = max_name_chars
         self._max_notice_chars = max_notice_chars
         self._max_avatar_url_chars = max_avatar_url_chars
+        self._members_page_limit = members_page_limit
         self._store = store
         self._users = users
         self._max_members = max_members
@@ -125,11 +127,20 @@ class GroupsService:
             next_cursor=str(page[-1].id) if len(rows) > limit and page else None,
         )
 
-    async def members(self, group_id: int, caller_id: int) -> MemberList:
-        """Members for members; see :meth:`GroupsFacade.members`."""
+    async def members(
+        self, group_id: int, caller_id: int, *, limit: int | None = None, cursor: str | None = None
+    ) -> MemberList:
+        """A page of members for members; see :meth:`GroupsFacade.members`."""
+        after = _parse_cursor(cursor)
+        limit = limit or self._members_page_limit
         await self._group(group_id)
         await self._membership(group_id, caller_id)
-        return _member_list(group_id, await self._store.members(group_id))
+        rows = await self._store.members_page(group_id, after_position=after, limit=limit + 1)
+        page = rows[:limit]
+        listed = _member_list(group_id, page)
+        if len(rows) > limit and page:
+            listed.next_cursor = str(page[-1].position)
+        return listed
 
     async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:
         """Add members; see :meth:`GroupsFacade.add_members`."""

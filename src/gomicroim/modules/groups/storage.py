@@ -67,6 +67,7 @@ def _member(row: Member) -> MemberRecord:
         role=cast(Role, row.role),
         joined_at=row.joined_at,
         muted_until=row.muted_until,
+        position=row.id,
     )
 
 
@@ -117,6 +118,17 @@ class SqlGroupStore:
     async def members(self, group_id: int) -> list[MemberRecord]:
         """All members in join order."""
         return [_member(r) for r in await Member.filter(group_id=group_id).order_by("id")]
+
+    async def members_page(
+        self, group_id: int, *, after_position: int, limit: int
+    ) -> list[MemberRecord]:
+        """A page of members in join order (the row id is the position)."""
+        rows = (
+            await Member.filter(group_id=group_id, id__gt=after_position)
+            .order_by("id")
+            .limit(limit)
+        )
+        return [_member(r) for r in rows]
 
     async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
         """Every group by ascending id, a page at a time."""
