@@ -350,3 +350,15 @@ async def test_members_page_walks_every_member_once_in_join_order(groups: GroupS
         15,
     ]
     assert await groups.members_page(group.id + 1000, after_position=0, limit=9) == []
+
+
+async def test_dissolved_among_names_only_dissolved_groups(groups: GroupStore) -> None:
+    gone = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    kept = await groups.create(name="h", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    assert await groups.dissolved_among({gone.id, kept.id}) == set()
+
+    await groups.dissolve(gone.id)
+
+    assert await groups.dissolved_among({gone.id, kept.id, kept.id + 1000}) == {gone.id}
+    assert await groups.dissolved_among({kept.id}) == set()
+    assert await groups.dissolved_among(set()) == set()

@@ -388,3 +388,38 @@ async def test_groups_members_page_limit_bounds_the_default_page(
     )
     assert [m["user_id"] for m in rest.json()["members"]] == [max(ann.id, ben.id)]
     assert rest.json()["next_cursor"] is None
+
+
+async def test_the_conversation_list_shows_a_dissolved_group_as_dissolved(api: Api) -> None:
+    owner, ann = [await api.register_and_login(n) for n in ("own", "ann")]
+    gone = (await api.create_group(owner, "gone", [ann]))["id"]
+    kept = (await api.create_group(owner, "kept", [ann]))["id"]
+    await api.send_group(ann, gone, "before")
+    await api.send_group(ann, kept, "still here")
+    await api.send(owner, ann.id, "direct")
+    before = await api.conversation(ann, f"g:{gone}")
+    assert before is not None
+    assert before["dissolved"] is False
+
+    dissolved = await api.client.delete(f"/api/v1/groups/{gone}", headers=owner.headers)
+    assert dissolved.status_code == 200, dissolved.text
+
+    for member in (owner, ann):
+        listing = (await api.conversations(member))["conversations"]
+        by_id = {c["conversation_id"]: c for c in listing}
+        assert by_id[f"g:{gone}"]["dissolved"] is True
+        assert by_id[f"g:{gone}"]["last_message"]["body"] == "before"
+        assert by_id[f"g:{kept}"]["dissolved"] is False
+        singles = [c for c in listing if c["session_type"] == "single"]
+        assert [c["dissolved"] for c in singles] == [False]
+    # Paged one entry at a time, the flag rides on the right page.
+    seen: dict[str, bool] = {}
+    params: dict[str, int | str] = {"limit": 1}
+    while True:
+        page = await api.conversations(ann, **params)
+        seen.update({c["conversation_id"]: c["dissolved"] for c in page["conversations"]})
+        if page["next_before"] is None:
+            break
+        params = {"limit": 1, "before": page["next_before"]}
+    assert seen[f"g:{gone}"] is True
+    assert seen[f"g:{kept}"] is False

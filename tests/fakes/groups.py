@@ -165,6 +165,10 @@ class MemoryGroupStore:
         members = self._members.get(group_id, {})
         return {u: m.muted_until for u, m in members.items() if m.muted_until > 0}
 
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Dissolved groups among ``group_ids``."""
+        return {g for g in group_ids if g in self._groups and self._groups[g].dissolved}
+
     async def moderators(self, group_id: int) -> set[int]:
         """Owner and admins."""
         members = self._members.get(group_id, {})

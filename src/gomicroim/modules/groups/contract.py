@@ -292,6 +292,10 @@ class GroupsFacade(Protocol):
         """
         ...
 
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Which of ``group_ids`` are dissolved (one store query; unknown ids are not)."""
+        ...
+
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Whether ``user_id`` belongs to the group (False for unknown groups)."""
         ...

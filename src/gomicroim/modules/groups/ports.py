@@ -119,6 +119,10 @@ class GroupStore(Protocol):
         """``user_id -> muted_until`` of the members with a mute set."""
         ...
 
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """The ids among ``group_ids`` of dissolved groups."""
+        ...
+
     async def moderators(self, group_id: int) -> set[int]:
         """The ids of the owner and the admins."""
         ...

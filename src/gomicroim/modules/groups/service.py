@@ -316,6 +316,10 @@ class GroupsService:
             )
         return version
 
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Dissolved groups; see :meth:`GroupsFacade.dissolved_among`."""
+        return await self._store.dissolved_among(group_ids)
+
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
         cached = self._member_sets.get(group_id)

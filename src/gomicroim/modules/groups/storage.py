@@ -219,6 +219,15 @@ class SqlGroupStore:
         )
         return {int(cast(int, u)): int(cast(int, t)) for u, t in rows}
 
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Dissolved groups among ``group_ids`` (primary key lookups)."""
+        if not group_ids:
+            return set()
+        ids = await Group.filter(id__in=sorted(group_ids), dissolved=True).values_list(
+            "id", flat=True
+        )
+        return {int(cast(int, i)) for i in ids}
+
     async def moderators(self, group_id: int) -> set[int]:
         """Owner and admins."""
         ids = await Member.filter(group_id=group_id, role__in=["owner", "admin"]).values_list(
