@@ -423,3 +423,26 @@ async def test_the_conversation_list_shows_a_dissolved_group_as_dissolved(api: A
         params = {"limit": 1, "before": page["next_before"]}
     assert seen[f"g:{gone}"] is True
     assert seen[f"g:{kept}"] is False
+
+
+@pytest.fixture
+def short_avatars(start_server: StartServer) -> ServerProcess:
+    return start_server(GOMICROIM__GROUPS__MAX_AVATAR_URL_CHARS="40")
+
+
+async def test_groups_max_avatar_url_chars_bounds_the_avatar_url(
+    short_avatars: ServerProcess, connect: Callable[[ServerProcess], Api]
+) -> None:
+    api = connect(short_avatars)
+    owner = await api.register_and_login("own")
+    gid = (await api.create_group(owner, "g", []))["id"]
+    url = f"/api/v1/groups/{gid}"
+    fits = "https://img.example/" + "a" * 20
+    assert len(fits) == 40
+
+    assert (await api.client.patch(url, json={"avatar_url": fits}, headers=owner.headers)).json()[
+        "avatar_url"
+    ] == fits
+    over = await api.client.patch(url, json={"avatar_url": fits + "b"}, headers=owner.headers)
+    assert_error(over, 400, "invalid_field", field="avatar_url")
+    assert (await api.client.get(url, headers=owner.headers)).json()["avatar_url"] == fits
