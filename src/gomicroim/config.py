@@ -108,6 +108,9 @@ class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     max_members: PositiveInt = 2000
     max_name_chars: Annotated[int, msgspec.Meta(ge=1, le=255)] = 64
     max_notice_chars: Annotated[int, msgspec.Meta(ge=0, le=4096)] = 2000
+    max_avatar_url_chars: Annotated[int, msgspec.Meta(ge=1, le=2048)] = 2048
+    #: Members per ``GET /groups/{id}/members`` page without a ``limit`` (at most 2000).
+    members_page_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
     member_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
 
 

@@ -299,3 +299,66 @@ async def test_set_mute_is_stored_listed_and_cleared(groups: GroupStore) -> None
     assert cleared is not None
     assert cleared.muted_until == 0
     assert await groups.mutes(group.id) == {}
+
+
+async def test_edit_sets_and_clears_avatar_url_and_mute_all(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    assert (group.avatar_url, group.muted) == ("", False)
+
+    pictured = await groups.edit(group.id, avatar_url="https://img.example/a.png")
+    muted = await groups.edit(group.id, muted=True)
+
+    assert (pictured.avatar_url, pictured.muted) == ("https://img.example/a.png", False)
+    assert (muted.name, muted.avatar_url, muted.muted) == ("g", "https://img.example/a.png", True)
+    assert await groups.get(group.id) == muted
+    cleared = await groups.edit(group.id, avatar_url="", muted=False)
+    assert (cleared.avatar_url, cleared.muted) == ("", False)
+
+
+async def test_moderators_are_the_owner_and_the_admins(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    assert await groups.moderators(group.id) == {OWNER}
+
+    await groups.set_role(group.id, 12, "admin")
+    assert await groups.moderators(group.id) == {OWNER, 12}
+    await groups.transfer(group.id, 11)
+    assert await groups.moderators(group.id) == {OWNER, 11, 12}
+    await groups.set_role(group.id, OWNER, "member")
+    assert await groups.moderators(group.id) == {11, 12}
+    assert await groups.moderators(group.id + 1000) == set()
+
+
+async def test_members_page_walks_every_member_once_in_join_order(groups: GroupStore) -> None:
+    group = await groups.create(name="g", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    await groups.add_members(group.id, {13, 14}, max_members=100, now_ms=NOW + 1)
+    await groups.remove_member(group.id, 11)
+    await groups.add_members(group.id, {11}, max_members=100, now_ms=NOW + 2)
+    other = await groups.create(name="h", owner_id=OWNER, member_ids={15}, now_ms=NOW)
+
+    seen: list[int] = []
+    after = 0
+    while page := await groups.members_page(group.id, after_position=after, limit=2):
+        assert len(page) <= 2
+        seen += [m.user_id for m in page]
+        after = page[-1].position
+
+    # The rejoined member comes last: a rejoin is a new join.
+    assert seen == [OWNER, 12, 13, 14, 11]
+    assert seen == [m.user_id for m in await groups.members(group.id)]
+    assert [m.user_id for m in await groups.members_page(other.id, after_position=0, limit=9)] == [
+        OWNER,
+        15,
+    ]
+    assert await groups.members_page(group.id + 1000, after_position=0, limit=9) == []
+
+
+async def test_dissolved_among_names_only_dissolved_groups(groups: GroupStore) -> None:
+    gone = await groups.create(name="g", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    kept = await groups.create(name="h", owner_id=OWNER, member_ids=set(), now_ms=NOW)
+    assert await groups.dissolved_among({gone.id, kept.id}) == set()
+
+    await groups.dissolve(gone.id)
+
+    assert await groups.dissolved_among({gone.id, kept.id, kept.id + 1000}) == {gone.id}
+    assert await groups.dissolved_among({kept.id}) == set()
+    assert await groups.dissolved_among(set()) == set()

@@ -17,6 +17,7 @@ class MemoryGroupStore:
         self._ids = itertools.count(1)
         self._groups: dict[int, GroupRecord] = {}
         self._members: dict[int, dict[int, MemberRecord]] = {}
+        self._positions = itertools.count(1)
 
     async def create(
         self, *, name: str, owner_id: int, member_ids: set[int], now_ms: int
@@ -25,12 +26,20 @@ class MemoryGroupStore:
         group_id = next(self._ids)
         members = {
             owner_id: MemberRecord(
-                group_id=group_id, user_id=owner_id, role="owner", joined_at=now_ms
+                group_id=group_id,
+                user_id=owner_id,
+                role="owner",
+                joined_at=now_ms,
+                position=next(self._positions),
             )
         }
         for user_id in sorted(member_ids - {owner_id}):
             members[user_id] = MemberRecord(
-                group_id=group_id, user_id=user_id, role="member", joined_at=now_ms
+                group_id=group_id,
+                user_id=user_id,
+                role="member",
+                joined_at=now_ms,
+                position=next(self._positions),
             )
         group = GroupRecord(
             id=group_id,
@@ -65,6 +74,13 @@ class MemoryGroupStore:
         """All members, in join order."""
         return list(self._members.get(group_id, {}).values())
 
+    async def members_page(
+        self, group_id: int, *, after_position: int, limit: int
+    ) -> list[MemberRecord]:
+        """A page of members in join order."""
+        members = self._members.get(group_id, {}).values()
+        return [m for m in members if m.position > after_position][:limit]
+
     async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
         """Up to ``limit`` groups with ids above ``after_group_id``, ascending."""
         return [self._groups[g] for g in sorted(g for g in self._groups if g > after_group_id)][
@@ -84,7 +100,11 @@ class MemoryGroupStore:
             raise GroupFull(group_id)
         for user_id in new:
             members[user_id] = MemberRecord(
-                group_id=group_id, user_id=user_id, role="member", joined_at=now_ms
+                group_id=group_id,
+                user_id=user_id,
+                role="member",
+                joined_at=now_ms,
+                position=next(self._positions),
             )
         return self._bump(group_id)
 
@@ -117,14 +137,18 @@ class MemoryGroupStore:
         return group
 
     async def edit(
-        self, group_id: int, *, name: str | None = None, notice: str | None = None
+        self,
+        group_id: int,
+        *,
+        name: str | None = None,
+        notice: str | None = None,
+        avatar_url: str | None = None,
+        muted: bool | None = None,
     ) -> GroupRecord:
-        """Change the name and/or notice."""
-        group = self._groups[group_id]
-        if name is not None:
-            group = msgspec.structs.replace(group, name=name)
-        if notice is not None:
-            group = msgspec.structs.replace(group, notice=notice)
+        """Change the fields given."""
+        given = {"name": name, "notice": notice, "avatar_url": avatar_url, "muted": muted}
+        changes = {k: v for k, v in given.items() if v is not None}
+        group = msgspec.structs.replace(self._groups[group_id], **changes)
         self._groups[group_id] = group
         return group
 
@@ -140,6 +164,15 @@ class MemoryGroupStore:
         """Members with a mute set."""
         members = self._members.get(group_id, {})
         return {u: m.muted_until for u, m in members.items() if m.muted_until > 0}
+
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Dissolved groups among ``group_ids``."""
+        return {g for g in group_ids if g in self._groups and self._groups[g].dissolved}
+
+    async def moderators(self, group_id: int) -> set[int]:
+        """Owner and admins."""
+        members = self._members.get(group_id, {})
+        return {u for u, m in members.items() if m.role != "member"}
 
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark the group dissolved."""

@@ -20,6 +20,8 @@ TABLE: dict[rules.Action, tuple[bool, bool, bool]] = {
     "remove_member": (Y, Y, N),
     "remove_admin": (Y, N, N),
     "edit": (Y, Y, N),
+    "mute_all": (Y, Y, N),
+    "send_while_muted_all": (Y, Y, N),
     "mute_member": (Y, Y, N),
     "mute_admin": (Y, N, N),
     "set_role": (Y, N, N),

@@ -7,6 +7,7 @@ import pytest
 
 from gomicroim.errors import AppError, Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups.contract import GroupCreate, GroupEdit, GroupPage
+from gomicroim.modules.groups.ports import GroupRecord, MemberRecord
 from gomicroim.modules.groups.service import GroupsService
 from tests.fakes import FakeClock, MemoryGroupStore, StaticDirectory
 
@@ -388,3 +389,45 @@ async def test_who_may_mute_whom(groups: GroupsService, gid: int) -> None:
     assert (await groups.mute(gid, OWNER, ADMIN, 2_000)).muted_until == 2_000
     await groups.dissolve(gid, OWNER)
     await fails(groups.mute(gid, OWNER, MEMBER, 2_000), Forbidden, "group_dissolved")
+
+
+class CountingStore(MemoryGroupStore):
+    """Counts reads a send check makes, to show a cached mute-all costs none."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def member(self, group_id: int, user_id: int) -> MemberRecord | None:
+        self.reads += 1
+        return await super().member(group_id, user_id)
+
+    async def get(self, group_id: int) -> GroupRecord | None:
+        self.reads += 1
+        return await super().get(group_id)
+
+    async def moderators(self, group_id: int) -> set[int]:
+        self.reads += 1
+        return await super().moderators(group_id)
+
+
+async def test_mute_all_refuses_plain_members_at_once_and_costs_no_query_once_cached() -> None:
+    store = CountingStore()
+    groups = GroupsService(store=store, users=StaticDirectory(range(1, 21)), max_members=MAX)
+    gid = (await groups.create(OWNER, GroupCreate(name="g", member_ids=[ADMIN, MEMBER]))).id
+    await groups.set_role(gid, OWNER, ADMIN, "admin")
+    assert await groups.sendable_version(gid, MEMBER) >= 1  # the member set is now cached
+
+    await fails(groups.edit(gid, MEMBER, GroupEdit(muted=True)), Forbidden, "not_an_admin")
+    muted = await groups.edit(gid, ADMIN, GroupEdit(muted=True))
+
+    assert muted.muted
+    await fails(groups.sendable_version(gid, MEMBER), Forbidden, "group_muted")
+    store.reads = 0
+    for _ in range(3):
+        await fails(groups.sendable_version(gid, MEMBER), Forbidden, "group_muted")
+        assert await groups.sendable_version(gid, ADMIN) >= 1
+        assert await groups.sendable_version(gid, OWNER) >= 1
+    assert store.reads == 0
+    await groups.edit(gid, OWNER, GroupEdit(muted=False))
+    assert await groups.sendable_version(gid, MEMBER) >= 1

@@ -98,6 +98,8 @@ class ConversationRead(msgspec.Struct, kw_only=True):
     updated_at: int
     #: Single chats: how far the peer has read (their ``read_seq``); null in groups.
     peer_read_seq: int | None = None
+    #: Groups: the group is dissolved (history readable, nothing can be sent); false otherwise.
+    dissolved: bool = False
 
 
 class ConversationList(msgspec.Struct, kw_only=True):

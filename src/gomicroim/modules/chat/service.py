@@ -160,15 +160,19 @@ class ChatService:
         page = rows[:limit]
         singles = [r.conversation_id for r in page if r.session_type == "single"]
         peer_reads = await self._store.peer_read_seqs(user_id, singles)
+        group_ids = {domain.parse_conversation_id(r.conversation_id).group_id for r in page}
+        dissolved = await self._groups.dissolved_among({g for g in group_ids if g is not None})
         return ConversationList(
-            conversations=[self._entry(user_id, row, peer_reads) for row in page],
+            conversations=[self._entry(user_id, row, peer_reads, dissolved) for row in page],
             total_unread=await self._store.total_unread(user_id),
             next_before=(
                 domain.encode_cursor(domain.list_position(page[-1])) if len(rows) > limit else None
             ),
         )
 
-    def _entry(self, user_id: int, row: EntryRow, peer_reads: dict[str, int]) -> ConversationRead:
+    def _entry(
+        self, user_id: int, row: EntryRow, peer_reads: dict[str, int], dissolved: set[int]
+    ) -> ConversationRead:
         ref = domain.parse_conversation_id(row.conversation_id)
         peer_read = peer_reads.get(row.conversation_id)
         return ConversationRead(
@@ -186,6 +190,7 @@ class ChatService:
             ),
             updated_at=row.updated_at,
             peer_read_seq=None if ref.group_id is not None else min(peer_read or 0, row.last_seq),
+            dissolved=ref.group_id in dissolved,
         )
 
     async def history(

@@ -36,6 +36,8 @@ class GroupsContainer(containers.DeclarativeContainer):
         max_members=settings.provided.groups.max_members,
         max_name_chars=settings.provided.groups.max_name_chars,
         max_notice_chars=settings.provided.groups.max_notice_chars,
+        max_avatar_url_chars=settings.provided.groups.max_avatar_url_chars,
+        members_page_limit=settings.provided.groups.members_page_limit,
         member_cache_ttl_s=settings.provided.groups.member_cache_ttl_s,
         member_events=member_events,
         cache_stats=metrics,

@@ -8,7 +8,7 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 import msgspec
 
 from gomicroim.modules.identity.contract import UserId
-from gomicroim.patterns import DISPLAY_NAME
+from gomicroim.patterns import DISPLAY_NAME, END
 
 Role = Literal["owner", "admin", "member"]
 GroupName = Annotated[
@@ -31,6 +31,17 @@ GroupNotice = Annotated[
 ]
 
 
+GroupAvatarUrl = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=2048,
+        pattern=f"^(https?://[^\\x00-\\x20\\x7f]+)?{END}",
+        description="An http(s) URL of up to groups.max_avatar_url_chars, no spaces or control"
+        " characters; empty clears it.",
+    ),
+]
+
+
 class GroupCreate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``POST /groups`` body; the caller becomes the owner and need not be listed."""
 
@@ -49,6 +60,9 @@ class GroupEdit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
     name: GroupName | msgspec.UnsetType = msgspec.UNSET
     notice: GroupNotice | msgspec.UnsetType = msgspec.UNSET
+    avatar_url: GroupAvatarUrl | msgspec.UnsetType = msgspec.UNSET
+    #: Mute-all: while true only the owner and admins may send.
+    muted: bool | msgspec.UnsetType = msgspec.UNSET
 
 
 class MuteRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -70,7 +84,10 @@ class OwnerTransfer(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
 
 
 class GroupRead(msgspec.Struct, kw_only=True):
-    """A group as members see it. ``dissolved``: nobody can send or change it any more."""
+    """A group as members see it. ``dissolved``: nobody can send or change it any more.
+
+    ``muted``: mute-all is on, only the owner and admins may send.
+    """
 
     id: int
     name: str
@@ -79,6 +96,8 @@ class GroupRead(msgspec.Struct, kw_only=True):
     created_at: int
     dissolved: bool = False
     notice: str = ""
+    muted: bool = False
+    avatar_url: str = ""
 
 
 class GroupPage(msgspec.Struct, kw_only=True):
@@ -101,20 +120,29 @@ class MemberRead(msgspec.Struct, kw_only=True):
 
 
 class MemberList(msgspec.Struct, kw_only=True):
-    """All members of a group."""
+    """Members of a group in join order, a page at a time.
+
+    ``next_cursor`` is opaque: pass it back as ``cursor`` for the next page; null on the last.
+    """
 
     group_id: int
     members: list[MemberRead]
+    next_cursor: str | None = None
 
 
 class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
-    """Member ids with a version that changes whenever membership changes."""
+    """Member ids with a version that changes whenever membership changes.
+
+    ``muted_all``: mute-all is on; then only ``moderators`` (the owner and admins) may send.
+    """
 
     group_id: int
     version: int
     user_ids: frozenset[int]
     dissolved: bool = False
     muted_until: dict[int, int] = msgspec.field(default_factory=dict)
+    muted_all: bool = False
+    moderators: frozenset[int] = frozenset()
 
 
 #: Told the new member set after a membership change (see :meth:`GroupsFacade.watch_members`).
@@ -159,8 +187,18 @@ class GroupsFacade(Protocol):
         """
         ...
 
-    async def members(self, group_id: int, caller_id: int) -> MemberList:
-        """The members, for members only (same errors as :meth:`get`)."""
+    async def members(
+        self, group_id: int, caller_id: int, *, limit: int | None = None, cursor: str | None = None
+    ) -> MemberList:
+        """The members in join order, ``limit`` per page, for members only.
+
+        ``limit`` None: ``groups.members_page_limit`` (500).
+
+        Raises:
+            NotFound: ``group_not_found``.
+            Forbidden: ``not_a_member``.
+            InvalidInput: ``invalid_field`` (``cursor``) for a cursor this server did not issue.
+        """
         ...
 
     async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:
@@ -218,11 +256,11 @@ class GroupsFacade(Protocol):
         ...
 
     async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
-        """Rename the group or change its notice (owner or admin).
+        """Rename the group, change its notice or avatar, or switch mute-all (owner or admin).
 
         Raises:
-            InvalidInput: ``invalid_field`` past ``groups.max_name_chars`` or
-                ``groups.max_notice_chars``.
+            InvalidInput: ``invalid_field`` past ``groups.max_name_chars``,
+                ``groups.max_notice_chars`` or ``groups.max_avatar_url_chars``.
             NotFound: ``group_not_found``.
             Forbidden: ``not_a_member``, ``not_an_admin``, ``group_dissolved``.
         """
@@ -249,8 +287,13 @@ class GroupsFacade(Protocol):
 
         Raises:
             NotFound: ``group_not_found``.
-            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted``.
+            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted``,
+                ``group_muted`` (mute-all is on and the sender is neither owner nor admin).
         """
+        ...
+
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Which of ``group_ids`` are dissolved (one store query; unknown ids are not)."""
         ...
 
     async def is_member(self, group_id: int, user_id: int) -> bool:

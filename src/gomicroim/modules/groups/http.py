@@ -98,7 +98,7 @@ class GroupController(Controller):
 
     @get(
         "/{group_id:int}/members",
-        summary="The group's members (members only)",
+        summary="The group's members in join order, paged with limit and cursor (members only)",
         **documented(403, 404),
     )
     async def members(
@@ -106,8 +106,17 @@ class GroupController(Controller):
         request: AnyRequest,
         groups: NamedDependency[GroupsFacade],
         group_id: int = GroupIdParam,
+        limit: int | None = Parameter(
+            ge=1,
+            le=2000,
+            required=False,
+            description="members per page; default groups.members_page_limit (500)",
+        ),
+        cursor: str | None = Parameter(
+            required=False, max_length=32, description="next_cursor of the previous page"
+        ),
     ) -> MemberList:
-        return await groups.members(group_id, caller(request).user_id)
+        return await groups.members(group_id, caller(request).user_id, limit=limit, cursor=cursor)
 
     @post(
         "/{group_id:int}/members",
@@ -185,7 +194,7 @@ class GroupController(Controller):
 
     @patch(
         "/{group_id:int}",
-        summary="Rename the group or change its notice (owner or admin)",
+        summary="Rename, set the notice or avatar, switch mute-all (owner or admin)",
         **documented(403, 404, body=GroupEdit),
     )
     async def edit(

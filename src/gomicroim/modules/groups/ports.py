@@ -20,6 +20,8 @@ class GroupRecord(msgspec.Struct, frozen=True, kw_only=True):
     created_at: int
     dissolved: bool = False
     notice: str = ""
+    muted: bool = False
+    avatar_url: str = ""
 
 
 class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -30,6 +32,8 @@ class MemberRecord(msgspec.Struct, frozen=True, kw_only=True):
     role: Role
     joined_at: int
     muted_until: int = 0
+    #: Orders members by join (grows with every join, a rejoin too); member pages page by it.
+    position: int = 0
 
 
 class GroupFull(Exception):
@@ -63,6 +67,12 @@ class GroupStore(Protocol):
         """All members, in join order."""
         ...
 
+    async def members_page(
+        self, group_id: int, *, after_position: int, limit: int
+    ) -> list[MemberRecord]:
+        """Up to ``limit`` members with ``position`` above ``after_position``, in join order."""
+        ...
+
     async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
         """Up to ``limit`` groups with ids above ``after_group_id``, ascending (operators)."""
         ...
@@ -90,9 +100,15 @@ class GroupStore(Protocol):
         ...
 
     async def edit(
-        self, group_id: int, *, name: str | None = None, notice: str | None = None
+        self,
+        group_id: int,
+        *,
+        name: str | None = None,
+        notice: str | None = None,
+        avatar_url: str | None = None,
+        muted: bool | None = None,
     ) -> GroupRecord:
-        """Change the name and/or notice (None: keep)."""
+        """Change the name, notice, avatar URL and/or mute-all flag (None: keep)."""
         ...
 
     async def set_mute(self, group_id: int, user_id: int, until: int) -> MemberRecord | None:
@@ -101,6 +117,14 @@ class GroupStore(Protocol):
 
     async def mutes(self, group_id: int) -> dict[int, int]:
         """``user_id -> muted_until`` of the members with a mute set."""
+        ...
+
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """The ids among ``group_ids`` of dissolved groups."""
+        ...
+
+    async def moderators(self, group_id: int) -> set[int]:
+        """The ids of the owner and the admins."""
         ...
 
     async def dissolve(self, group_id: int) -> GroupRecord:

@@ -14,6 +14,8 @@ Action = Literal[
     "remove_member",
     "remove_admin",
     "edit",
+    "mute_all",
+    "send_while_muted_all",
     "mute_member",
     "mute_admin",
     "set_role",
@@ -23,6 +25,7 @@ Action = Literal[
 
 #: role x action -> allowed. ``remove_member`` removes a plain member, ``remove_admin`` an
 #: admin; the owner can be neither removed nor leave (``leave`` is False: transfer first).
+#: ``mute_all`` switches mute-all; ``send_while_muted_all``: may still send while it is on.
 RULES: dict[Role, frozenset[Action]] = {
     "owner": frozenset(
         {
@@ -32,6 +35,8 @@ RULES: dict[Role, frozenset[Action]] = {
             "remove_member",
             "remove_admin",
             "edit",
+            "mute_all",
+            "send_while_muted_all",
             "mute_member",
             "mute_admin",
             "set_role",
@@ -40,7 +45,17 @@ RULES: dict[Role, frozenset[Action]] = {
         }
     ),
     "admin": frozenset(
-        {"read", "send", "leave", "add_members", "remove_member", "edit", "mute_member"}
+        {
+            "read",
+            "send",
+            "leave",
+            "add_members",
+            "remove_member",
+            "edit",
+            "mute_all",
+            "send_while_muted_all",
+            "mute_member",
+        }
     ),
     "member": frozenset({"read", "send", "leave"}),
 }

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal
+from typing import Literal, TypeVar
 
 import msgspec
 
@@ -33,6 +33,8 @@ from gomicroim.modules.groups.ports import (
 
 log = logging.getLogger("gomicroim.groups")
 
+_T = TypeVar("_T")
+
 #: Member ids held in cached member sets, over all groups (about 60 bytes each).
 MEMBER_IDS_CACHED = 1_000_000
 
@@ -48,6 +50,8 @@ class GroupsService:
         max_members: int,
         max_name_chars: int = 64,
         max_notice_chars: int = 2000,
+        max_avatar_url_chars: int = 2048,
+        members_page_limit: int = 500,
         member_cache_ttl_s: float = 5.0,
         clock: Clock = now_ms,
         member_events: Invalidations[MembersChanged] | None = None,
@@ -70,6 +74,8 @@ class GroupsService:
             member_events.on_gap(self._drop_caches)
         self._max_name_chars = max_name_chars
         self._max_notice_chars = max_notice_chars
+        self._max_avatar_url_chars = max_avatar_url_chars
+        self._members_page_limit = members_page_limit
         self._store = store
         self._users = users
         self._max_members = max_members
@@ -121,11 +127,20 @@ class GroupsService:
             next_cursor=str(page[-1].id) if len(rows) > limit and page else None,
         )
 
-    async def members(self, group_id: int, caller_id: int) -> MemberList:
-        """Members for members; see :meth:`GroupsFacade.members`."""
+    async def members(
+        self, group_id: int, caller_id: int, *, limit: int | None = None, cursor: str | None = None
+    ) -> MemberList:
+        """A page of members for members; see :meth:`GroupsFacade.members`."""
+        after = _parse_cursor(cursor)
+        limit = limit or self._members_page_limit
         await self._group(group_id)
         await self._membership(group_id, caller_id)
-        return _member_list(group_id, await self._store.members(group_id))
+        rows = await self._store.members_page(group_id, after_position=after, limit=limit + 1)
+        page = rows[:limit]
+        listed = _member_list(group_id, page)
+        if len(rows) > limit and page:
+            listed.next_cursor = str(page[-1].position)
+        return listed
 
     async def add_members(self, group_id: int, caller_id: int, user_ids: list[int]) -> MemberList:
         """Add members; see :meth:`GroupsFacade.add_members`."""
@@ -222,20 +237,33 @@ class GroupsService:
         return _group_read(group)
 
     async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
-        """Rename or change the notice; see :meth:`GroupsFacade.edit`."""
-        name = None if isinstance(request.name, msgspec.UnsetType) else request.name
-        notice = None if isinstance(request.notice, msgspec.UnsetType) else request.notice
+        """Rename, change the notice or avatar, switch mute-all; see :meth:`GroupsFacade.edit`."""
+        name = _given(request.name)
+        notice = _given(request.notice)
+        avatar_url = _given(request.avatar_url)
+        muted = _given(request.muted)
         if name is not None:
             self._check_length("name", name, self._max_name_chars, "groups.max_name_chars")
         if notice is not None:
             self._check_length("notice", notice, self._max_notice_chars, "groups.max_notice_chars")
+        if avatar_url is not None:
+            self._check_length(
+                "avatar_url", avatar_url, self._max_avatar_url_chars, "groups.max_avatar_url_chars"
+            )
         group = await self._group(group_id)
         caller = await self._membership(group_id, caller_id)
-        if not rules.allowed(caller.role, "edit"):
+        edits = name is not None or notice is not None or avatar_url is not None
+        if (edits and not rules.allowed(caller.role, "edit")) or (
+            muted is not None and not rules.allowed(caller.role, "mute_all")
+        ):
             raise Forbidden("only the owner or an admin may edit the group", code="not_an_admin")
         _require_active(group)
-        group = await self._store.edit(group_id, name=name, notice=notice)
-        log.info("group edited", extra={"group_id": group_id})
+        group = await self._store.edit(
+            group_id, name=name, notice=notice, avatar_url=avatar_url, muted=muted
+        )
+        if muted is not None:
+            await self._members_saved(group_id)
+        log.info("group edited", extra={"group_id": group_id, "muted": group.muted})
         return _group_read(group)
 
     def _check_length(self, field: str, value: str, limit: int, key: str) -> None:
@@ -276,12 +304,21 @@ class GroupsService:
         members = await self.member_set(group_id)
         if members.dissolved:
             raise _dissolved(group_id)
+        if members.muted_all and user_id not in members.moderators:
+            raise Forbidden(
+                f"group {group_id} is muted: only the owner and admins may send",
+                code="group_muted",
+            )
         until = members.muted_until.get(user_id, 0)
         if until > self._clock():
             raise Forbidden(
                 f"you are muted in group {group_id} until {until} (Unix ms)", code="member_muted"
             )
         return version
+
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Dissolved groups; see :meth:`GroupsFacade.dissolved_among`."""
+        return await self._store.dissolved_among(group_ids)
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
@@ -336,12 +373,16 @@ class GroupsService:
             group = await self._group(group_id)
             version, ids = await self._store.member_ids(group_id)
             mutes = await self._store.mutes(group_id)
+            # Only a muted group's sends ask who moderates: skip the query otherwise.
+            moderators = await self._store.moderators(group_id) if group.muted else set()
             return MemberSet(
                 group_id=group_id,
                 version=version,
                 user_ids=frozenset(ids),
                 dissolved=group.dissolved,
                 muted_until=mutes,
+                muted_all=group.muted,
+                moderators=frozenset(moderators),
             )
 
         return await self._member_sets.load(group_id, load)
@@ -406,6 +447,10 @@ def _parse_cursor(cursor: str | None) -> int:
     return int(cursor)
 
 
+def _given(value: _T | msgspec.UnsetType) -> _T | None:
+    return None if isinstance(value, msgspec.UnsetType) else value
+
+
 def _require(caller: MemberRecord, action: rules.Action) -> None:
     if not rules.allowed(caller.role, action):
         raise Forbidden("only the group's owner may do this", code="not_the_owner")
@@ -439,6 +484,8 @@ def _group_read(group: GroupRecord) -> GroupRead:
         created_at=group.created_at,
         dissolved=group.dissolved,
         notice=group.notice,
+        muted=group.muted,
+        avatar_url=group.avatar_url,
     )
 
 

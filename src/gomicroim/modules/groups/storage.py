@@ -23,6 +23,8 @@ class Group(models.Model):
     created_at = fields.BigIntField()
     dissolved = fields.BooleanField(default=False)
     notice = fields.TextField(default="")
+    muted = fields.BooleanField(default=False)
+    avatar_url = fields.CharField(max_length=2048, default="")
 
     class Meta:
         table = "groups_group"
@@ -53,6 +55,8 @@ def _group(row: Group) -> GroupRecord:
         created_at=row.created_at,
         dissolved=row.dissolved,
         notice=row.notice,
+        muted=row.muted,
+        avatar_url=row.avatar_url,
     )
 
 
@@ -63,6 +67,7 @@ def _member(row: Member) -> MemberRecord:
         role=cast(Role, row.role),
         joined_at=row.joined_at,
         muted_until=row.muted_until,
+        position=row.id,
     )
 
 
@@ -113,6 +118,17 @@ class SqlGroupStore:
     async def members(self, group_id: int) -> list[MemberRecord]:
         """All members in join order."""
         return [_member(r) for r in await Member.filter(group_id=group_id).order_by("id")]
+
+    async def members_page(
+        self, group_id: int, *, after_position: int, limit: int
+    ) -> list[MemberRecord]:
+        """A page of members in join order (the row id is the position)."""
+        rows = (
+            await Member.filter(group_id=group_id, id__gt=after_position)
+            .order_by("id")
+            .limit(limit)
+        )
+        return [_member(r) for r in rows]
 
     async def all_groups(self, *, after_group_id: int, limit: int) -> list[GroupRecord]:
         """Every group by ascending id, a page at a time."""
@@ -176,14 +192,17 @@ class SqlGroupStore:
         return _group(group)
 
     async def edit(
-        self, group_id: int, *, name: str | None = None, notice: str | None = None
+        self,
+        group_id: int,
+        *,
+        name: str | None = None,
+        notice: str | None = None,
+        avatar_url: str | None = None,
+        muted: bool | None = None,
     ) -> GroupRecord:
-        """Change the name and/or notice."""
-        changes: dict[str, str] = {}
-        if name is not None:
-            changes["name"] = name
-        if notice is not None:
-            changes["notice"] = notice
+        """Change the fields given."""
+        given = {"name": name, "notice": notice, "avatar_url": avatar_url, "muted": muted}
+        changes = {k: v for k, v in given.items() if v is not None}
         if changes:
             await Group.filter(id=group_id).update(**changes)
         return _group(await Group.get(id=group_id))
@@ -199,6 +218,22 @@ class SqlGroupStore:
             "user_id", "muted_until"
         )
         return {int(cast(int, u)): int(cast(int, t)) for u, t in rows}
+
+    async def dissolved_among(self, group_ids: set[int]) -> set[int]:
+        """Dissolved groups among ``group_ids`` (primary key lookups)."""
+        if not group_ids:
+            return set()
+        ids = await Group.filter(id__in=sorted(group_ids), dissolved=True).values_list(
+            "id", flat=True
+        )
+        return {int(cast(int, i)) for i in ids}
+
+    async def moderators(self, group_id: int) -> set[int]:
+        """Owner and admins."""
+        ids = await Member.filter(group_id=group_id, role__in=["owner", "admin"]).values_list(
+            "user_id", flat=True
+        )
+        return {int(cast(int, i)) for i in ids}
 
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark dissolved."""

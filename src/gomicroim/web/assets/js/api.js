@@ -102,7 +102,7 @@ export function authedApi(session) {
     group: (id) => authed("GET", `/groups/${id}`),
     createGroup: (name, memberIds) =>
       authed("POST", "/groups", { body: { name, member_ids: memberIds } }),
-    members: (id) => authed("GET", `/groups/${id}/members`),
+    members: (id, cursor) => authed("GET", `/groups/${id}/members`, { query: { cursor } }),
     addMembers: (id, userIds) =>
       authed("POST", `/groups/${id}/members`, { body: { user_ids: userIds } }),
     removeMember: (id, userId) => authed("DELETE", `/groups/${id}/members/${userId}`),

@@ -90,9 +90,15 @@ export class GroupDialogs {
 
   async renderMembers() {
     const list = $("member-list");
-    let members;
+    const members = [];
     try {
-      members = (await this.ctx.api.members(this.groupId)).members;
+      // Large groups answer in pages: follow next_cursor until the last one.
+      let cursor = null;
+      do {
+        const page = await this.ctx.api.members(this.groupId, cursor);
+        members.push(...page.members);
+        cursor = page.next_cursor;
+      } while (cursor);
     } catch (e) {
       say($("members-error"), e.message);
       return;
