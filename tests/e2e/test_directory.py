@@ -78,6 +78,8 @@ async def test_my_groups_lists_every_group_of_the_caller_once_in_pages(api: Api)
         "created_at": seen[-1]["created_at"],
         "dissolved": False,
         "notice": "",
+        "muted": False,
+        "avatar_url": "",
     }
 
 
