@@ -74,6 +74,7 @@ async def test_single_message_is_stored_and_shows_up_for_the_recipient(api: Api)
             "updated_at": message["created_at"],
             # Alice's own send moved her read position to it.
             "peer_read_seq": 1,
+            "dissolved": False,
         }
     ]
     # The sender has read what they sent.
