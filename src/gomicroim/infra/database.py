@@ -38,6 +38,11 @@ class TortoiseApp(NamedTuple):
     models: str
 
 
+def placeholder(db: Any) -> str:
+    """The parameter mark of ``db``'s raw SQL: ``%s`` for MySQL's driver, ``?`` for SQLite's."""
+    return "%s" if db.capabilities.dialect == "mysql" else "?"
+
+
 def sqlite_path(settings: Settings) -> Path:
     """The embedded shape's SQLite file under ``data_dir``."""
     return (settings.data_path / "gomicroim.sqlite3").resolve()

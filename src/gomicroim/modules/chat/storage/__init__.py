@@ -10,6 +10,7 @@ from tortoise.indexes import Index
 from tortoise.transactions import in_transaction
 
 from gomicroim.caching import Cache, CacheStats
+from gomicroim.infra.database import placeholder
 from gomicroim.infra.retry import DEFAULT_RETRY, RetryPolicy
 from gomicroim.modules.chat.contract import MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.domain import next_read_seq
@@ -425,7 +426,7 @@ class SqlOutboxStore:
         if not keys:
             return
         db = Outbox._meta.db
-        mark = "%s" if db.capabilities.dialect == "mysql" else "?"
+        mark = placeholder(db)
         await db.execute_many(
             f"UPDATE chat_outbox SET published_at = {mark}"  # noqa: S608 - placeholders only
             f" WHERE conversation_id = {mark} AND seq = {mark} AND published_at IS NULL",

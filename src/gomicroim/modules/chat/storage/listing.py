@@ -18,14 +18,11 @@ from typing import Any
 
 from tortoise.backends.base.client import BaseDBAsyncClient
 
+from gomicroim.infra.database import placeholder
 from gomicroim.modules.chat.ports import ListPosition
 
 #: The covering index of chat_conversation (a migration creates it under this name).
 INDEX = "chat_conversation_list"
-
-
-def _mark(db: BaseDBAsyncClient) -> str:
-    return "%s" if db.capabilities.dialect == "mysql" else "?"
 
 
 def _join(mark: str) -> str:
@@ -56,13 +53,13 @@ async def page(
     db: BaseDBAsyncClient, user_id: int, before: ListPosition | None, limit: int | None
 ) -> list[dict[str, Any]]:
     """Rows of ``id, session_type, last_seq, updated_at, read_seq`` for one page."""
-    sql, params = page_query(_mark(db), user_id, before, limit)
+    sql, params = page_query(placeholder(db), user_id, before, limit)
     return list(await db.execute_query_dict(sql, params))
 
 
 async def total_unread(db: BaseDBAsyncClient, user_id: int) -> int:
     """The sum of ``last_seq - read_seq`` over the user's entries, ignoring negative ones."""
-    mark = _mark(db)
+    mark = placeholder(db)
     sql = (
         "SELECT COALESCE(SUM(CASE WHEN c.last_seq > e.read_seq"
         f" THEN c.last_seq - e.read_seq ELSE 0 END), 0) AS total{_join(mark)}"
