@@ -77,6 +77,10 @@ class IdentitySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     password_time_cost: PositiveInt = 2
     password_memory_kib: Annotated[int, msgspec.Meta(ge=8192)] = 19456
     device_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    #: How long a process trusts its cached copy of a user's block list (asked on every
+    #: single-chat send). Blocks and unblocks invalidate it at once on every process; this
+    #: bounds staleness only when that broadcast was lost. 0 reads the database every time.
+    block_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 30.0
     #: Registration refuses shorter passwords; the API's own floor is 8, its ceiling 128.
     min_password_chars: Annotated[int, msgspec.Meta(ge=8, le=128)] = 8
     #: ``iss`` and ``aud`` of access tokens: a token signed with the same key by or for
@@ -133,6 +137,10 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     edit_window_s: Seconds = 900
     #: At most one relayed ``typing`` frame per user and conversation in this interval.
     typing_interval_s: Seconds = 3
+    #: Who may send a single-chat message to whom: ``anyone`` (any registered user), or
+    #: ``shared_group`` (only users who are members of one undissolved group together;
+    #: also for conversations that already exist). Blocks apply under both.
+    single_chat_policy: Literal["anyone", "shared_group"] = "anyone"
 
 
 class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

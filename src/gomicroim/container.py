@@ -153,6 +153,7 @@ class Container(containers.DeclarativeContainer):
         ChatContainer,
         settings=settings,
         identity=identity.service,
+        blocks=identity.blocks_service,
         groups=groups.service,
         committed_topic=committed_topic,
         read_topic=read_topic,

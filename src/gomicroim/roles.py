@@ -86,6 +86,7 @@ def _api_routes(container: Container) -> Routes:
         ],
         services={
             "identity": container.identity.service(),
+            "blocks": container.identity.blocks_service(),
             "groups": container.groups.service(),
             "chat": container.chat.service(),
             "message_changes": container.chat.changes(),

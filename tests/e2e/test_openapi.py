@@ -203,6 +203,17 @@ async def run_flows(api: Api) -> None:
     await http.delete(one, headers=bob.headers)
     await http.delete(f"/api/v1/conversations/{conv}/messages/99", headers=bob.headers)
 
+    blocks = "/api/v1/users/me/blocks"
+    await http.post(f"{blocks}/{outsider.id}", headers=carol.headers)
+    await http.post(f"{blocks}/{outsider.id}", headers=carol.headers)  # 200: already blocked
+    await http.post(f"{blocks}/{carol.id}", headers=carol.headers)  # 400: oneself
+    await http.post(f"{blocks}/9000000", headers=carol.headers)
+    await http.post("/api/v1/messages", json={**message, "to": carol.id}, headers=outsider.headers)
+    await http.get(blocks, headers=carol.headers)
+    await http.get(f"{blocks}?cursor=garbage", headers=carol.headers)
+    await http.delete(f"{blocks}/{outsider.id}", headers=carol.headers)
+    await http.delete(f"{blocks}/9000000", headers=carol.headers)
+
     await http.get("/")
     await http.get("/healthz")
     await http.get("/readyz")
@@ -292,8 +303,10 @@ def test_the_document_declares_bodies_errors_and_auth(document: dict[str, Any]) 
             if path.startswith("/api/") and path not in public:
                 assert operation["security"] == [{"BearerToken": []}], where
                 assert {"401", "429"} <= set(responses), where
-            # Logout and recall act on what the URL and token name: they take no body.
-            if method == "post" and path != "/api/v1/auth/logout" and not path.endswith("/recall"):
+            # Logout, recall and block act on what the URL and token name: they take no body.
+            bodiless = path == "/api/v1/auth/logout" or path.endswith("/recall")
+            bodiless = bodiless or path == "/api/v1/users/me/blocks/{user_id}"
+            if method == "post" and not bodiless:
                 request = operation["requestBody"]["content"]["application/json"]["schema"]
                 assert request["additionalProperties"] is False, where
                 assert request["required"], where

@@ -6,6 +6,7 @@ from tests.fakes.directory import StaticDirectory
 from tests.fakes.groups import MemoryGroupStore
 from tests.fakes.identity import (
     FakeHasher,
+    MemoryBlockStore,
     MemoryInviteStore,
     MemorySessionStore,
     MemoryUserStore,
@@ -15,6 +16,7 @@ from tests.fakes.outbox import MemoryOutboxStore, RecordingPublisher
 __all__ = [
     "FakeClock",
     "FakeHasher",
+    "MemoryBlockStore",
     "MemoryChatStore",
     "MemoryGroupStore",
     "MemoryInviteStore",

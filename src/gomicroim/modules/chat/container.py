@@ -20,7 +20,7 @@ from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
 from gomicroim.modules.groups.contract import GroupsFacade
-from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.identity.contract import BlocksFacade, IdentityFacade
 
 
 class ChatContainer(containers.DeclarativeContainer):
@@ -28,6 +28,7 @@ class ChatContainer(containers.DeclarativeContainer):
 
     settings = providers.Dependency(instance_of=Settings)
     identity: providers.Dependency[IdentityFacade] = providers.Dependency()
+    blocks: providers.Dependency[BlocksFacade] = providers.Dependency()
     groups: providers.Dependency[GroupsFacade] = providers.Dependency()
     committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
@@ -93,6 +94,8 @@ class ChatContainer(containers.DeclarativeContainer):
         conversations_max_limit=settings.provided.chat.conversations_max_limit,
         preview_chars=settings.provided.chat.preview_chars,
         hidden=change_store,
+        blocks=blocks,
+        single_chat_policy=settings.provided.chat.single_chat_policy,
     )
     changes = providers.Singleton(
         MessageChangeService,

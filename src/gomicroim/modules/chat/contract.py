@@ -181,7 +181,10 @@ class ChatFacade(Protocol):
             InvalidInput: ``msg_type_not_allowed`` (system), ``cannot_message_self``.
             TooLarge: ``body_too_large`` past ``chat.max_body_bytes``.
             NotFound: ``user_not_found`` or ``group_not_found``.
-            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted`` (nothing is stored).
+            Forbidden: ``not_a_member``, ``group_dissolved``, ``member_muted``; in a single
+                chat ``blocked`` (the peer blocked the sender), ``you_blocked_user`` (the sender
+                blocked the peer) or ``no_shared_group`` (``chat.single_chat_policy`` is
+                ``shared_group`` and they share no live group). Nothing is stored.
         """
         ...
 

@@ -285,6 +285,14 @@ class Directory(Protocol):
         ...
 
 
+class Blocks(Protocol):
+    """Identity's answer: who has blocked whom (cached there; asked on every single-chat send)."""
+
+    async def is_blocked(self, blocker_id: int, blocked_id: int) -> bool:
+        """Whether ``blocker_id`` has blocked ``blocked_id``."""
+        ...
+
+
 class MessageChangeStore(Protocol):
     """Changes to stored messages and the messages users hid from themselves."""
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Literal
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Forbidden, InvalidInput, NotFound
@@ -18,6 +19,7 @@ from gomicroim.modules.chat.contract import (
     SendResult,
 )
 from gomicroim.modules.chat.ports import (
+    Blocks,
     ChatStore,
     Directory,
     DuplicateMessage,
@@ -30,6 +32,9 @@ from gomicroim.modules.chat.ports import (
 from gomicroim.modules.groups.contract import GroupsFacade, MemberSet
 
 log = logging.getLogger("gomicroim.chat")
+
+#: ``chat.single_chat_policy``: who may message whom one to one.
+SingleChatPolicy = Literal["anyone", "shared_group"]
 
 
 class ChatService:
@@ -51,8 +56,12 @@ class ChatService:
         metrics: SendMetrics | None = None,
         clock: Clock = now_ms,
         hidden: HiddenMessages | None = None,
+        blocks: Blocks | None = None,
+        single_chat_policy: SingleChatPolicy = "anyone",
     ):
         self._hidden = hidden
+        self._blocks = blocks
+        self._single_chat_policy = single_chat_policy
         self._default_page_size = default_page_size
         self._max_page_size = max_page_size
         self._list_max = conversations_max_limit
@@ -140,7 +149,34 @@ class ChatService:
         peer = ref.peer_of(sender_id)
         if peer is None or not await self._users.existing_user_ids({peer}):
             raise NotFound(f"user {peer} does not exist", code="user_not_found", field="to")
+        await self._check_single(sender_id, peer)
         return tuple(sorted({sender_id, peer}))
+
+    async def _check_single(self, sender_id: int, peer: int) -> None:
+        """Refuse a single-chat send that a block or ``chat.single_chat_policy`` forbids.
+
+        A block stops both directions: the blocked user cannot reach the blocker, and the
+        blocker cannot write to someone who could not answer. Both lookups hit identity's
+        cache. The policy holds for existing conversations too: leaving the last common
+        group ends the right to write.
+        """
+        if self._blocks is not None:
+            if await self._blocks.is_blocked(peer, sender_id):
+                raise Forbidden(f"user {peer} has blocked you", code="blocked", field="to")
+            if await self._blocks.is_blocked(sender_id, peer):
+                raise Forbidden(
+                    f"you have blocked user {peer}; unblock them to send",
+                    code="you_blocked_user",
+                    field="to",
+                )
+        if self._single_chat_policy == "shared_group" and not await self._groups.share_group(
+            sender_id, peer
+        ):
+            raise Forbidden(
+                f"you share no group with user {peer} (chat.single_chat_policy = shared_group)",
+                code="no_shared_group",
+                field="to",
+            )
 
     async def conversations(
         self, user_id: int, *, limit: int | None = None, before: str | None = None

@@ -300,6 +300,14 @@ class GroupsFacade(Protocol):
         """Whether ``user_id`` belongs to the group (False for unknown groups)."""
         ...
 
+    async def share_group(self, user_a: int, user_b: int) -> bool:
+        """Whether the two users are members of one group together that is not dissolved.
+
+        One store query (not cached): chat asks it per single-chat send under
+        ``chat.single_chat_policy = "shared_group"``.
+        """
+        ...
+
     async def role_of(self, group_id: int, user_id: int) -> Role | None:
         """``user_id``'s role in the group, read from the store; None for a non-member."""
         ...

@@ -327,6 +327,10 @@ class GroupsService:
             return True
         return await self._store.member(group_id, user_id) is not None
 
+    async def share_group(self, user_a: int, user_b: int) -> bool:
+        """Common live group; see :meth:`GroupsFacade.share_group`."""
+        return await self._store.share_group(user_a, user_b)
+
     async def role_of(self, group_id: int, user_id: int) -> Role | None:
         """The member's role; see :meth:`GroupsFacade.role_of`."""
         member = await self._store.member(group_id, user_id)
