@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from typing import Any
 
@@ -57,6 +58,7 @@ def test_group_changes_show_as_readable_notices_in_the_thread_and_the_list(
     renamed = f"{owner.username} renamed the group to “{hostile}”"
     expect(bea.notice(2)).to_have_text(renamed, timeout=LIVE_S * 1000)
     expect(bea.item(group).locator(".preview")).to_have_text(renamed)
+    expect(bea.page.get_by_test_id("conversation-title")).to_have_text(hostile)
     added = _call(base, owner, "POST", f"/groups/{gid}/members", json={"user_ids": [extra.id]})
     assert added.status_code == 200, added.text
     expect(bea.notice(3)).to_have_text(f"{owner.username} added {extra.username}")
@@ -249,3 +251,79 @@ def send_status(base_url: str, sender: ApiUser, to: int) -> int:
         },
     )
     return response.status_code
+
+
+#: Every event of the README's "System messages" table (42: a user the page knows nothing of).
+EVENTS: list[tuple[dict[str, Any], str]] = [
+    (
+        {"event": "group_created", "actor": 1, "name": "Trip", "targets": [2]},
+        "Ann created the group “Trip”",
+    ),
+    ({"event": "member_added", "actor": 1, "targets": [2, 3, 42]}, "Ann added you, Cy and user 42"),
+    ({"event": "member_added", "actor": 3, "targets": [3]}, "Cy joined"),
+    ({"event": "member_removed", "actor": 1, "targets": [3]}, "Ann removed Cy"),
+    ({"event": "member_removed", "actor": 0, "targets": [3]}, "An operator removed Cy"),
+    ({"event": "member_left", "actor": 3}, "Cy left"),
+    ({"event": "role_changed", "actor": 1, "target": 3, "role": "admin"}, "Ann made Cy an admin"),
+    (
+        {"event": "role_changed", "actor": 1, "target": 2, "role": "member"},
+        "Ann made you a regular member",
+    ),
+    ({"event": "ownership_transferred", "actor": 1, "from": 1, "to": 3}, "Ann made Cy the owner"),
+    ({"event": "member_unmuted", "actor": 2, "target": 3}, "You unmuted Cy"),
+    (
+        {"event": "group_renamed", "actor": 1, "name": "Trip  2"},
+        "Ann renamed the group to “Trip 2”",
+    ),
+    (
+        {"event": "notice_changed", "actor": 1, "notice": "Bring boots"},
+        "Ann set the notice to “Bring boots”",
+    ),
+    ({"event": "notice_changed", "actor": 1, "notice": ""}, "Ann cleared the notice"),
+    (
+        {"event": "avatar_changed", "actor": 1, "avatar_url": "https://x.example/a.png"},
+        "Ann changed the group picture",
+    ),
+    ({"event": "avatar_changed", "actor": 1, "avatar_url": ""}, "Ann removed the group picture"),
+    (
+        {"event": "group_muted", "actor": 1},
+        "Ann muted the group: only the owner and admins can send",
+    ),
+    ({"event": "group_unmuted", "actor": 1}, "Ann unmuted the group"),
+    ({"event": "group_dissolved", "actor": 0}, "The group was dissolved"),
+    ({"event": "group_dissolved", "actor": 1}, "Ann dissolved the group"),
+    ({"event": "group_exploded", "actor": 1}, "The group was updated"),
+    ({"event": "member_added", "actor": 1}, "The group was updated"),
+]
+
+
+def test_every_kind_of_group_change_reads_as_a_sentence(
+    open_chat: OpenChat, server: ServerProcess
+) -> None:
+    chat = open_chat()
+    _signed_in(chat, server.base_url, "reader")
+    until = int(time.time() * 1000) + 3_600_000
+    bodies = [json.dumps(body) for body, _ in EVENTS] + [
+        json.dumps({"event": "member_muted", "actor": 1, "target": 3, "until": until}),
+        "not json",
+        "[1, 2]",
+    ]
+    texts = chat.page.evaluate(
+        """async (bodies) => {
+            const main = document.querySelector("script[type=module]").src;
+            const { systemText } = await import(main.replace(/main\\.js$/, "system.js"));
+            const names = new Map([[1, "Ann"], [3, "Cy"]]);
+            const people = {
+                users: names,
+                name: (id) => names.get(id) || `User ${id}`,
+            };
+            return bodies.map((body) => systemText({ msg_type: "system", body }, 2, people));
+        }""",
+        bodies,
+    )
+
+    assert texts[: len(EVENTS)] == [text for _, text in EVENTS]
+    # The clock time in the browser's locale (with the date when it is not today).
+    muted = texts[len(EVENTS)]
+    assert re.fullmatch(r"Ann muted Cy until (.+, )?\d{1,2}:\d{2}(\s?[AP]M)?", muted), muted
+    assert texts[len(EVENTS) + 1 :] == ["The group was updated"] * 2

@@ -121,6 +121,7 @@ async function startChat() {
     list.render();
     const total = conversations.totalUnread();
     document.title = total ? `(${total}) ${APP_TITLE}` : APP_TITLE;
+    if (thread.openId) $("conversation-title").textContent = currentTitle();
     thread.updateReceipts();
   });
   people.subscribe((user) => {
@@ -148,6 +149,8 @@ async function startChat() {
           resyncList();
         }
         thread.receive(frame.message);
+        // A group change (a rename, members, dissolution): fetch the groups again for titles.
+        if (frame.message.msg_type === "system") resyncList();
       } else if (frame.type === "recall" || frame.type === "edit") {
         conversations.onChange(frame.message);
         thread.change(frame.message);
