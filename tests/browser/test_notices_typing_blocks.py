@@ -308,8 +308,17 @@ def test_every_kind_of_group_change_reads_as_a_sentence(
         "not json",
         "[1, 2]",
     ]
+    # A list preview's body is cut by the server (`truncated`); the start still tells.
+    long_notice = json.dumps(
+        {"event": "notice_changed", "actor": 1, "notice": "x" * 500}, separators=(",", ":")
+    )
+    cut = [
+        {"msg_type": "system", "body": long_notice[:200], "truncated": True},
+        {"msg_type": "system", "body": '{"event":"member_left","actor":3}', "truncated": True},
+        {"msg_type": "system", "body": long_notice[:200], "truncated": False},
+    ]
     texts = chat.page.evaluate(
-        """async (bodies) => {
+        """async ([bodies, cut]) => {
             const main = document.querySelector("script[type=module]").src;
             const { systemText } = await import(main.replace(/main\\.js$/, "system.js"));
             const names = new Map([[1, "Ann"], [3, "Cy"]]);
@@ -317,13 +326,20 @@ def test_every_kind_of_group_change_reads_as_a_sentence(
                 users: names,
                 name: (id) => names.get(id) || `User ${id}`,
             };
-            return bodies.map((body) => systemText({ msg_type: "system", body }, 2, people));
+            const whole = bodies.map((body) => ({ msg_type: "system", body }));
+            return [...whole, ...cut].map((message) => systemText(message, 2, people));
         }""",
-        bodies,
+        [bodies, cut],
     )
 
     assert texts[: len(EVENTS)] == [text for _, text in EVENTS]
     # The clock time in the browser's locale (with the date when it is not today).
     muted = texts[len(EVENTS)]
     assert re.fullmatch(r"Ann muted Cy until (.+, )?\d{1,2}:\d{2}(\s?[AP]M)?", muted), muted
-    assert texts[len(EVENTS) + 1 :] == ["The group was updated"] * 2
+    assert texts[len(EVENTS) + 1 :] == [
+        "The group was updated",
+        "The group was updated",
+        "Ann changed the notice",
+        "Cy left",
+        "The group was updated",
+    ]

@@ -39,16 +39,38 @@ function userList(ids) {
   return parts;
 }
 
-/** The body of a system message as an object, or null when it is not one. */
+// The server cuts list previews to `chat.preview_chars`, which can cut a body's JSON. Its
+// keys come in a fixed order, so the event and the actor are still at the start.
+const CUT_BODY = /^\{"event":"([a-z_]{1,40})","actor":(\d{1,16})[,}]/;
+
+/**
+ * The body of a system message as an object, or null when it is not one. A body cut short
+ * for a list preview gives `{event, actor, cut: true}` when its start can still be read.
+ */
 export function parseSystem(message) {
-  if (!message || message.msg_type !== "system") return null;
+  if (!message || message.msg_type !== "system" || typeof message.body !== "string") return null;
   try {
     const body = JSON.parse(message.body);
     return body && typeof body === "object" && !Array.isArray(body) ? body : null;
   } catch {
-    return null;
+    const start = message.truncated ? CUT_BODY.exec(message.body) : null;
+    return start ? { event: start[1], actor: Number(start[2]), cut: true } : null;
   }
 }
+
+/** What a cut body still says, for events whose details were cut off. */
+const WITHOUT_DETAILS = {
+  group_created: " created the group",
+  member_added: " added members",
+  member_removed: " removed members",
+  role_changed: " changed a member's role",
+  ownership_transferred: " handed over the group",
+  member_muted: " muted a member",
+  member_unmuted: " unmuted a member",
+  group_renamed: " renamed the group",
+  notice_changed: " changed the notice",
+  avatar_changed: " changed the group picture",
+};
 
 /**
  * The notice for a system message as parts: strings and `{user: id}` (a name to show).
@@ -63,6 +85,7 @@ export function systemParts(message) {
   const targets = Array.isArray(body.targets) ? body.targets.filter(isId) : [];
   const target = isId(body.target) ? { user: body.target } : null;
   let parts = null;
+  if (body.cut && Object.hasOwn(WITHOUT_DETAILS, body.event)) return by(WITHOUT_DETAILS[body.event]) || generic;
   switch (body.event) {
     case "group_created":
       parts =
