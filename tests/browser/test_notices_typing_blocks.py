@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -31,7 +32,7 @@ def _signed_in(chat: ChatPage, base_url: str, prefix: str) -> ApiUser:
 
 
 def test_group_changes_show_as_readable_notices_in_the_thread_and_the_list(
-    open_chat: OpenChat, server: ServerProcess
+    open_chat: OpenChat, server: ServerProcess, output_dir: Path
 ) -> None:
     base = server.base_url
     owner = api_user(base, "owner")
@@ -87,6 +88,9 @@ def test_group_changes_show_as_readable_notices_in_the_thread_and_the_list(
     assert scroller is not None
     assert abs((box["x"] + box["width"] / 2) - (scroller["x"] + scroller["width"] / 2)) < 20
     assert bea.messages() == []
+    shot = output_dir / "group-notices.png"
+    bea.page.screenshot(path=str(shot))
+    assert shot.stat().st_size > 10_000
 
 
 def test_a_peers_typing_shows_under_the_header_until_their_message_or_a_pause(
