@@ -98,10 +98,11 @@ class SystemMessages:
         groups.watch_changes(self.record)
 
     async def record(self, change: GroupChanged) -> None:
-        """Store ``change`` as a system message; retried, then logged (the change stands).
+        """Store ``change`` as a system message; retried, then logged, never raised.
 
-        Raises:
-            Exception: the last failure once every try failed (the groups module logs it).
+        The group change is committed already: failing the admin's request would only invite
+        a retry of a change that stands, so a message that cannot be stored is logged
+        (``system message not stored``) with what is needed to find the change.
         """
         draft = system_draft(change)
         for delay in (*RETRY_DELAYS_S, None):
@@ -117,8 +118,9 @@ class SystemMessages:
                             "group_event": change.event,
                             "client_msg_id": draft.client_msg_id,
                         },
+                        exc_info=True,
                     )
-                    raise
+                    return
                 await asyncio.sleep(delay)
 
     async def _store_once(self, draft: MessageDraft) -> None:
