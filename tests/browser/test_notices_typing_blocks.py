@@ -295,6 +295,8 @@ EVENTS: list[tuple[dict[str, Any], str]] = [
     ),
     ({"event": "group_unmuted", "actor": 1}, "Ann unmuted the group"),
     ({"event": "group_dissolved", "actor": 0}, "The group was dissolved"),
+    ({"event": "group_dissolved", "actor": None}, "The group was dissolved"),
+    ({"event": "member_removed", "actor": None, "targets": [3]}, "An operator removed Cy"),
     ({"event": "group_dissolved", "actor": 1}, "Ann dissolved the group"),
     ({"event": "group_exploded", "actor": 1}, "The group was updated"),
     ({"event": "member_added", "actor": 1}, "The group was updated"),

@@ -4,8 +4,8 @@
 
 import { el, longTime } from "./dom.js";
 
-/** `actor` of a change an operator made (not a user). */
-const OPERATOR = 0;
+/** `actor` of a change an operator made (not a user): 0, or null. */
+const isOperator = (actor) => actor === 0 || actor === null;
 const NOTICE_PREVIEW = 80;
 
 const clock = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
@@ -41,7 +41,7 @@ function userList(ids) {
 
 // The server cuts list previews to `chat.preview_chars`, which can cut a body's JSON. Its
 // keys come in a fixed order, so the event and the actor are still at the start.
-const CUT_BODY = /^\{"event":"([a-z_]{1,40})","actor":(\d{1,16})[,}]/;
+const CUT_BODY = /^\{"event":"([a-z_]{1,40})","actor":(\d{1,16}|null)[,}]/;
 
 /**
  * The body of a system message as an object, or null when it is not one. A body cut short
@@ -54,7 +54,8 @@ export function parseSystem(message) {
     return body && typeof body === "object" && !Array.isArray(body) ? body : null;
   } catch {
     const start = message.truncated ? CUT_BODY.exec(message.body) : null;
-    return start ? { event: start[1], actor: Number(start[2]), cut: true } : null;
+    if (!start) return null;
+    return { event: start[1], actor: start[2] === "null" ? null : Number(start[2]), cut: true };
   }
 }
 
@@ -80,7 +81,7 @@ export function systemParts(message) {
   const body = parseSystem(message);
   const generic = ["The group was updated"];
   if (!body || typeof body.event !== "string") return generic;
-  const actor = isId(body.actor) ? { user: body.actor } : body.actor === OPERATOR ? "An operator" : null;
+  const actor = isId(body.actor) ? { user: body.actor } : isOperator(body.actor) ? "An operator" : null;
   const by = (...rest) => (actor ? [actor, ...rest] : null);
   const targets = Array.isArray(body.targets) ? body.targets.filter(isId) : [];
   const target = isId(body.target) ? { user: body.target } : null;
