@@ -74,8 +74,8 @@ const WITHOUT_DETAILS = {
 };
 
 /**
- * The notice for a system message as parts: strings and `{user: id}` (a name to show).
- * `{you: true}` parts stand for the reader; unknown events read "The group was updated".
+ * The notice for a system message as parts: strings and `{user: id}` (a name to show, or
+ * "you" for the reader); unknown events and bodies read "The group was updated".
  */
 export function systemParts(message) {
   const body = parseSystem(message);
