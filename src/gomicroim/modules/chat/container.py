@@ -19,6 +19,7 @@ from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
+from gomicroim.modules.chat.storage.visibility import SqlVisibilityStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 
@@ -79,6 +80,7 @@ class ChatContainer(containers.DeclarativeContainer):
         cache_stats=metrics,
     )
     change_store = providers.Singleton(SqlMessageChangeStore)
+    windows = providers.Singleton(SqlVisibilityStore)
     service = providers.Singleton(
         ChatService,
         store=store,
@@ -93,6 +95,9 @@ class ChatContainer(containers.DeclarativeContainer):
         conversations_max_limit=settings.provided.chat.conversations_max_limit,
         preview_chars=settings.provided.chat.preview_chars,
         hidden=change_store,
+        windows=windows,
+        new_members_see_history=settings.provided.groups.new_members_see_history,
+        former_member_history=settings.provided.groups.former_member_history,
     )
     changes = providers.Singleton(
         MessageChangeService,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import UserId
 from gomicroim.patterns import whole
 
@@ -231,6 +232,19 @@ class ChatFacade(Protocol):
 
         Raises:
             InvalidInput, Forbidden, NotFound: as :meth:`history`.
+        """
+        ...
+
+
+@runtime_checkable
+class GroupAudience(Protocol):
+    """Which members a group message reaches (join-time history, ``groups.*`` settings)."""
+
+    async def group_audience(self, message: MessageRead, members: MemberSet) -> set[int]:
+        """The members who may be pushed ``message`` and get it in their sync timeline.
+
+        With ``groups.new_members_see_history`` off, members whose current spell began after
+        the message are left out, so sync agrees with history; otherwise every member.
         """
         ...
 
