@@ -214,10 +214,13 @@ class ChatFacade(Protocol):
 
         Without either, the newest page. Pages are always in ascending seq order. ``limit``
         defaults to ``chat.default_page_size`` and is capped at ``chat.max_page_size``.
+        In a group, unless ``groups.new_members_see_history``, only seqs inside the caller's
+        membership windows: the current spell, and with ``groups.former_member_history =
+        "while_member"`` the past ones too (then a former member may read as well).
 
         Raises:
             InvalidInput: ``invalid_conversation_id`` or both cursors given.
-            Forbidden: ``not_a_participant``.
+            Forbidden: ``not_a_participant``, ``not_a_member``.
             NotFound: ``group_not_found``.
         """
         ...
