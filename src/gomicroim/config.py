@@ -115,7 +115,8 @@ class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Whether a member added later reads the group's messages from before they joined.
     new_members_see_history: bool = False
     #: What a member who left or was removed may still read: ``none`` (nothing, as any
-    #: non-member) or ``while_member`` (the messages of their past spells).
+    #: non-member) or ``while_member`` (the messages of their past spells). Only used while
+    #: ``new_members_see_history`` is false.
     former_member_history: Literal["none", "while_member"] = "none"
 
 
