@@ -116,6 +116,12 @@ class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Members per ``GET /groups/{id}/members`` page without a ``limit`` (at most 2000).
     members_page_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
     member_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    #: Whether a member added later reads the group's messages from before they joined.
+    new_members_see_history: bool = False
+    #: What a member who left or was removed may still read: ``none`` (nothing, as any
+    #: non-member) or ``while_member`` (the messages of their past spells). Only used while
+    #: ``new_members_see_history`` is false.
+    former_member_history: Literal["none", "while_member"] = "none"
 
 
 class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -228,5 +228,5 @@ async def test_member_added_later_sees_only_new_messages_as_unread(api: Api) -> 
     entry = await api.conversation(late, conv)
     assert entry is not None
     assert (entry["last_seq"], entry["read_seq"], entry["unread"]) == (4, 3, 1)
-    # The newcomer can still browse back through earlier history.
-    assert [m["seq"] for m in await api.history(late, conv)] == [1, 2, 3, 4]
+    # Join-time history (groups.new_members_see_history = false): nothing from before.
+    assert [m["seq"] for m in await api.history(late, conv)] == [4]

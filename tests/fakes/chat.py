@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gomicroim.modules.chat.contract import (
@@ -19,6 +20,7 @@ from gomicroim.modules.chat.ports import (
     MessageDraft,
     ReadPosition,
 )
+from gomicroim.modules.chat.visibility import SeqWindow
 from tests.fakes.outbox import MemoryOutboxStore
 
 #: The SQL adapters store ids as signed 64-bit integers; the fake refuses what they refuse.
@@ -60,6 +62,8 @@ class MemoryChatStore:
         self._reads: dict[tuple[int, str], int] = {}
         self._sent: dict[tuple[int, str], MessageRead] = {}
         self.outbox: list[MessageCommitted] = []
+        #: (conversation_id, user_id) -> spells oldest first; see :class:`MemoryVisibilityStore`.
+        self.windows: dict[tuple[str, int], list[SeqWindow]] = {}
 
     def replica(self, *, on_commit: CommitListener, owner: str = "node-1") -> MemoryChatStore:
         """Another process's store over this one's data, handing its commits to ``on_commit``."""
@@ -72,6 +76,7 @@ class MemoryChatStore:
             self._sent,
         )
         other.outbox = self.outbox
+        other.windows = self.windows
         return other
 
     @property
@@ -102,10 +107,17 @@ class MemoryChatStore:
         if conversation.member_version >= version:
             return
         current = {u for (u, c) in self._reads if c == conversation_id}
+        last = conversation.last_seq
         for user_id in current - user_ids:
             del self._reads[(user_id, conversation_id)]
+            spells = self.windows.get((conversation_id, user_id), [])
+            self.windows[(conversation_id, user_id)] = [
+                SeqWindow(start=w.start, end=last) if w.end is None else w for w in spells
+            ]
         for user_id in user_ids - current:
-            self._reads[(user_id, conversation_id)] = conversation.last_seq
+            self._reads[(user_id, conversation_id)] = last
+            spells = self.windows.setdefault((conversation_id, user_id), [])
+            spells.append(SeqWindow(start=last + 1))
         conversation.member_version = version
 
     async def append(self, draft: MessageDraft) -> MessageRead:
@@ -141,11 +153,19 @@ class MemoryChatStore:
         return self._sent.get((sender_id, client_msg_id))
 
     async def history(
-        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        windows: Sequence[SeqWindow] | None = None,
     ) -> tuple[list[MessageRead], bool]:
-        """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page."""
+        """Up to ``limit`` messages ascending by seq inside ``windows``, and whether more."""
         conversation = self._conversations.get(conversation_id)
         messages = [] if conversation is None else conversation.messages
+        if windows is not None:
+            messages = [m for m in messages if any(w.holds(m.seq) for w in windows)]
         if after_seq is not None:
             later = [m for m in messages if m.seq > after_seq]
             return later[:limit], len(later) > limit
@@ -204,6 +224,36 @@ class MemoryChatStore:
             conversation_id: read_seq
             for (uid, conversation_id), read_seq in self._reads.items()
             if uid != user_id and conversation_id in wanted
+        }
+
+
+class MemoryVisibilityStore:
+    """``VisibilityStore`` over the windows a :class:`MemoryChatStore` records."""
+
+    def __init__(self, chat: MemoryChatStore) -> None:
+        self._chat = chat
+
+    async def windows(self, conversation_id: str, user_id: int) -> list[SeqWindow]:
+        """Every spell of the user, oldest first."""
+        return list(self._chat.windows.get((conversation_id, user_id), []))
+
+    async def current_starts(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """Open windows' starts by conversation."""
+        return {
+            c: w.start
+            for c in conversation_ids
+            for w in self._chat.windows.get((c, user_id), [])
+            if w.end is None
+        }
+
+    async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
+        """Users whose open window starts after ``seq``."""
+        return {
+            u
+            for (c, u), spells in self._chat.windows.items()
+            if c == conversation_id
+            for w in spells
+            if w.end is None and w.start > seq
         }
 
 

@@ -55,8 +55,18 @@ class Groups:
         return MemberSet(group_id=group_id, version=1, user_ids=self._members)
 
 
+class JoinedAt:
+    """Chat's answer of who may get a group message: members who joined at or before it."""
+
+    def __init__(self, joined: dict[int, int]):
+        self._joined = joined
+
+    async def group_audience(self, message: MessageRead, members: MemberSet) -> set[int]:
+        return {u for u in members.user_ids if self._joined.get(u, 1) <= message.seq}
+
+
 class World:
-    def __init__(self, *, write_max_group_size: int = 2000):
+    def __init__(self, *, write_max_group_size: int = 2000, audience: JoinedAt | None = None):
         self.presence, self.presence_store = memory_presence()
         self.router = RecordingRouter()
         self.timeline = TimelineService(
@@ -75,6 +85,7 @@ class World:
                 write_max_group_size=write_max_group_size,
             ),
             router=self.router,
+            audience=audience,
         )
 
     async def online(self, user: int, device: str) -> None:
@@ -185,6 +196,21 @@ async def test_groups_above_write_max_group_size_store_nothing(limit: int, store
         ("message", 1, [PushTarget(BOB, "app-2", expected_seq), PushTarget(CAROL, "web-3", None)])
     ]
     assert (await world.timeline.sync(BOB, 0)).latest_seq == (1 if stored else 0)
+
+
+async def test_a_member_who_joined_after_a_group_message_gets_neither_push_nor_entry() -> None:
+    world = World(audience=JoinedAt({BOB: 2}))
+    await world.online(BOB, "app-2")
+    await world.online(CAROL, "web-3")
+
+    await world.worker.handle_committed([message(1, group=True), message(2, group=True)])
+
+    assert world.pushed() == [
+        ("message", 1, [PushTarget(CAROL, "web-3", None)]),
+        ("message", 2, [PushTarget(BOB, "app-2", 1), PushTarget(CAROL, "web-3", None)]),
+    ]
+    page = await world.timeline.sync(BOB, 0)
+    assert [e.message.seq for e in page.entries] == [2]
 
 
 async def test_read_events_reach_the_readers_other_devices_and_the_peer() -> None:

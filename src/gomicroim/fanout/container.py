@@ -90,4 +90,5 @@ class FanoutContainer(containers.DeclarativeContainer):
         router=router,
         metrics=metrics,
         read_after=providers.Callable(history_reader, chat),
+        audience=chat,
     )

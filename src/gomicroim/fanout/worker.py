@@ -19,7 +19,12 @@ from gomicroim.fanout.strategy import FanoutStrategy
 from gomicroim.gateway.contract import Push, PushBatch, PushKind, PushRouter, PushTarget
 from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.tasks import stop_tasks
-from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
+from gomicroim.modules.chat.contract import (
+    GroupAudience,
+    MessageCommitted,
+    MessageRead,
+    ReadPositionMoved,
+)
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
@@ -65,8 +70,14 @@ class FanoutWorker:
         clock: Clock = now_ms,
         metrics: Metrics | None = None,
         read_after: ReadAfter | None = None,
+        audience: GroupAudience | None = None,
     ):
-        """``read_after`` reads committed messages back to fill seqs published out of order."""
+        """``read_after`` reads committed messages back to fill seqs published out of order.
+
+        ``audience`` narrows a group's members to those whose spell holds the message (a
+        member who joined after it gets neither push nor timeline entry).
+        """
+        self._audience = audience
         self._identity = identity
         self._groups = groups
         self._presence = presence
@@ -139,7 +150,9 @@ class FanoutWorker:
         except NotFound:
             log.warning("group gone; message not fanned out", extra={"group_id": message.to})
             return set(), None
-        return set(members.user_ids), len(members.user_ids)
+        if self._audience is None:
+            return set(members.user_ids), len(members.user_ids)
+        return await self._audience.group_audience(message, members), len(members.user_ids)
 
     async def _route(self, per_node: dict[str, list[Push]]) -> None:
         now = self._clock()

@@ -19,6 +19,7 @@ from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
+from gomicroim.modules.chat.storage.visibility import SqlVisibilityStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import BlocksFacade, IdentityFacade
 
@@ -80,6 +81,7 @@ class ChatContainer(containers.DeclarativeContainer):
         cache_stats=metrics,
     )
     change_store = providers.Singleton(SqlMessageChangeStore)
+    windows = providers.Singleton(SqlVisibilityStore)
     service = providers.Singleton(
         ChatService,
         store=store,
@@ -96,6 +98,9 @@ class ChatContainer(containers.DeclarativeContainer):
         hidden=change_store,
         blocks=blocks,
         single_chat_policy=settings.provided.chat.single_chat_policy,
+        windows=windows,
+        new_members_see_history=settings.provided.groups.new_members_see_history,
+        former_member_history=settings.provided.groups.former_member_history,
     )
     changes = providers.Singleton(
         MessageChangeService,

@@ -6,6 +6,7 @@ from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import UserId
 from gomicroim.patterns import whole
 
@@ -216,10 +217,13 @@ class ChatFacade(Protocol):
 
         Without either, the newest page. Pages are always in ascending seq order. ``limit``
         defaults to ``chat.default_page_size`` and is capped at ``chat.max_page_size``.
+        In a group, unless ``groups.new_members_see_history``, only seqs inside the caller's
+        membership windows: the current spell, and with ``groups.former_member_history =
+        "while_member"`` the past ones too (then a former member may read as well).
 
         Raises:
             InvalidInput: ``invalid_conversation_id`` or both cursors given.
-            Forbidden: ``not_a_participant``.
+            Forbidden: ``not_a_participant``, ``not_a_member``.
             NotFound: ``group_not_found``.
         """
         ...
@@ -234,6 +238,19 @@ class ChatFacade(Protocol):
 
         Raises:
             InvalidInput, Forbidden, NotFound: as :meth:`history`.
+        """
+        ...
+
+
+@runtime_checkable
+class GroupAudience(Protocol):
+    """Which members a group message reaches (join-time history, ``groups.*`` settings)."""
+
+    async def group_audience(self, message: MessageRead, members: MemberSet) -> set[int]:
+        """The members who may be pushed ``message`` and get it in their sync timeline.
+
+        With ``groups.new_members_see_history`` off, members whose current spell began after
+        the message are left out, so sync agrees with history; otherwise every member.
         """
         ...
 

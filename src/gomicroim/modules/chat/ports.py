@@ -14,6 +14,7 @@ from gomicroim.modules.chat.contract import (
     ReadPositionMoved,
     SessionType,
 )
+from gomicroim.modules.chat.visibility import SeqWindow
 
 
 class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
@@ -132,7 +133,12 @@ class ChatStore(Protocol):
     async def sync_members(
         self, conversation_id: str, version: int, user_ids: set[int], now_ms: int
     ) -> None:
-        """Make the entries exactly ``user_ids``: new ones start read up to the current seq."""
+        """Make the entries exactly ``user_ids``: new ones start read up to the current seq.
+
+        In the same transaction, under the conversation's lock, each new member's visibility
+        window opens at ``last_seq + 1`` and each leaver's open window closes at ``last_seq``
+        (see :class:`VisibilityStore`), so the window agrees with the entry's read seq.
+        """
         ...
 
     async def append(self, draft: MessageDraft) -> MessageRead:
@@ -155,9 +161,19 @@ class ChatStore(Protocol):
         ...
 
     async def history(
-        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        windows: Sequence[SeqWindow] | None = None,
     ) -> tuple[list[MessageRead], bool]:
-        """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page."""
+        """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page.
+
+        With ``windows``, only seqs inside one of them (seq range bounds of the page query,
+        not checks per message); an empty list reads nothing.
+        """
         ...
 
     async def entries(
@@ -180,6 +196,25 @@ class ChatStore(Protocol):
 
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The other participant's read seq in each of these single chats (absent: no entry)."""
+        ...
+
+
+class VisibilityStore(Protocol):
+    """The members' visibility windows of group conversations, one per membership spell.
+
+    :meth:`ChatStore.sync_members` writes them; this port reads them.
+    """
+
+    async def windows(self, conversation_id: str, user_id: int) -> list[SeqWindow]:
+        """Every spell of the user in the conversation, oldest first."""
+        ...
+
+    async def current_starts(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """Where the user's open window starts in each of these (absent: no open window)."""
+        ...
+
+    async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
+        """The users whose open window starts after ``seq`` (they joined after it)."""
         ...
 
 

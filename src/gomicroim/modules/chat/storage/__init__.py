@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Sequence
 from typing import cast
 
 from tortoise import fields, models
@@ -25,6 +28,9 @@ from gomicroim.modules.chat.ports import (
 from gomicroim.modules.chat.storage import codec, listing
 from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
+from gomicroim.modules.chat.storage.visibility import VisibilityWindow as VisibilityWindow
+from gomicroim.modules.chat.storage.visibility import record_spells
+from gomicroim.modules.chat.visibility import SeqWindow
 
 #: Conversations remembered as existing, and their entries' member versions (LRUs).
 CONVERSATIONS_CACHED = 100_000
@@ -126,6 +132,12 @@ class Outbox(models.Model):
 
 def _last_message(text: str | None) -> MessageRead | None:
     return codec.decode_message(text) if text else None
+
+
+def _in_window(window: SeqWindow) -> Q:
+    if window.end is None:
+        return Q(seq__gte=window.start)
+    return Q(seq__gte=window.start, seq__lte=window.end)
 
 
 def _message(row: Message) -> MessageRead:
@@ -253,10 +265,11 @@ class SqlChatStore:
                     "user_id", flat=True
                 )
             )
-            gone = current - user_ids
+            gone = sorted(cast(int, u) for u in current - user_ids)
             if gone:
-                await Entry.filter(conversation_id=conversation_id, user_id__in=list(gone)).delete()
+                await Entry.filter(conversation_id=conversation_id, user_id__in=gone).delete()
             new = sorted(user_ids - current)
+            await record_spells(conversation_id, conversation.last_seq, new, gone, now_ms)
             if new:
                 await Entry.bulk_create(
                     [
@@ -286,10 +299,20 @@ class SqlChatStore:
         return _message(row) if row else None
 
     async def history(
-        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        windows: Sequence[SeqWindow] | None = None,
     ) -> tuple[list[MessageRead], bool]:
-        """A page in ascending seq order."""
+        """A page in ascending seq order, inside ``windows`` when given."""
         query = Message.filter(conversation_id=conversation_id)
+        if windows is not None:
+            if not windows:
+                return [], False
+            query = query.filter(functools.reduce(operator.or_, map(_in_window, windows)))
         if after_seq is not None:
             rows = await query.filter(seq__gt=after_seq).order_by("seq").limit(limit + 1)
             return [_message(r) for r in rows[:limit]], len(rows) > limit
