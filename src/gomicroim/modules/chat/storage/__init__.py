@@ -26,6 +26,8 @@ from gomicroim.modules.chat.storage import codec, listing
 from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
 
+#: The read receipts' index of chat_entry (the migration chat 0008 creates it under this name).
+READERS_INDEX = "chat_entry_readers"
 #: Conversations remembered as existing, and their entries' member versions (LRUs).
 CONVERSATIONS_CACHED = 100_000
 
@@ -60,6 +62,8 @@ class Entry(models.Model):
     class Meta:
         table = "chat_entry"
         unique_together = (("user_id", "conversation_id"),)
+        # Read receipts: who read a message is a range of read_seq (see readers.py).
+        indexes = (Index(fields=("conversation_id", "read_seq", "user_id"), name=READERS_INDEX),)
 
 
 class Message(models.Model):
