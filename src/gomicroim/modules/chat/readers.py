@@ -14,7 +14,7 @@ from gomicroim.errors import InvalidInput, NotFound
 from gomicroim.modules.chat import domain
 from gomicroim.modules.chat.contract import Reader, ReaderPage
 from gomicroim.modules.chat.ports import ChatStore, ReadCounts, ReaderStore
-from gomicroim.modules.groups.contract import GroupsFacade
+from gomicroim.modules.groups.contract import GroupsFacade, MemberSet
 
 
 class ReadReceiptService:
@@ -59,12 +59,15 @@ class ReadReceiptService:
             raise InvalidInput("seq: messages start at seq 1", code="invalid_field", field="seq")
         after = None if cursor is None else domain.decode_reader_cursor(cursor)
         ref = domain.parse_conversation_id(conversation_id)
-        members = await self._participants(ref, user_id)
+        group = await self._members(ref, user_id)
+        members = frozenset(ref.users or ()) if group is None else group.user_ids
         sender = await self._store.sender_of(ref.id, seq)
         if sender is None:
             raise NotFound(
                 f"no message at seq {seq} in conversation {ref.id}", code="message_not_found"
             )
+        if group is not None:
+            await self._catch_up(ref.id, group)
         # One row past the page says whether another page exists, without a count.
         rows = await self._store.readers(ref.id, seq, exclude=sender, after=after, limit=limit + 1)
         page = rows[:limit]
@@ -81,23 +84,24 @@ class ReadReceiptService:
             unread_count=counts.unread,
         )
 
-    async def _participants(self, ref: domain.ConversationRef, user_id: int) -> frozenset[int]:
-        """Who may be counted, after checking that ``user_id`` is one of them.
-
-        A group's entries are brought up to its membership version first, as a send does:
-        a membership watcher that failed must not leave leavers counted or joiners missing.
-        """
+    async def _members(self, ref: domain.ConversationRef, user_id: int) -> MemberSet | None:
+        """A group's member set (None in a single chat), once ``user_id`` is one of them."""
         domain.require_single_participant(ref, user_id)
-        if ref.users is not None:
-            return frozenset(ref.users)
-        assert ref.group_id is not None  # noqa: S101 - a group ref always has its id
+        if ref.group_id is None:
+            return None
         await self._groups.membership_version(ref.group_id, user_id)
-        members = await self._groups.member_set(ref.group_id)
-        if await self._entries.member_version(ref.id) < members.version:
-            now = self._clock()
-            await self._entries.ensure_conversation(ref.id, "group", set(), now)
-            await self._entries.sync_members(ref.id, members.version, set(members.user_ids), now)
-        return members.user_ids
+        return await self._groups.member_set(ref.group_id)
+
+    async def _catch_up(self, conversation_id: str, members: MemberSet) -> None:
+        """Bring the group's entries up to its membership version, as a send does.
+
+        A membership change whose watcher did not run here (it failed, or the process that
+        made the change stopped first) must not leave joiners out. The conversation exists:
+        it holds the message.
+        """
+        if await self._entries.member_version(conversation_id) < members.version:
+            ids = set(members.user_ids)
+            await self._entries.sync_members(conversation_id, members.version, ids, self._clock())
 
     async def _counts(
         self, conversation_id: str, seq: int, sender: int, members: frozenset[int]
