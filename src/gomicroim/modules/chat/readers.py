@@ -4,7 +4,8 @@ Derived from the participants' read positions (a conversation entry's ``read_seq
 from a row per message and reader: a member has read every message up to their read seq.
 A group's entries mirror its membership, so a former member's read position is gone with
 their entry; the current member set from groups still filters what the entries say, because
-an entry can outlive its member for a moment (a read racing the removal).
+an entry can outlive its member (a read that passed the membership check just before the
+removal recreates it, until the next membership change).
 """
 
 from __future__ import annotations
