@@ -5,7 +5,7 @@ from tortoise.indexes import Index
 
 
 class Migration(migrations.Migration):
-    dependencies = [("chat", "0006_message_changes")]
+    dependencies = [("chat", "0008_readers_index")]
 
     initial = False
 

@@ -135,6 +135,10 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Conversations per list page without a ``limit``, and the largest ``limit`` allowed.
     conversations_page_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     conversations_max_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    #: Readers per ``GET .../messages/{seq}/readers`` page without a ``limit``, and the
+    #: largest ``limit`` allowed.
+    readers_page_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 50
+    readers_max_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 200
     #: Characters (code points) of a last message's body the conversation list shows.
     preview_chars: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 200
     #: How long after sending the sender may recall a message.

@@ -90,6 +90,7 @@ def _api_routes(container: Container) -> Routes:
             "groups": container.groups.service(),
             "chat": container.chat.service(),
             "message_changes": container.chat.changes(),
+            "read_receipts": container.chat.readers(),
             "timeline": container.timeline.service(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},

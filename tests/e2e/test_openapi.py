@@ -202,6 +202,13 @@ async def run_flows(api: Api) -> None:
     await http.post(f"/api/v1/conversations/{conv}/messages/99/recall", headers=alice.headers)
     await http.delete(one, headers=bob.headers)
     await http.delete(f"/api/v1/conversations/{conv}/messages/99", headers=bob.headers)
+    readers = f"/api/v1/conversations/{conv}/messages/1/readers"
+    await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=bob.headers)
+    await http.get(readers, headers=alice.headers)
+    await http.get(f"{readers}?limit=1000", headers=alice.headers)  # 400
+    await http.get(f"{readers}?cursor=garbage", headers=alice.headers)  # 400
+    await http.get(readers, headers=outsider.headers)  # 403
+    await http.get(f"/api/v1/conversations/{conv}/messages/99/readers", headers=bob.headers)
 
     blocks = "/api/v1/users/me/blocks"
     await http.post(f"{blocks}/{outsider.id}", headers=carol.headers)

@@ -15,10 +15,13 @@ from gomicroim.modules.chat.edits import MessageChangeService
 from gomicroim.modules.chat.edits_http import MessageChangeController
 from gomicroim.modules.chat.http import ConversationController, MessageController
 from gomicroim.modules.chat.ports import OwnTimeline, RelayMetrics, SendMetrics
+from gomicroim.modules.chat.readers import ReadReceiptService
+from gomicroim.modules.chat.readers_http import ReadersController
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
+from gomicroim.modules.chat.storage.readers import SqlReaderStore
 from gomicroim.modules.chat.storage.visibility import SqlVisibilityStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import BlocksFacade, IdentityFacade
@@ -112,6 +115,15 @@ class ChatContainer(containers.DeclarativeContainer):
         recall_window_s=settings.provided.chat.recall_window_s,
         edit_window_s=settings.provided.chat.edit_window_s,
     )
+    reader_store = providers.Singleton(SqlReaderStore)
+    readers = providers.Singleton(
+        ReadReceiptService,
+        store=reader_store,
+        entries=store,
+        groups=groups,
+        page_limit=settings.provided.chat.readers_page_limit,
+        max_limit=settings.provided.chat.readers_max_limit,
+    )
     controllers = providers.Object(
-        [MessageController, ConversationController, MessageChangeController]
+        [MessageController, ConversationController, MessageChangeController, ReadersController]
     )

@@ -9,7 +9,7 @@ import msgspec
 
 from gomicroim.errors import Forbidden, InvalidInput, TooLarge
 from gomicroim.modules.chat.contract import MessagePreview, MessageRead, MessageSend, SessionType
-from gomicroim.modules.chat.ports import EntryRow, ListPosition
+from gomicroim.modules.chat.ports import EntryRow, ListPosition, ReaderPosition
 
 _MAX_ID = 2**53 - 1
 #: Longer ``before`` cursors are refused before decoding (issued ones are under 120).
@@ -177,3 +177,25 @@ def preview(message: MessageRead, max_chars: int) -> MessagePreview:
     if cut:
         fields["body"] = message.body[:max_chars]
     return MessagePreview(**fields, truncated=cut)
+
+
+def encode_reader_cursor(position: ReaderPosition) -> str:
+    """The opaque ``next_cursor`` of a reader page ending at ``position``."""
+    return f"{position.read_seq}.{position.user_id}"
+
+
+def decode_reader_cursor(cursor: str) -> ReaderPosition:
+    """The position a reader-page ``cursor`` stands for.
+
+    Raises:
+        InvalidInput: ``invalid_field`` (``cursor``) for anything
+            :func:`encode_reader_cursor` did not make.
+    """
+    read_seq, _, user_id = cursor.partition(".")
+    if _id(user_id) is not None and (read_seq == "0" or _id(read_seq) is not None):
+        return ReaderPosition(read_seq=int(read_seq), user_id=int(user_id))
+    raise InvalidInput(
+        "cursor: pass back the next_cursor of the previous page",
+        code="invalid_field",
+        field="cursor",
+    )

@@ -32,6 +32,8 @@ from gomicroim.modules.chat.storage.visibility import VisibilityWindow as Visibi
 from gomicroim.modules.chat.storage.visibility import record_spells
 from gomicroim.modules.chat.visibility import SeqWindow
 
+#: The read receipts' index of chat_entry (the migration chat 0008 creates it under this name).
+READERS_INDEX = "chat_entry_readers"
 #: Conversations remembered as existing, and their entries' member versions (LRUs).
 CONVERSATIONS_CACHED = 100_000
 
@@ -66,6 +68,8 @@ class Entry(models.Model):
     class Meta:
         table = "chat_entry"
         unique_together = (("user_id", "conversation_id"),)
+        # Read receipts: who read a message is a range of read_seq (see readers.py).
+        indexes = (Index(fields=("conversation_id", "read_seq", "user_id"), name=READERS_INDEX),)
 
 
 class Message(models.Model):
