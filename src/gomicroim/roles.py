@@ -76,7 +76,13 @@ class Node:
 
 
 def _api_routes(container: Container) -> Routes:
-    modules = (container.identity, container.groups, container.chat, container.timeline)
+    modules = (
+        container.identity,
+        container.groups,
+        container.chat,
+        container.timeline,
+        container.presence,
+    )
     container.watch_queues()
     return Routes(
         controllers=[
@@ -90,6 +96,7 @@ def _api_routes(container: Container) -> Routes:
             "chat": container.chat.service(),
             "message_changes": container.chat.changes(),
             "timeline": container.timeline.service(),
+            "presence_view": container.presence.view(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},
         middleware=[

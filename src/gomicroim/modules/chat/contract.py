@@ -234,6 +234,14 @@ class ChatFacade(Protocol):
         """
         ...
 
+    async def single_peers(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Which of ``candidates`` have a single conversation with ``user_id`` (one query).
+
+        A single conversation exists from its first message on; ``user_id`` itself is never
+        among the answer.
+        """
+        ...
+
 
 class MessageEdit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """``PATCH /conversations/{id}/messages/{seq}`` body: the new body."""

@@ -182,6 +182,10 @@ class ChatStore(Protocol):
         """The other participant's read seq in each of these single chats (absent: no entry)."""
         ...
 
+    async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
+        """Those of ``conversation_ids`` that exist (were created by a first message)."""
+        ...
+
 
 class OutboxRecord(msgspec.Struct, frozen=True, kw_only=True):
     """A committed-message event not yet relayed."""
