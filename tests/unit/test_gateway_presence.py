@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from gomicroim.errors import Unavailable
 from gomicroim.gateway.presence import PresenceSubscriptions
 from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
@@ -25,7 +26,12 @@ class Contacts:
 
     pairs = frozenset({frozenset({AMY, BOB}), frozenset({AMY, CAT})})
 
+    def __init__(self) -> None:
+        self.failure: Exception | None = None
+
     async def shared(self, user_id: int, candidates: set[int]) -> set[int]:
+        if self.failure is not None:
+            raise self.failure
         return {c for c in candidates if frozenset({user_id, c}) in self.pairs}
 
 
@@ -33,8 +39,9 @@ class World:
     def __init__(self, max_subscriptions: int = 3) -> None:
         self.identity = FakeIdentity()
         self.presence: PresenceService = memory_presence()[0]
+        self.contacts = Contacts()
         self.subscriptions = PresenceSubscriptions(
-            view=PresenceView(presence=self.presence, contacts=Contacts()),
+            view=PresenceView(presence=self.presence, contacts=self.contacts),
             presence=self.presence,
             max_subscriptions=max_subscriptions,
         )
@@ -175,3 +182,26 @@ async def test_an_empty_list_follows_nobody(world: World) -> None:
 
     assert of(amy, "presence") == []
     assert len(world.subscriptions) == 0
+
+
+@pytest.mark.parametrize(
+    ("failure", "code"),
+    [
+        (Unavailable("the database does not answer"), "unavailable"),
+        (RuntimeError("bug"), "unavailable"),
+    ],
+)
+async def test_a_failed_lookup_is_an_error_frame_and_keeps_the_previous_set(
+    world: World, failure: Exception, code: str
+) -> None:
+    amy = await world.connect(AMY)
+    amy.client_sends('{"type":"subscribe_presence","user_ids":[2]}')
+    await world.settle(amy)
+    world.contacts.failure = failure
+    amy.client_sends('{"type":"subscribe_presence","user_ids":[3]}')
+    await world.settle(amy)
+
+    assert [e["code"] for e in of(amy, "error")] == [code]
+    await world.connect(BOB)
+    await until(lambda: len(of(amy, "presence")) == 1, "bob online")
+    assert of(amy, "presence")[0]["user_id"] == BOB

@@ -297,6 +297,12 @@ class Gateway:
             refusal = frames.encode(
                 frames.ErrorFrame(code=exc.code, message=f"not subscribed: {exc.message}")
             )
+        except Exception:
+            # The earlier subscription stays; a failed lookup is not worth a dead connection.
+            log.warning("presence subscription not changed", exc_info=True)
+            refusal = frames.encode(
+                frames.ErrorFrame(code="unavailable", message="not subscribed; try later")
+            )
         if refusal is not None:
             connection.send(refusal)
 
