@@ -204,6 +204,14 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     connection_lease_s: Annotated[float, msgspec.Meta(ge=3)] = 30.0
 
 
+class PresenceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Online state: ``GET /api/v1/presence`` and the ``subscribe_presence`` frame."""
+
+    #: User ids one socket may follow with ``subscribe_presence``; more: ``error``
+    #: ``too_many_subscriptions`` (the previous set stays).
+    max_subscriptions: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 200
+
+
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """Abuse limits, each answered 429 ``rate_limited`` with ``Retry-After``; 0 disables one.
 
@@ -315,6 +323,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
     fanout: FanoutSettings = msgspec.field(default_factory=FanoutSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    presence: PresenceSettings = msgspec.field(default_factory=PresenceSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)

@@ -162,7 +162,13 @@ class Container(containers.DeclarativeContainer):
         relay_metrics=metrics,
         own_timeline=timeline.service,
     )
-    presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
+    presence = providers.Container(
+        PresenceContainer,
+        settings=settings,
+        redis=redis,
+        chat=chat.service,
+        groups=groups.service,
+    )
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -174,6 +180,7 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         redis=redis,
         conversations=chat.changes,
+        presence_view=presence.view,
     )
     fanout = providers.Container(
         FanoutContainer,

@@ -76,7 +76,13 @@ class Node:
 
 
 def _api_routes(container: Container) -> Routes:
-    modules = (container.identity, container.groups, container.chat, container.timeline)
+    modules = (
+        container.identity,
+        container.groups,
+        container.chat,
+        container.timeline,
+        container.presence,
+    )
     container.watch_queues()
     return Routes(
         controllers=[
@@ -92,6 +98,7 @@ def _api_routes(container: Container) -> Routes:
             "message_changes": container.chat.changes(),
             "read_receipts": container.chat.readers(),
             "timeline": container.timeline.service(),
+            "presence_view": container.presence.view(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},
         middleware=[

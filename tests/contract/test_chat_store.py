@@ -109,6 +109,18 @@ async def test_ensure_conversation_gives_each_user_an_empty_entry(store: ChatSto
     assert await store.entries(C) == []
 
 
+async def test_existing_conversations_are_the_created_ones(store: ChatStore) -> None:
+    await store.ensure_conversation(AB, "single", {A, B}, NOW)
+    await store.ensure_conversation(GROUP, "group", {C}, NOW)
+
+    found = await store.existing_conversations([AB, "s:1:3", GROUP, "g:78"])
+    again = await store.existing_conversations([AB, "s:2:3"])
+
+    assert found == {AB, GROUP}
+    assert again == {AB}
+    assert await store.existing_conversations([]) == set()
+
+
 async def test_ensure_conversation_again_changes_nothing(store: ChatStore) -> None:
     await store.ensure_conversation(AB, "single", {A, B}, NOW)
     first = await store.append(draft("m1", at=NOW + 1))

@@ -188,6 +188,9 @@ async def run_flows(api: Api) -> None:
     await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=bob.headers)
     await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=outsider.headers)
     await http.post("/api/v1/conversations/g:9000000/read", json={"seq": 1}, headers=bob.headers)
+    await http.get(f"/api/v1/presence?user_ids={bob.id},{alice.id},1", headers=alice.headers)
+    await http.get("/api/v1/presence?user_ids=1,,2", headers=alice.headers)
+    await http.get("/api/v1/presence", headers=alice.headers)
     await http.get("/api/v1/sync?after=0", headers=alice.headers)
     await http.get("/api/v1/sync?after=-1", headers=alice.headers)
 

@@ -217,6 +217,10 @@ class MemoryChatStore:
             read_seq=read_seq, last_seq=conversation.last_seq, moved=read_seq != before
         )
 
+    async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
+        """Conversations created so far."""
+        return {c for c in conversation_ids if c in self._conversations}
+
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The other participant's read seq in each of these single chats."""
         wanted = set(conversation_ids)

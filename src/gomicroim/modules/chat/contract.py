@@ -241,6 +241,14 @@ class ChatFacade(Protocol):
         """
         ...
 
+    async def single_peers(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Which of ``candidates`` have a single conversation with ``user_id`` (one query).
+
+        A single conversation exists from its first message on; ``user_id`` itself is never
+        among the answer.
+        """
+        ...
+
 
 @runtime_checkable
 class GroupAudience(Protocol):

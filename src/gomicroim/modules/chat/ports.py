@@ -198,6 +198,10 @@ class ChatStore(Protocol):
         """The other participant's read seq in each of these single chats (absent: no entry)."""
         ...
 
+    async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
+        """Those of ``conversation_ids`` that exist (were created by a first message)."""
+        ...
+
 
 class VisibilityStore(Protocol):
     """The members' visibility windows of group conversations, one per membership spell.

@@ -273,6 +273,12 @@ class ChatService:
             messages = [m for m in messages if m.seq not in gone]
         return HistoryPage(conversation_id=ref.id, messages=messages, has_more=has_more)
 
+    async def single_peers(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Users with a single conversation; see :meth:`ChatFacade.single_peers`."""
+        by_id = {domain.single_conversation(user_id, c).id: c for c in candidates if c != user_id}
+        existing = await self._store.existing_conversations(list(by_id))
+        return {by_id[c] for c in existing}
+
     async def mark_read(
         self, user_id: int, conversation_id: str, seq: int, device_id: str = ""
     ) -> ReadResult:

@@ -354,6 +354,17 @@ class SqlChatStore:
         """One aggregate over the user's entries."""
         return await listing.total_unread(Entry._meta.db, user_id)
 
+    async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
+        """Primary key lookups, skipping the ones remembered as existing."""
+        known = {c for c in conversation_ids if self._known.get(c)}
+        rest = sorted(set(conversation_ids) - known)
+        if rest:
+            found = await Conversation.filter(id__in=rest).values_list("id", flat=True)
+            for conversation_id in found:
+                self._known.put(str(conversation_id), True)
+                known.add(str(conversation_id))
+        return known
+
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The peers' entries of these single chats, by the conversation_id index."""
         if not conversation_ids:
