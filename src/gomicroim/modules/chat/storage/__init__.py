@@ -379,7 +379,13 @@ class SqlChatStore:
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Forward-only read position."""
         async with in_transaction():
-            conversation = await Conversation.get_or_none(id=conversation_id)
+            first_read = not await Entry.exists(user_id=user_id, conversation_id=conversation_id)
+            # A locking read of a missing entry takes a gap lock that every concurrent first
+            # read shares, and each one's insert then waits on the others' (a MySQL
+            # deadlock). A first read locks the conversation row before it looks, so first
+            # reads of one conversation queue there; later reads lock only their own row.
+            conversations = Conversation.select_for_update() if first_read else Conversation
+            conversation = await conversations.get_or_none(id=conversation_id)
             if conversation is None:
                 return ReadPosition(read_seq=0, last_seq=0)
             last_seq = conversation.last_seq
