@@ -152,6 +152,30 @@ async def test_in_a_single_chat_the_peer_is_listed_once_they_have_read(api: Api)
     )
 
 
+async def test_a_member_who_joined_after_a_message_is_neither_reader_nor_unread(api: Api) -> None:
+    amy = await api.register_and_login("amy")
+    bob = await api.register_and_login("bob")
+    cat = await api.register_and_login("cat")
+    group = await api.create_group(amy, "late", [bob])
+    conv = f"g:{group['id']}"
+    before = await api.send_group(amy, group["id"], "before cat")
+    added = await api.client.post(
+        f"/api/v1/groups/{group['id']}/members", json={"user_ids": [cat.id]}, headers=amy.headers
+    )
+    assert added.status_code in (200, 201), added.text
+    after = await api.send_group(amy, group["id"], "cat is here")
+
+    # cat never saw the first message (join-time history is the default): not counted at all.
+    old = await readers(api, amy, conv, before["seq"])
+    assert (old["readers"], old["read_count"], old["unread_count"]) == ([], 0, 1)
+    new = await readers(api, amy, conv, after["seq"])
+    assert (new["read_count"], new["unread_count"]) == (0, 2)
+    await api.mark_read(cat, conv, after["seq"])
+    new = await readers(api, amy, conv, after["seq"])
+    assert new["readers"] == [{"user_id": cat.id, "read_seq": after["seq"]}]
+    assert (new["read_count"], new["unread_count"]) == (1, 1)
+
+
 async def test_bad_reader_requests_get_documented_errors(api: Api) -> None:
     amy = await api.register_and_login("amy")
     bob = await api.register_and_login("bob")

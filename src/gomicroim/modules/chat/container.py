@@ -123,6 +123,8 @@ class ChatContainer(containers.DeclarativeContainer):
         groups=groups,
         page_limit=settings.provided.chat.readers_page_limit,
         max_limit=settings.provided.chat.readers_max_limit,
+        windows=windows,
+        new_members_see_history=settings.provided.groups.new_members_see_history,
     )
     controllers = providers.Object(
         [MessageController, ConversationController, MessageChangeController, ReadersController]

@@ -14,7 +14,7 @@ from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import InvalidInput, NotFound
 from gomicroim.modules.chat import domain
 from gomicroim.modules.chat.contract import Reader, ReaderPage
-from gomicroim.modules.chat.ports import ChatStore, ReadCounts, ReaderStore
+from gomicroim.modules.chat.ports import ChatStore, ReadCounts, ReaderStore, VisibilityStore
 from gomicroim.modules.groups.contract import GroupsFacade, MemberSet
 
 
@@ -30,8 +30,12 @@ class ReadReceiptService:
         page_limit: int = 50,
         max_limit: int = 200,
         clock: Clock = now_ms,
+        windows: VisibilityStore | None = None,
+        new_members_see_history: bool = False,
     ):
         self._store = store
+        # Join-time history only (otherwise new members see everything before they joined).
+        self._windows = None if new_members_see_history else windows
         self._entries = entries
         self._groups = groups
         self._max_limit = max_limit
@@ -69,6 +73,7 @@ class ReadReceiptService:
             )
         if group is not None:
             await self._catch_up(ref.id, group)
+            members = await self._could_see(ref.id, seq, members)
         # One row past the page says whether another page exists, without a count.
         rows = await self._store.readers(ref.id, seq, exclude=sender, after=after, limit=limit + 1)
         page = rows[:limit]
@@ -92,6 +97,18 @@ class ReadReceiptService:
             return None
         await self._groups.membership_version(ref.group_id, user_id)
         return await self._groups.member_set(ref.group_id)
+
+    async def _could_see(
+        self, conversation_id: str, seq: int, members: frozenset[int]
+    ) -> frozenset[int]:
+        """The members whose window holds ``seq``: one who joined after it never saw it.
+
+        A late joiner's read position starts at the seq before their window, so without this
+        they would count as readers of every older message.
+        """
+        if self._windows is None:
+            return members
+        return members - await self._windows.joined_after(conversation_id, seq)
 
     async def _catch_up(self, conversation_id: str, members: MemberSet) -> None:
         """Bring the group's entries up to its membership version, as a send does.
