@@ -89,6 +89,7 @@ def _api_routes(container: Container) -> Routes:
             "groups": container.groups.service(),
             "chat": container.chat.service(),
             "message_changes": container.chat.changes(),
+            "conversation_settings": container.chat.settings_service(),
             "timeline": container.timeline.service(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},

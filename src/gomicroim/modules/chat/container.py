@@ -17,6 +17,8 @@ from gomicroim.modules.chat.http import ConversationController, MessageControlle
 from gomicroim.modules.chat.ports import OwnTimeline, RelayMetrics, SendMetrics
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
+from gomicroim.modules.chat.settings import ConversationSettingsService
+from gomicroim.modules.chat.settings_http import ConversationSettingsController
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
 from gomicroim.modules.groups.contract import GroupsFacade
@@ -104,6 +106,15 @@ class ChatContainer(containers.DeclarativeContainer):
         recall_window_s=settings.provided.chat.recall_window_s,
         edit_window_s=settings.provided.chat.edit_window_s,
     )
+    #: Mute and pin; ``muted_users`` is the seam offline push asks.
+    settings_service = providers.Singleton(
+        ConversationSettingsService, store=store, groups=groups, events=read_events
+    )
     controllers = providers.Object(
-        [MessageController, ConversationController, MessageChangeController]
+        [
+            MessageController,
+            ConversationController,
+            MessageChangeController,
+            ConversationSettingsController,
+        ]
     )

@@ -156,6 +156,7 @@ class ChatService:
             )
         position = None if before is None else domain.decode_cursor(before)
         # One row past the page says whether another page exists, without a count.
+        now = self._clock()
         rows = await self._store.entries(user_id, before=position, limit=limit + 1)
         page = rows[:limit]
         singles = [r.conversation_id for r in page if r.session_type == "single"]
@@ -163,15 +164,21 @@ class ChatService:
         group_ids = {domain.parse_conversation_id(r.conversation_id).group_id for r in page}
         dissolved = await self._groups.dissolved_among({g for g in group_ids if g is not None})
         return ConversationList(
-            conversations=[self._entry(user_id, row, peer_reads, dissolved) for row in page],
-            total_unread=await self._store.total_unread(user_id),
+            conversations=[self._entry(user_id, row, peer_reads, dissolved, now) for row in page],
+            # Muted conversations keep their own unread but leave the badge's total.
+            total_unread=await self._store.total_unread(user_id, now),
             next_before=(
                 domain.encode_cursor(domain.list_position(page[-1])) if len(rows) > limit else None
             ),
         )
 
     def _entry(
-        self, user_id: int, row: EntryRow, peer_reads: dict[str, int], dissolved: set[int]
+        self,
+        user_id: int,
+        row: EntryRow,
+        peer_reads: dict[str, int],
+        dissolved: set[int],
+        now: int,
     ) -> ConversationRead:
         ref = domain.parse_conversation_id(row.conversation_id)
         peer_read = peer_reads.get(row.conversation_id)
@@ -191,6 +198,8 @@ class ChatService:
             updated_at=row.updated_at,
             peer_read_seq=None if ref.group_id is not None else min(peer_read or 0, row.last_seq),
             dissolved=ref.group_id in dissolved,
+            muted_until=domain.active_mute(row.muted_until, now),
+            pinned=row.pinned,
         )
 
     async def history(
