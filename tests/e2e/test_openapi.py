@@ -188,6 +188,11 @@ async def run_flows(api: Api) -> None:
     await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=bob.headers)
     await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=outsider.headers)
     await http.post("/api/v1/conversations/g:9000000/read", json={"seq": 1}, headers=bob.headers)
+    prefs = f"/api/v1/conversations/{conv}/settings"
+    await http.patch(prefs, json={"pinned": True, "muted_until": 1}, headers=bob.headers)
+    await http.patch(prefs, json={"pinned": "yes"}, headers=bob.headers)
+    await http.patch(prefs, json={"pinned": True}, headers=outsider.headers)
+    await http.patch("/api/v1/conversations/g:9000000/settings", json={}, headers=bob.headers)
     await http.get("/api/v1/sync?after=0", headers=alice.headers)
     await http.get("/api/v1/sync?after=-1", headers=alice.headers)
 

@@ -228,7 +228,7 @@ class ChatFacade(Protocol):
     async def conversations(
         self, user_id: int, *, limit: int | None = None, before: str | None = None
     ) -> ConversationList:
-        """A page of the user's conversation list with unread counts, most active first.
+        """A page of the user's conversation list with unread counts: pinned, then most active.
 
         ``limit`` defaults to ``chat.conversations_page_limit`` and may be at most
         ``chat.conversations_max_limit``; ``before`` is the ``next_before`` of the previous

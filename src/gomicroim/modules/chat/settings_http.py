@@ -27,7 +27,7 @@ class ConversationSettingsController(Controller):
         summary="Mute the conversation's notifications until a time, or pin it (caller only)",
         description="Fields left out stay as they are. muted_until (Unix ms) not after now, or"
         " null, unmutes. A muted conversation keeps its own unread count but leaves"
-        " total_unread and gets no offline push; pinned conversations list first. Every online"
+        " total_unread; pinned conversations list first. Every online"
         " device of the caller gets a `settings` frame. 404 conversation_not_found while a"
         " single chat has no messages.",
         **documented(403, 404, body=SettingsUpdate),
