@@ -97,6 +97,7 @@ def _api_routes(container: Container) -> Routes:
             "chat": container.chat.service(),
             "message_changes": container.chat.changes(),
             "read_receipts": container.chat.readers(),
+            "conversation_settings": container.chat.settings_service(),
             "timeline": container.timeline.service(),
             "presence_view": container.presence.view(),
         },

@@ -191,6 +191,11 @@ async def run_flows(api: Api) -> None:
     await http.get(f"/api/v1/presence?user_ids={bob.id},{alice.id},1", headers=alice.headers)
     await http.get("/api/v1/presence?user_ids=1,,2", headers=alice.headers)
     await http.get("/api/v1/presence", headers=alice.headers)
+    prefs = f"/api/v1/conversations/{conv}/settings"
+    await http.patch(prefs, json={"pinned": True, "muted_until": 1}, headers=bob.headers)
+    await http.patch(prefs, json={"pinned": "yes"}, headers=bob.headers)
+    await http.patch(prefs, json={"pinned": True}, headers=outsider.headers)
+    await http.patch("/api/v1/conversations/g:9000000/settings", json={}, headers=bob.headers)
     await http.get("/api/v1/sync?after=0", headers=alice.headers)
     await http.get("/api/v1/sync?after=-1", headers=alice.headers)
 

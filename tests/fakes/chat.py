@@ -11,7 +11,7 @@ from gomicroim.modules.chat.contract import (
     ReadPositionMoved,
     SessionType,
 )
-from gomicroim.modules.chat.domain import list_position, next_read_seq, unread
+from gomicroim.modules.chat.domain import active_mute, list_position, next_read_seq, unread
 from gomicroim.modules.chat.ports import (
     CommitListener,
     DuplicateMessage,
@@ -19,6 +19,7 @@ from gomicroim.modules.chat.ports import (
     ListPosition,
     MessageDraft,
     ReadPosition,
+    SettingsChange,
 )
 from gomicroim.modules.chat.visibility import SeqWindow
 from tests.fakes.outbox import MemoryOutboxStore
@@ -60,6 +61,9 @@ class MemoryChatStore:
         self._conversations: dict[str, _Conversation] = {}
         # (user_id, conversation_id) -> read_seq
         self._reads: dict[tuple[int, str], int] = {}
+        # (user_id, conversation_id) -> (muted_until, pinned); absent: the defaults. Goes with
+        # the entry (a leaver's settings are not kept for a rejoin), as the SQL row does.
+        self._settings: dict[tuple[int, str], tuple[int | None, bool]] = {}
         self._sent: dict[tuple[int, str], MessageRead] = {}
         self.outbox: list[MessageCommitted] = []
         #: (conversation_id, user_id) -> spells oldest first; see :class:`MemoryVisibilityStore`.
@@ -70,10 +74,11 @@ class MemoryChatStore:
         other = MemoryChatStore(
             self._outbox_store, on_commit=on_commit, owner=owner, lease_ms=self._lease_ms
         )
-        other._conversations, other._reads, other._sent = (
+        other._conversations, other._reads, other._sent, other._settings = (
             self._conversations,
             self._reads,
             self._sent,
+            self._settings,
         )
         other.outbox = self.outbox
         other.windows = self.windows
@@ -114,6 +119,7 @@ class MemoryChatStore:
             self.windows[(conversation_id, user_id)] = [
                 SeqWindow(start=w.start, end=last) if w.end is None else w for w in spells
             ]
+            self._settings.pop((user_id, conversation_id), None)
         for user_id in user_ids - current:
             self._reads[(user_id, conversation_id)] = last
             spells = self.windows.setdefault((conversation_id, user_id), [])
@@ -186,23 +192,58 @@ class MemoryChatStore:
                 read_seq=read_seq,
                 last_message=conversation.last_message,
                 updated_at=conversation.updated_at,
+                muted_until=muted_until,
+                pinned=pinned,
             )
             for (uid, conversation_id), read_seq in self._reads.items()
             if uid == user_id
             for conversation in (self._conversations[conversation_id],)
+            for muted_until, pinned in (self._settings.get((uid, conversation_id), (None, False)),)
         ]
         if before is not None:
             rows = [r for r in rows if list_position(r) < before]
         rows.sort(key=list_position, reverse=True)
         return rows if limit is None else rows[:limit]
 
-    async def total_unread(self, user_id: int) -> int:
-        """Unread summed over the user's entries."""
+    async def total_unread(self, user_id: int, now_ms: int) -> int:
+        """Unread summed over the user's entries not muted at ``now_ms``."""
         return sum(
             unread(self._conversations[c].last_seq, read_seq)
             for (uid, c), read_seq in self._reads.items()
-            if uid == user_id
+            if uid == user_id and (uid, c) not in self.muted_at(now_ms)
         )
+
+    def muted_at(self, now_ms: int) -> set[tuple[int, str]]:
+        """The (user, conversation) entries muted later than ``now_ms``."""
+        return {
+            key
+            for key, (muted_until, _) in self._settings.items()
+            if active_mute(muted_until, now_ms) is not None
+        }
+
+    async def update_settings(
+        self, user_id: int, conversation_id: str, change: SettingsChange
+    ) -> tuple[int | None, bool] | None:
+        """Apply ``change`` to the user's entry; None (nothing stored) without an entry."""
+        key = (user_id, conversation_id)
+        if key not in self._reads:
+            return None
+        muted_until, pinned = self._settings.get(key, (None, False))
+        if change.set_muted:
+            if change.muted_until is not None and change.muted_until > _BIGINT_MAX:
+                raise OverflowError("muted_until does not fit a signed 64-bit integer column")
+            muted_until = change.muted_until
+        if change.pinned is not None:
+            pinned = change.pinned
+        self._settings[key] = (muted_until, pinned)
+        return muted_until, pinned
+
+    async def muted_users(
+        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
+    ) -> set[int]:
+        """Which of ``user_ids`` have the conversation muted later than ``now_ms``."""
+        muted = self.muted_at(now_ms)
+        return {u for u in user_ids if (u, conversation_id) in muted}
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Move the read seq forward, clamped to the last seq; create the entry if missing."""

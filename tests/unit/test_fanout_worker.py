@@ -12,7 +12,12 @@ from gomicroim.config import FanoutSettings
 from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushTarget
-from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
+from gomicroim.modules.chat.contract import (
+    ConversationSettings,
+    MessageCommitted,
+    MessageRead,
+    ReadPositionMoved,
+)
 from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import ClientType, DeviceRead
 from gomicroim.modules.presence.contract import DeviceConnection
@@ -227,6 +232,39 @@ async def test_read_events_reach_the_readers_other_devices_and_the_peer() -> Non
     )
 
     assert world.pushed() == [("read", 4, [PushTarget(ALICE, "web-1"), PushTarget(BOB, "app-2")])]
+
+
+async def test_a_settings_change_reaches_every_device_of_its_user_only() -> None:
+    world = World()
+    for user, device in ((ALICE, "app-1"), (ALICE, "web-1"), (BOB, "app-2")):
+        await world.online(user, device)
+    settings = ConversationSettings(conversation_id="s:1:2", muted_until=None, pinned=True)
+
+    await world.worker.handle_read(
+        [
+            ReadPositionMoved(
+                conversation_id="s:1:2",
+                user_id=ALICE,
+                device_id="app-1",
+                seq=0,
+                peer_id=None,
+                settings=settings,
+            )
+        ]
+    )
+
+    [batch] = world.router.batches
+    [push] = batch.pushes
+    assert push.kind == "settings"
+    assert json.loads(bytes(push.payload)) == {
+        "conversation_id": "s:1:2",
+        "muted_until": None,
+        "pinned": True,
+    }
+    assert sorted(push.targets, key=lambda t: t.device_id) == [
+        PushTarget(ALICE, "app-1"),
+        PushTarget(ALICE, "web-1"),
+    ]
 
 
 class FlakySource:

@@ -31,6 +31,18 @@ def test_read_push_frame_flattens_the_read_fields() -> None:
     }
 
 
+def test_settings_push_frame_flattens_the_settings_fields() -> None:
+    payload = json.dumps(
+        {"conversation_id": "g:7", "muted_until": 1_900_000_000_000, "pinned": False}
+    )
+    assert json.loads(frames.push_frame("settings", payload, None)) == {
+        "type": "settings",
+        "conversation_id": "g:7",
+        "muted_until": 1_900_000_000_000,
+        "pinned": False,
+    }
+
+
 def test_server_frames_have_their_type() -> None:
     hello = json.loads(frames.encode(frames.Hello(1, "d", "node-1", 9)))
     assert hello == {

@@ -132,11 +132,18 @@ class FanoutWorker:
                     self._metrics.message_fanned_out((done - event.message.created_at) / 1000)
 
     async def handle_read(self, events: list[ReadPositionMoved]) -> None:
-        """Tell the reader's other devices, and a single chat's peer, about a read."""
+        """Tell the reader's other devices, and a single chat's peer, about a read.
+
+        A settings change (``settings`` set) goes to every device of its user instead, the
+        acting one included: each device shows the state it got last.
+        """
         audiences = [{e.user_id} if e.peer_id is None else {e.user_id, e.peer_id} for e in events]
         online = await self._presence.online(set().union(*audiences))
         per_node: dict[str, list[Push]] = defaultdict(list)
         for event, users in zip(events, audiences, strict=True):
+            if event.settings is not None:
+                _add_pushes(per_node, "settings", event.settings, _targets({event.user_id}, online))
+                continue
             frame = ReadFrame(event.conversation_id, event.user_id, event.seq)
             targets = _targets(users, online, (event.user_id, event.device_id))
             _add_pushes(per_node, "read", frame, targets)
@@ -214,7 +221,7 @@ async def supervise(
 def _targets(
     users: set[int],
     online: dict[int, list[DeviceConnection]],
-    skip: tuple[int, str],
+    skip: tuple[int, str] | None = None,
     user_seqs: dict[int, int | None] | None = None,
 ) -> dict[str, list[PushTarget]]:
     """The users' online devices per node, without ``skip`` (the acting user's own device)."""

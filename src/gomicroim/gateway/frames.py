@@ -162,17 +162,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def push_frame(
-    kind: Literal["message", "read", "recall", "edit", "typing"],
+    kind: Literal["message", "read", "recall", "edit", "typing", "settings"],
     payload: str,
     user_seq: int | None,
 ) -> str:
     """Splice an encoded payload into a push frame.
 
     ``message``, ``recall``, ``edit``: ``{"type":KIND,"message":{...},"user_seq":N}``
-    (``user_seq`` only for write fan-out); ``read``, ``typing``: the payload already holds the
-    frame's fields.
+    (``user_seq`` only for write fan-out); ``read``, ``typing``, ``settings``: the payload
+    already holds the frame's fields.
     """
-    if kind in ("read", "typing"):
+    if kind in ("read", "typing", "settings"):
         return '{"type":"' + kind + '",' + payload[1:]
     head = '{"type":"' + kind + '","message":' + payload
     if user_seq is None:

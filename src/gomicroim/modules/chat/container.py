@@ -19,6 +19,8 @@ from gomicroim.modules.chat.readers import ReadReceiptService
 from gomicroim.modules.chat.readers_http import ReadersController
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
+from gomicroim.modules.chat.settings import ConversationSettingsService
+from gomicroim.modules.chat.settings_http import ConversationSettingsController
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
 from gomicroim.modules.chat.storage.readers import SqlReaderStore
@@ -126,6 +128,16 @@ class ChatContainer(containers.DeclarativeContainer):
         windows=windows,
         new_members_see_history=settings.provided.groups.new_members_see_history,
     )
+    #: Mute and pin; ``muted_users`` is the seam offline push asks.
+    settings_service = providers.Singleton(
+        ConversationSettingsService, store=store, groups=groups, events=read_events
+    )
     controllers = providers.Object(
-        [MessageController, ConversationController, MessageChangeController, ReadersController]
+        [
+            MessageController,
+            ConversationController,
+            MessageChangeController,
+            ConversationSettingsController,
+            ReadersController,
+        ]
     )

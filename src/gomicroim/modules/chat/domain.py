@@ -1,4 +1,4 @@
-"""Pure chat rules: conversation ids, who takes part, body limits, read positions. No I/O."""
+"""Pure chat rules: conversation ids, who takes part, body limits, reads, mutes. No I/O."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import binascii
 import msgspec
 
 from gomicroim.errors import Forbidden, InvalidInput, TooLarge
-from gomicroim.modules.chat.contract import MessagePreview, MessageRead, MessageSend, SessionType
-from gomicroim.modules.chat.ports import EntryRow, ListPosition, ReaderPosition
+from gomicroim.modules.chat.contract import (
+    MessagePreview,
+    MessageRead,
+    MessageSend,
+    SessionType,
+    SettingsUpdate,
+)
+from gomicroim.modules.chat.ports import EntryRow, ListPosition, ReaderPosition, SettingsChange
 
 _MAX_ID = 2**53 - 1
 #: Longer ``before`` cursors are refused before decoding (issued ones are under 120).
@@ -139,7 +145,25 @@ def unread(last_seq: int, read_seq: int) -> int:
 
 def list_position(row: EntryRow) -> ListPosition:
     """Where ``row`` sits in its user's conversation list."""
-    return ListPosition(updated_at=row.updated_at, conversation_id=row.conversation_id)
+    return ListPosition(
+        pinned=row.pinned, updated_at=row.updated_at, conversation_id=row.conversation_id
+    )
+
+
+def active_mute(muted_until: int | None, now_ms: int) -> int | None:
+    """``muted_until`` if the mute still holds at ``now_ms``, else None (not muted)."""
+    return muted_until if muted_until is not None and muted_until > now_ms else None
+
+
+def settings_change(update: SettingsUpdate, now_ms: int) -> SettingsChange:
+    """What an update stores: a mute not after ``now_ms`` is stored as no mute."""
+    muted = update.muted_until
+    given = not isinstance(muted, msgspec.UnsetType)
+    return SettingsChange(
+        set_muted=given,
+        muted_until=None if isinstance(muted, msgspec.UnsetType) else active_mute(muted, now_ms),
+        pinned=None if isinstance(update.pinned, msgspec.UnsetType) else update.pinned,
+    )
 
 
 def encode_cursor(position: ListPosition) -> str:

@@ -60,16 +60,21 @@ class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
     read_seq: int
     last_message: MessageRead | None
     updated_at: int
+    #: The user's own settings of the conversation (stored ``muted_until`` may have passed).
+    pinned: bool = False
+    muted_until: int | None = None
 
 
 class ListPosition(msgspec.Struct, frozen=True, kw_only=True, order=True):
     """Where an entry sits in a conversation list; lists run from the largest down.
 
-    The one definition of list order: by last activity (``updated_at``), then by
-    ``conversation_id``, both descending. A new sort key (a per-user pin, say) becomes a field
-    here, before the others, and in the stores' page query; cursors carry it along.
+    The one definition of list order: the user's pinned entries first, then by last activity
+    (``updated_at``), then by ``conversation_id``, all descending. A new sort key becomes a
+    field here, in its place, and in the stores' page query; cursors carry it along. A cursor
+    issued before ``pinned`` existed decodes as unpinned.
     """
 
+    pinned: bool = False
     updated_at: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -186,8 +191,11 @@ class ChatStore(Protocol):
         """
         ...
 
-    async def total_unread(self, user_id: int) -> int:
-        """The sum of the user's unread counts over all their entries (never negative ones)."""
+    async def total_unread(self, user_id: int, now_ms: int) -> int:
+        """The sum of the user's unread counts (never negative ones) over their entries.
+
+        Entries muted at ``now_ms`` (``muted_until`` later than it) are left out.
+        """
         ...
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
@@ -219,6 +227,33 @@ class VisibilityStore(Protocol):
 
     async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
         """The users whose open window starts after ``seq`` (they joined after it)."""
+        ...
+
+
+class SettingsChange(msgspec.Struct, frozen=True, kw_only=True):
+    """What a settings update writes: ``muted_until`` is already normalised (None = unmuted)."""
+
+    set_muted: bool = False
+    muted_until: int | None = None
+    pinned: bool | None = None
+
+
+class ConversationSettingsStore(Protocol):
+    """Per-user settings on the conversation entries (the chat store's rows)."""
+
+    async def update_settings(
+        self, user_id: int, conversation_id: str, change: SettingsChange
+    ) -> tuple[int | None, bool] | None:
+        """Apply ``change`` to the user's entry; ``(muted_until, pinned)`` after it.
+
+        Returns ``None`` (and stores nothing) when the user has no entry for it.
+        """
+        ...
+
+    async def muted_users(
+        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
+    ) -> set[int]:
+        """Which of these users' entries are muted later than ``now_ms``, in one query."""
         ...
 
 

@@ -200,6 +200,7 @@ class ChatService:
             )
         position = None if before is None else domain.decode_cursor(before)
         # One row past the page says whether another page exists, without a count.
+        now = self._clock()
         rows = await self._store.entries(user_id, before=position, limit=limit + 1)
         page = rows[:limit]
         singles = [r.conversation_id for r in page if r.session_type == "single"]
@@ -212,10 +213,13 @@ class ChatService:
             starts = await self._windows.current_starts(user_id, groups)
         return ConversationList(
             conversations=[
-                self._entry(user_id, row, peer_reads, dissolved, starts.get(row.conversation_id, 1))
+                self._entry(
+                    user_id, row, peer_reads, dissolved, now, starts.get(row.conversation_id, 1)
+                )
                 for row in page
             ],
-            total_unread=await self._store.total_unread(user_id),
+            # Muted conversations keep their own unread but leave the badge's total.
+            total_unread=await self._store.total_unread(user_id, now),
             next_before=(
                 domain.encode_cursor(domain.list_position(page[-1])) if len(rows) > limit else None
             ),
@@ -227,6 +231,7 @@ class ChatService:
         row: EntryRow,
         peer_reads: dict[str, int],
         dissolved: set[int],
+        now: int,
         start: int = 1,
     ) -> ConversationRead:
         """One list entry; ``start``: the user's window, nothing before it shows or counts."""
@@ -246,6 +251,8 @@ class ChatService:
             updated_at=row.updated_at,
             peer_read_seq=None if ref.group_id is not None else min(peer_read or 0, row.last_seq),
             dissolved=ref.group_id in dissolved,
+            muted_until=domain.active_mute(row.muted_until, now),
+            pinned=row.pinned,
         )
 
     async def history(

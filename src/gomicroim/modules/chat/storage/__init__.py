@@ -24,6 +24,7 @@ from gomicroim.modules.chat.ports import (
     MessageDraft,
     OutboxRecord,
     ReadPosition,
+    SettingsChange,
 )
 from gomicroim.modules.chat.storage import codec, listing
 from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
@@ -64,6 +65,10 @@ class Entry(models.Model):
     conversation_id = fields.CharField(max_length=64, db_index=True)
     read_seq = fields.BigIntField(default=0)
     created_at = fields.BigIntField()
+    # The user's own settings (see settings.py); database defaults keep the INSERTs that do
+    # not name them, and the rows written before these columns, as they are.
+    muted_until = fields.BigIntField(null=True)
+    pinned = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "chat_entry"
@@ -346,13 +351,44 @@ class SqlChatStore:
                 read_seq=int(r["read_seq"]),
                 last_message=_last_message(texts.get(r["id"])),
                 updated_at=int(r["updated_at"]),
+                pinned=bool(r["pinned"]),
+                muted_until=None if r["muted_until"] is None else int(r["muted_until"]),
             )
             for r in rows
         ]
 
-    async def total_unread(self, user_id: int) -> int:
-        """One aggregate over the user's entries."""
-        return await listing.total_unread(Entry._meta.db, user_id)
+    async def total_unread(self, user_id: int, now_ms: int) -> int:
+        """One aggregate over the user's entries that are not muted."""
+        return await listing.total_unread(Entry._meta.db, user_id, now_ms)
+
+    async def update_settings(
+        self, user_id: int, conversation_id: str, change: SettingsChange
+    ) -> tuple[int | None, bool] | None:
+        """One UPDATE by the ``(user_id, conversation_id)`` key, then the row read back."""
+        values: dict[str, object] = {}
+        if change.set_muted:
+            values["muted_until"] = change.muted_until
+        if change.pinned is not None:
+            values["pinned"] = change.pinned
+        query = Entry.filter(user_id=user_id, conversation_id=conversation_id)
+        if values:
+            await query.update(**values)
+        rows = await query.values_list("muted_until", "pinned")
+        if not rows:
+            return None
+        muted_until, pinned = rows[0]
+        return (None if muted_until is None else int(cast(int, muted_until)), bool(pinned))
+
+    async def muted_users(
+        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
+    ) -> set[int]:
+        """One query on the conversation_id index."""
+        if not user_ids:
+            return set()
+        rows = await Entry.filter(
+            conversation_id=conversation_id, user_id__in=list(user_ids), muted_until__gt=now_ms
+        ).values_list("user_id", flat=True)
+        return {int(cast(int, u)) for u in rows}
 
     async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
         """Primary key lookups, skipping the ones remembered as existing."""
