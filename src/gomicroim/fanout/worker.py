@@ -22,6 +22,7 @@ from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.notifications.contract import OfflineNotifier
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 
 log = logging.getLogger("gomicroim.fanout")
@@ -65,8 +66,12 @@ class FanoutWorker:
         clock: Clock = now_ms,
         metrics: Metrics | None = None,
         read_after: ReadAfter | None = None,
+        offline: OfflineNotifier | None = None,
     ):
-        """``read_after`` reads committed messages back to fill seqs published out of order."""
+        """``read_after`` reads committed messages back to fill seqs published out of order.
+
+        ``offline`` is told, once per new message, which recipients have no live connection.
+        """
         self._identity = identity
         self._groups = groups
         self._presence = presence
@@ -76,6 +81,7 @@ class FanoutWorker:
         self._metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
         self._order = ConversationOrder(read_after)
+        self._offline = offline
 
     async def handle_committed(self, events: list[MessageCommitted]) -> None:
         """Fan out a batch of committed messages; raising makes the relay retry them.
@@ -114,6 +120,13 @@ class FanoutWorker:
             kind: PushKind = event.change or "message"
             _add_pushes(per_node, kind, message, _targets(recipients, online, skip, seqs))
         await self._route(per_node)
+        # After the routing: a batch that failed before it is retried whole, and would
+        # otherwise notify twice.
+        if self._offline is not None:
+            for event, recipients, _ in plans:
+                away = recipients - online.keys() - {event.message.sender_id}
+                if event.change is None and away:
+                    self._offline.offline(event.message, away)
         if self._metrics is not None:
             done = self._clock()
             for event in events:
