@@ -232,6 +232,7 @@ async def test_a_token_for_a_device_the_caller_never_used_is_refused(
                 url.format(alice.device_id), json=body, headers=alice.headers
             )
             assert response.status_code == 400, (body, response.text)
+            assert response.json()["error"]["code"] == "invalid_field", response.text
         # Nothing was stored: a message to Alice, offline, notifies nobody.
         await api.send(bob, alice.id, "anyone?")
         await asyncio.sleep(0.5)
