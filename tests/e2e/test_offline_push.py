@@ -237,3 +237,25 @@ async def test_a_token_for_a_device_the_caller_never_used_is_refused(
         await api.send(bob, alice.id, "anyone?")
         await asyncio.sleep(0.5)
         assert receiver.received == []
+
+
+async def test_a_logged_out_device_is_no_longer_notified(
+    start_server: StartServer, connect: Callable[[ServerProcess], Api]
+) -> None:
+    with Receiver() as receiver:
+        server = push_server(start_server, receiver)
+        api = connect(server)
+        alice, bob, carol = [await api.register_and_login(n) for n in ("al", "bo", "ca")]
+        await register_token(api, bob, "bob-token")
+        await register_token(api, carol, "carol-token")
+        response = await api.client.post("/api/v1/auth/logout", headers=bob.headers)
+        assert response.status_code == 204, response.text
+
+        await api.send(alice, bob.id, "are you there?")
+        to_carol = await api.send(alice, carol.id, "and you?")
+        # Carol's notification leaves after the one Bob would have had.
+        await receiver.wait_for(lambda: len(receiver.accepted()) >= 1)
+
+    assert [(n["recipient_id"], n["seq"]) for n in receiver.accepted()] == [
+        (carol.id, to_carol["seq"])
+    ]

@@ -14,7 +14,7 @@ from gomicroim.modules.notifications import storage
 from gomicroim.modules.notifications.contract import OfflineNotifier
 from gomicroim.modules.notifications.http import PushTokenController
 from gomicroim.modules.notifications.notifier import PushNotifier, delivering
-from gomicroim.modules.notifications.ports import NoMutes
+from gomicroim.modules.notifications.ports import MuteLookup, NoMutes
 from gomicroim.modules.notifications.sender import WebhookSender
 from gomicroim.modules.notifications.service import NotificationsService
 from gomicroim.modules.notifications.storage import SqlPushTokenStore
@@ -53,9 +53,11 @@ class NotificationsContainer(containers.DeclarativeContainer):
     service = providers.Singleton(
         NotificationsService, tokens=tokens, identity=identity, session_events=session_events
     )
-    #: Who muted a conversation. The one place to wire chat's adapter in (any object with
-    #: ``async muted_users(conversation_id, user_ids, now_ms) -> set[int]``).
-    mute_lookup = providers.Singleton(NoMutes)
+    #: Who muted a conversation (:class:`~gomicroim.modules.notifications.ports.MuteLookup`).
+    #: Nobody, unless the root container passes chat's adapter as ``mute_lookup=``.
+    mute_lookup: providers.Dependency[MuteLookup] = providers.Dependency(
+        default=providers.Singleton(NoMutes)
+    )
 
     transport = providers.Singleton(
         HttpxTransport,
