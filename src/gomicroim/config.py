@@ -182,6 +182,34 @@ class FanoutSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     outbox_stale_s: Seconds = 5
 
 
+class PushSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The offline-push webhook: notifications for recipients with no live connection.
+
+    ``webhook_url`` empty turns the feature off (nothing is queued); set, it needs a
+    ``webhook_secret`` to sign each POST with.
+    """
+
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    #: Off: notifications carry no ``body_preview`` (the push service never sees message text).
+    include_body: bool = True
+    body_preview_chars: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    #: How long the first queued notification waits for a batch to fill.
+    flush_interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 200
+    #: Notifications waiting to be posted; when full the oldest is dropped.
+    queue_size: PositiveInt = 10000
+    #: Tries per batch (5xx, 429, timeouts, connection errors) before it is counted failed.
+    max_attempts: PositiveInt = 5
+    #: The pause before the first retry; it doubles per retry.
+    retry_backoff_ms: Annotated[int, msgspec.Meta(ge=1)] = 500
+    max_backoff_ms: Annotated[int, msgspec.Meta(ge=1)] = 30000
+    #: A notification not posted this long after its message was committed is dropped.
+    deadline_s: Seconds = 300
+    #: One POST's timeout.
+    timeout_s: Seconds = 10
+
+
 class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """WebSocket connections."""
 
@@ -324,6 +352,7 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     fanout: FanoutSettings = msgspec.field(default_factory=FanoutSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
     presence: PresenceSettings = msgspec.field(default_factory=PresenceSettings)
+    push: PushSettings = msgspec.field(default_factory=PushSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
@@ -435,11 +464,24 @@ def check_shape(settings: Settings) -> None:
             f"server.roles = {shown} in a cluster needs a node id: set server.node_id "
             "(or pass --node-id) to a name no other process of the cluster uses"
         )
+    _check_push(settings.push)
     if settings.bus_backend == "kafka":
         # Imported here: the topology module builds on these settings types.
         from gomicroim.infra.kafka.topology import check_kafka
 
         check_kafka(settings)
+
+
+def _check_push(push: PushSettings) -> None:
+    if not push.webhook_url:
+        return
+    if not push.webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"push.webhook_url = {push.webhook_url!r} is not an http:// or https:// URL"
+        )
+    if not push.webhook_secret:
+        # An unsigned webhook lets anyone who can reach the receiver forge notifications.
+        raise ConfigError("push.webhook_url is set: set push.webhook_secret to sign its POSTs")
 
 
 def _check_roles(roles: list[Role]) -> None:

@@ -82,6 +82,7 @@ def _api_routes(container: Container) -> Routes:
         container.chat,
         container.timeline,
         container.presence,
+        container.notifications,
     )
     container.watch_queues()
     return Routes(
@@ -100,6 +101,7 @@ def _api_routes(container: Container) -> Routes:
             "conversation_settings": container.chat.settings_service(),
             "timeline": container.timeline.service(),
             "presence_view": container.presence.view(),
+            "notifications": container.notifications.service(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},
         middleware=[
@@ -200,6 +202,9 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
     "revocations": lambda c: _revocations_loaded(c.identity.service()),
     "revocation-poll": lambda c: _revocation_poll(c.identity.revocation_poller()),
     "timeline-pruning": lambda c: _timeline_pruning(c.timeline.service()),
+    # Before the fan-out worker, so it stops after it: the worker's last notifications still
+    # reach the queue (what is queued and unsent at exit is lost with the process).
+    "push-webhook": lambda c: c.notifications.delivery(),
     "fanout-worker": lambda c: _fanout_worker(
         c.fanout.worker(), c.fanout.committed_source(), c.fanout.read_source()
     ),
@@ -217,7 +222,7 @@ ROLES: Mapping[Role, RoleSpec] = {
         _gateway_routes,
         ("revocations", "revocation-poll", "presence-lease", "gateway", "push-consumer"),
     ),
-    "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
+    "fanout": RoleSpec(_no_routes, ("timeline-pruning", "push-webhook", "fanout-worker")),
 }
 
 

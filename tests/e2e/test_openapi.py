@@ -229,6 +229,17 @@ async def run_flows(api: Api) -> None:
     await http.delete(f"{blocks}/{outsider.id}", headers=carol.headers)
     await http.delete(f"{blocks}/9000000", headers=carol.headers)
 
+    push_token = f"/api/v1/devices/{alice.device_id}/push-token"
+    await http.put(push_token, json={"platform": "apns", "token": "ab12"}, headers=alice.headers)
+    await http.put(push_token, json={"platform": "sms", "token": "x"}, headers=alice.headers)
+    await http.put(  # 404: alice never logged in from it
+        "/api/v1/devices/tablet-9/push-token",
+        json={"platform": "fcm", "token": "x"},
+        headers=alice.headers,
+    )
+    await http.delete(push_token, headers=alice.headers)
+    await http.delete(push_token, headers=alice.headers)  # 404: none left
+
     await http.get("/")
     await http.get("/healthz")
     await http.get("/readyz")

@@ -6,6 +6,7 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
+import msgspec
 import pytest
 
 from gomicroim.config import FanoutSettings
@@ -70,8 +71,24 @@ class JoinedAt:
         return {u for u in members.user_ids if self._joined.get(u, 1) <= message.seq}
 
 
+class OfflineRecorder:
+    """Records what the worker hands the offline-push hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, set[int]]] = []
+
+    def offline(self, message: MessageRead, user_ids: set[int]) -> None:
+        self.calls.append((message.seq, user_ids))
+
+
 class World:
-    def __init__(self, *, write_max_group_size: int = 2000, audience: JoinedAt | None = None):
+    def __init__(
+        self,
+        *,
+        write_max_group_size: int = 2000,
+        audience: JoinedAt | None = None,
+        offline: object = None,
+    ):
         self.presence, self.presence_store = memory_presence()
         self.router = RecordingRouter()
         self.timeline = TimelineService(
@@ -91,6 +108,7 @@ class World:
             ),
             router=self.router,
             audience=audience,
+            offline=offline,  # type: ignore[arg-type]
         )
 
     async def online(self, user: int, device: str) -> None:
@@ -303,3 +321,32 @@ async def test_a_consumer_that_dies_is_restarted_and_its_events_still_delivered(
 
     assert source.runs == 2
     assert [(kind, seq) for kind, seq, _ in world.pushed()] == [("message", 1)]
+
+
+async def test_the_offline_hook_hears_each_new_message_once_with_its_offline_recipients() -> None:
+    offline = OfflineRecorder()
+    world = World(offline=offline)
+    await world.online(BOB, "app-2")
+
+    await world.worker.handle_committed(
+        [message(1, group=True), message(2, to=CAROL), message(3, to=BOB)]
+    )
+
+    # Alice sent all three (and is offline): she is never told of her own messages. Bob is
+    # online; Carol is not. Nobody offline for message 3: no call.
+    assert offline.calls == [(1, {CAROL}), (2, {CAROL})]
+
+
+async def test_the_offline_hook_skips_recalls_and_edits() -> None:
+    offline = OfflineRecorder()
+    world = World(offline=offline)
+    recall = MessageCommitted(
+        message=msgspec.structs.replace(message(1, to=CAROL).message, revision=1, recalled=True),
+        sender_device_id="app-1",
+        change="recall",
+        actor_id=ALICE,
+    )
+
+    await world.worker.handle_committed([message(1, to=CAROL), recall])
+
+    assert offline.calls == [(1, {CAROL})]

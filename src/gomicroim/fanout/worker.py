@@ -27,6 +27,7 @@ from gomicroim.modules.chat.contract import (
 )
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.notifications.contract import OfflineNotifier
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 
 log = logging.getLogger("gomicroim.fanout")
@@ -71,11 +72,13 @@ class FanoutWorker:
         metrics: Metrics | None = None,
         read_after: ReadAfter | None = None,
         audience: GroupAudience | None = None,
+        offline: OfflineNotifier | None = None,
     ):
         """``read_after`` reads committed messages back to fill seqs published out of order.
 
         ``audience`` narrows a group's members to those whose spell holds the message (a
-        member who joined after it gets neither push nor timeline entry).
+        member who joined after it gets neither push nor timeline entry). ``offline`` is told,
+        once per new message, which recipients have no live connection.
         """
         self._audience = audience
         self._identity = identity
@@ -87,6 +90,7 @@ class FanoutWorker:
         self._metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
         self._order = ConversationOrder(read_after)
+        self._offline = offline
 
     async def handle_committed(self, events: list[MessageCommitted]) -> None:
         """Fan out a batch of committed messages; raising makes the relay retry them.
@@ -125,6 +129,13 @@ class FanoutWorker:
             kind: PushKind = event.change or "message"
             _add_pushes(per_node, kind, message, _targets(recipients, online, skip, seqs))
         await self._route(per_node)
+        # After the routing: a batch that failed before it is retried whole, and would
+        # otherwise notify twice.
+        if self._offline is not None:
+            for event, recipients, _ in plans:
+                away = recipients - online.keys() - {event.message.sender_id}
+                if event.change is None and away:
+                    self._offline.offline(event.message, away)
         if self._metrics is not None:
             done = self._clock()
             for event in events:
