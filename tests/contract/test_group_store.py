@@ -362,3 +362,50 @@ async def test_dissolved_among_names_only_dissolved_groups(groups: GroupStore) -
     assert await groups.dissolved_among({gone.id, kept.id, kept.id + 1000}) == {gone.id}
     assert await groups.dissolved_among({kept.id}) == set()
     assert await groups.dissolved_among(set()) == set()
+
+
+async def test_share_group_needs_one_live_group_holding_both(groups: GroupStore) -> None:
+    alice, bob, carol = 21, 22, 23
+    first = await groups.create(name="a-b", owner_id=alice, member_ids={bob}, now_ms=NOW)
+    await groups.create(name="b-c", owner_id=bob, member_ids={carol}, now_ms=NOW)
+
+    assert await groups.share_group(alice, bob)
+    assert await groups.share_group(bob, alice)
+    assert await groups.share_group(bob, carol)
+    # Each is in a group with bob, but no group holds them both.
+    assert not await groups.share_group(alice, carol)
+    assert not await groups.share_group(alice, 999)
+
+    await groups.remove_member(first.id, bob)
+    assert not await groups.share_group(alice, bob)
+
+    await groups.add_members(first.id, {bob}, now_ms=NOW, max_members=100)
+    assert await groups.share_group(alice, bob)
+    # A dissolved group keeps its members but no longer counts as shared.
+    await groups.dissolve(first.id)
+    assert not await groups.share_group(alice, bob)
+    assert await groups.share_group(bob, carol)
+
+
+async def test_co_members_are_the_candidates_in_a_live_group_with_the_user(
+    groups: GroupStore,
+) -> None:
+    await groups.create(name="a", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    await groups.create(name="b", owner_id=13, member_ids={OWNER}, now_ms=NOW)
+    await groups.create(name="elsewhere", owner_id=20, member_ids={21}, now_ms=NOW)
+
+    shared = await groups.co_members(OWNER, {OWNER, 11, 12, 13, 20, 21, 999})
+
+    assert shared == {OWNER, 11, 12, 13}
+    assert await groups.co_members(OWNER, set()) == set()
+    assert await groups.co_members(999, {OWNER, 11}) == set()
+
+
+async def test_a_dissolved_group_no_longer_makes_co_members(groups: GroupStore) -> None:
+    live = await groups.create(name="live", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    gone = await groups.create(name="gone", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    await groups.dissolve(gone.id)
+
+    assert await groups.co_members(OWNER, {11, 12}) == {11}
+    await groups.remove_member(live.id, 11)
+    assert await groups.co_members(OWNER, {11, 12}) == set()

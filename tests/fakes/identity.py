@@ -11,6 +11,7 @@ from gomicroim.modules.identity.contract import ClientType, SessionEndReason
 from gomicroim.modules.identity.domain import invite_usable
 from gomicroim.modules.identity.ports import (
     ROTATED_HASHES_KEPT,
+    BlockRecord,
     DeviceRecord,
     InviteNotUsable,
     InviteRecord,
@@ -18,6 +19,44 @@ from gomicroim.modules.identity.ports import (
     UsernameTaken,
     UserRecord,
 )
+
+
+class MemoryBlockStore:
+    """``BlockStore`` in a dict keyed by (blocker, blocked)."""
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+        self.blocks: dict[tuple[int, int], BlockRecord] = {}
+
+    async def add(self, blocker_id: int, blocked_id: int, now_ms: int) -> tuple[BlockRecord, bool]:
+        """Store the block unless it exists."""
+        existing = self.blocks.get((blocker_id, blocked_id))
+        if existing is not None:
+            return existing, False
+        record = BlockRecord(
+            id=next(self._ids), blocker_id=blocker_id, blocked_id=blocked_id, blocked_at=now_ms
+        )
+        self.blocks[blocker_id, blocked_id] = record
+        return record, True
+
+    async def remove(self, blocker_id: int, blocked_id: int) -> bool:
+        """Delete the block."""
+        return self.blocks.pop((blocker_id, blocked_id), None) is not None
+
+    async def blocked_by(self, blocker_id: int) -> set[int]:
+        """Every user ``blocker_id`` has blocked."""
+        return {blocked for blocker, blocked in self.blocks if blocker == blocker_id}
+
+    async def page(
+        self, blocker_id: int, *, before_id: int | None, limit: int
+    ) -> list[BlockRecord]:
+        """Newest first, below ``before_id``."""
+        mine = [
+            b
+            for b in self.blocks.values()
+            if b.blocker_id == blocker_id and (before_id is None or b.id < before_id)
+        ]
+        return sorted(mine, key=lambda b: -b.id)[:limit]
 
 
 class MemoryInviteStore:

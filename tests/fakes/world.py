@@ -23,19 +23,21 @@ from gomicroim.infra.bus import InProcessTopic
 from gomicroim.modules.chat.contract import MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.ports import MembersChanged
 from gomicroim.modules.identity.contract import SessionEnded
-from gomicroim.modules.identity.ports import DevicesChanged
+from gomicroim.modules.identity.ports import BlocksChanged, DevicesChanged
 from gomicroim.modules.identity.storage import MemoryRevocationList
 from gomicroim.modules.presence.service import PresenceService
 from tests.fakes.chat import MemoryChatStore
 from tests.fakes.groups import MemoryGroupStore
 from tests.fakes.identity import (
     FakeHasher,
+    MemoryBlockStore,
     MemoryInviteStore,
     MemorySessionStore,
     MemoryUserStore,
 )
 from tests.fakes.outbox import MemoryOutboxStore
 from tests.fakes.presence import memory_presence
+from tests.fakes.push_tokens import MemoryPushTokenStore
 from tests.fakes.timeline import MemoryTimelineStore
 
 #: The signing secret every container of a world shares, as a cluster's processes do.
@@ -49,14 +51,19 @@ class World:
     invites: MemoryInviteStore = field(default_factory=MemoryInviteStore)
     users: MemoryUserStore = field(init=False)
     sessions: MemorySessionStore = field(default_factory=MemorySessionStore)
+    blocks: MemoryBlockStore = field(default_factory=MemoryBlockStore)
     revocations: MemoryRevocationList = field(default_factory=MemoryRevocationList)
     hasher: FakeHasher = field(default_factory=FakeHasher)
     groups: MemoryGroupStore = field(default_factory=MemoryGroupStore)
     outbox: MemoryOutboxStore = field(default_factory=MemoryOutboxStore)
     timeline: MemoryTimelineStore = field(default_factory=MemoryTimelineStore)
+    push_tokens: MemoryPushTokenStore = field(default_factory=MemoryPushTokenStore)
     presence: PresenceService = field(default_factory=lambda: memory_presence()[0])
     device_events: LocalBroadcast[DevicesChanged] = field(
         default_factory=lambda: LocalBroadcast("identity.devices")
+    )
+    block_events: LocalBroadcast[BlocksChanged] = field(
+        default_factory=lambda: LocalBroadcast("identity.blocks")
     )
     session_events: LocalBroadcast[SessionEnded] = field(
         default_factory=lambda: LocalBroadcast("session_ended")
@@ -82,10 +89,12 @@ class World:
             container.identity.users: self.users,
             container.identity.invites: self.invites,
             container.identity.sessions: self.sessions,
+            container.identity.blocks: self.blocks,
             container.identity.hasher: self.hasher,
             container.groups.store: self.groups,
             container.chat.outbox: self.outbox,
             container.timeline.store: self.timeline,
+            container.notifications.tokens: self.push_tokens,
             container.committed_topic: self.committed,
             container.read_topic: self.reads,
             # The fakes need no database, so that engine never opens.
@@ -95,6 +104,7 @@ class World:
             overrides |= {
                 container.identity.revocations: self.revocations,
                 container.identity.device_events: self.device_events,
+                container.identity.block_events: self.block_events,
                 container.identity.session_events: self.session_events,
                 container.groups.member_events: self.member_events,
                 container.presence.service: self.presence,

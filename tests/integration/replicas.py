@@ -84,6 +84,7 @@ async def replicas(
                 groups={"member_cache_ttl_s": 600},
                 identity={
                     "device_cache_ttl_s": 600,
+                    "block_cache_ttl_s": 600,
                     "password_time_cost": 1,
                     "password_memory_kib": 8192,
                 },

@@ -141,6 +141,36 @@ async def test_a_member_removed_on_one_replica_can_send_nothing_on_the_other(
         await b.container.groups.service().membership_version(gid, bob)
 
 
+async def test_a_block_on_one_replica_refuses_sends_through_the_other(start: Start) -> None:
+    a, b = await start("gw-a"), await start("gw-b")
+    alice, bob = await a.register("alice"), await a.register("bob")
+    alice_token, bob_token = await a.login("alice"), await a.login("bob")
+    # Alice's first send through B caches there that Bob has blocked nobody.
+    first = await b.http.post("/api/v1/messages", json=text(bob, "m1"), headers=auth(alice_token))
+    assert first.status_code == 201
+
+    blocked = await a.http.post(f"/api/v1/users/me/blocks/{alice}", headers=auth(bob_token))
+    assert blocked.status_code == 201
+    blocks_b = b.container.identity.blocks_service()
+    # Pub/sub is asynchronous: B drops its cached list when the event arrives, within
+    # milliseconds (the cached list would otherwise live 600 s here).
+    await eventually(lambda: blocks_b.is_blocked(bob, alice), timeout_s=1.0)
+    refused = await b.http.post("/api/v1/messages", json=text(bob, "m2"), headers=auth(alice_token))
+    assert refused.status_code == 403
+    assert refused.json()["error"]["code"] == "blocked"
+
+    unblocked = await a.http.delete(f"/api/v1/users/me/blocks/{alice}", headers=auth(bob_token))
+    assert unblocked.status_code == 204
+
+    async def unblocked_on_b() -> bool:
+        return not await blocks_b.is_blocked(bob, alice)
+
+    await eventually(unblocked_on_b, timeout_s=1.0)
+    again = await b.http.post("/api/v1/messages", json=text(bob, "m2"), headers=auth(alice_token))
+    assert again.status_code == 201
+    assert again.json()["seq"] == 2
+
+
 async def test_a_device_logged_in_on_one_replica_gets_its_strategy_on_the_other(
     start: Start,
 ) -> None:
@@ -177,5 +207,10 @@ async def test_readiness_names_redis_and_metrics_show_the_caches(start: Start) -
 
     assert ready.status_code == 200
     assert ready.json()["checks"]["redis"] == "ok"
-    for cache in ("groups_members", "identity_devices", "identity_verified_tokens"):
+    for cache in (
+        "groups_members",
+        "identity_devices",
+        "identity_blocks",
+        "identity_verified_tokens",
+    ):
         assert f'gomicroim_cache_max_size{{cache="{cache}"}}' in metrics

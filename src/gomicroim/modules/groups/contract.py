@@ -341,8 +341,24 @@ class GroupsFacade(Protocol):
         """Which of ``group_ids`` are dissolved (one store query; unknown ids are not)."""
         ...
 
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Which of ``candidates`` share a group with ``user_id`` (one store query).
+
+        Dissolved groups do not count; ``user_id`` is among the answer when it is a candidate
+        and belongs to a live group.
+        """
+        ...
+
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Whether ``user_id`` belongs to the group (False for unknown groups)."""
+        ...
+
+    async def share_group(self, user_a: int, user_b: int) -> bool:
+        """Whether the two users are members of one group together that is not dissolved.
+
+        One store query (not cached): chat asks it per single-chat send under
+        ``chat.single_chat_policy = "shared_group"``.
+        """
         ...
 
     async def role_of(self, group_id: int, user_id: int) -> Role | None:

@@ -371,12 +371,20 @@ class GroupsService:
         """Dissolved groups; see :meth:`GroupsFacade.dissolved_among`."""
         return await self._store.dissolved_among(group_ids)
 
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Users sharing a live group; see :meth:`GroupsFacade.co_members`."""
+        return await self._store.co_members(user_id, candidates)
+
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
         cached = self._member_sets.get(group_id)
         if cached is not None and user_id in cached.user_ids:
             return True
         return await self._store.member(group_id, user_id) is not None
+
+    async def share_group(self, user_a: int, user_b: int) -> bool:
+        """Common live group; see :meth:`GroupsFacade.share_group`."""
+        return await self._store.share_group(user_a, user_b)
 
     async def role_of(self, group_id: int, user_id: int) -> Role | None:
         """The member's role; see :meth:`GroupsFacade.role_of`."""

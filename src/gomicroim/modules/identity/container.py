@@ -11,16 +11,19 @@ from gomicroim.infra.database import TortoiseApp
 from gomicroim.infra.redis import RedisEngine
 from gomicroim.modules.identity import storage
 from gomicroim.modules.identity.admin import IdentityAdminService
+from gomicroim.modules.identity.blocks import BlocksService
+from gomicroim.modules.identity.blocks_http import BlockController
 from gomicroim.modules.identity.contract import SessionEnded
 from gomicroim.modules.identity.ending import SessionEnding
 from gomicroim.modules.identity.http import AuthController, UserController
 from gomicroim.modules.identity.passwords import Argon2Hasher
-from gomicroim.modules.identity.ports import DevicesChanged
+from gomicroim.modules.identity.ports import BlocksChanged, DevicesChanged
 from gomicroim.modules.identity.revocation_poll import RevocationPoller
 from gomicroim.modules.identity.service import IdentityService
 from gomicroim.modules.identity.storage import (
     MemoryRevocationList,
     RedisRevocationList,
+    SqlBlockStore,
     SqlInviteStore,
     SqlSessionStore,
     SqlUserStore,
@@ -107,4 +110,15 @@ class IdentityContainer(containers.DeclarativeContainer):
         ending=ending,
         interval_s=settings.provided.identity.revocation_poll_s,
     )
-    controllers = providers.Object([AuthController, UserController])
+    blocks = providers.Singleton(SqlBlockStore)
+    # A block or unblock on any process must reach every process's cached block lists.
+    block_events = shared_broadcast(settings, redis, "identity.blocks", BlocksChanged)
+    blocks_service = providers.Singleton(
+        BlocksService,
+        blocks=blocks,
+        users=users,
+        cache_ttl_s=settings.provided.identity.block_cache_ttl_s,
+        events=block_events,
+        cache_stats=metrics,
+    )
+    controllers = providers.Object([AuthController, UserController, BlockController])

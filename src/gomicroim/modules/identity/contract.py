@@ -351,3 +351,66 @@ class IdentityAdmin(Protocol):
             NotFound: ``invite_not_found``.
         """
         ...
+
+
+class BlockRead(msgspec.Struct, frozen=True, kw_only=True):
+    """A user the caller has blocked, and since when (Unix ms)."""
+
+    user_id: int
+    blocked_at: int
+
+
+class BlockPage(msgspec.Struct, kw_only=True):
+    """A page of the caller's blocks, newest first; ``next_cursor`` is None on the last page."""
+
+    blocks: list[BlockRead]
+    next_cursor: str | None = None
+
+
+class BlockResult(msgspec.Struct, frozen=True, kw_only=True):
+    """What a block call did: the block, and whether this call created it."""
+
+    block: BlockRead
+    created: bool
+
+
+@runtime_checkable
+class BlocksFacade(Protocol):
+    """Who refuses messages from whom: a user's block list.
+
+    A block is one-way in storage (blocker → blocked); what it refuses is chat's rule (see
+    ``ChatFacade.send``).
+    """
+
+    async def block(self, blocker_id: int, blocked_id: int) -> BlockResult:
+        """Block a user; blocking again changes nothing and keeps the first ``blocked_at``.
+
+        Every process stops delivering the blocked user's single-chat messages to the
+        blocker at once here, elsewhere within its invalidation (``identity.block_cache_ttl_s``
+        at worst, when the broadcast was lost).
+
+        Raises:
+            InvalidInput: ``cannot_block_self``.
+            NotFound: ``user_not_found``.
+        """
+        ...
+
+    async def unblock(self, blocker_id: int, blocked_id: int) -> bool:
+        """Lift a block; True if there was one (unblocking again is no error).
+
+        Raises:
+            NotFound: ``user_not_found``.
+        """
+        ...
+
+    async def blocks_of(self, blocker_id: int, *, limit: int, cursor: str | None) -> BlockPage:
+        """The users ``blocker_id`` has blocked, newest first.
+
+        Raises:
+            InvalidInput: ``invalid_field`` for a cursor that is not a ``next_cursor``.
+        """
+        ...
+
+    async def is_blocked(self, blocker_id: int, blocked_id: int) -> bool:
+        """Whether ``blocker_id`` has blocked ``blocked_id`` (cached; asked on every send)."""
+        ...

@@ -271,3 +271,43 @@ class SessionEventPublisher(Protocol):
     async def publish(self, event: SessionEnded) -> None:
         """Deliver ``event`` to the subscribers (in process, or through a broker)."""
         ...
+
+
+class BlockRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """A stored block; ``id`` orders a user's blocks (newer is larger) for paging."""
+
+    id: int
+    blocker_id: int
+    blocked_id: int
+    blocked_at: int
+
+
+class BlockStore(Protocol):
+    """Blocks, unique per (blocker, blocked)."""
+
+    async def add(self, blocker_id: int, blocked_id: int, now_ms: int) -> tuple[BlockRecord, bool]:
+        """Store the block unless it exists; return it and whether this call stored it.
+
+        Concurrent calls for one pair store one row; every caller gets that row.
+        """
+        ...
+
+    async def remove(self, blocker_id: int, blocked_id: int) -> bool:
+        """Delete the block; False if there was none."""
+        ...
+
+    async def blocked_by(self, blocker_id: int) -> set[int]:
+        """Every user ``blocker_id`` has blocked."""
+        ...
+
+    async def page(
+        self, blocker_id: int, *, before_id: int | None, limit: int
+    ) -> list[BlockRecord]:
+        """``blocker_id``'s blocks newest first (``id`` descending), those below ``before_id``."""
+        ...
+
+
+class BlocksChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's block list changed: every process drops its cached copy of it."""
+
+    blocker_id: int

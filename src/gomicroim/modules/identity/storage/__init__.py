@@ -23,9 +23,10 @@ from gomicroim.modules.identity.ports import (
     UsernameTaken,
     UserRecord,
 )
+from gomicroim.modules.identity.storage.blocks import Block, SqlBlockStore
 from gomicroim.modules.identity.storage.invites import Invite, SqlInviteStore, take_invite_use
 
-__all__ = ["Invite", "SqlInviteStore"]
+__all__ = ["Block", "Invite", "SqlBlockStore", "SqlInviteStore"]
 
 #: Racing logins of one device collide on ``live_key`` until one wins; give them room.
 _OPEN_RETRY = RetryPolicy(attempts=10)

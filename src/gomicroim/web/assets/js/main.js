@@ -138,6 +138,8 @@ async function startChat() {
         thread.change(frame.message);
       } else if (frame.type === "read") {
         conversations.onRead(frame);
+      } else if (frame.type === "settings") {
+        conversations.onSettings(frame);
       } else if (frame.type === "kick") {
         // The close code that follows says what to do.
       }
