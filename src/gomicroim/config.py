@@ -116,6 +116,12 @@ class GroupSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Members per ``GET /groups/{id}/members`` page without a ``limit`` (at most 2000).
     members_page_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 500
     member_cache_ttl_s: Annotated[float, msgspec.Meta(ge=0)] = 5.0
+    #: Whether a member added later reads the group's messages from before they joined.
+    new_members_see_history: bool = False
+    #: What a member who left or was removed may still read: ``none`` (nothing, as any
+    #: non-member) or ``while_member`` (the messages of their past spells). Only used while
+    #: ``new_members_see_history`` is false.
+    former_member_history: Literal["none", "while_member"] = "none"
 
 
 class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -129,6 +135,10 @@ class ChatSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: Conversations per list page without a ``limit``, and the largest ``limit`` allowed.
     conversations_page_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 50
     conversations_max_limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
+    #: Readers per ``GET .../messages/{seq}/readers`` page without a ``limit``, and the
+    #: largest ``limit`` allowed.
+    readers_page_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 50
+    readers_max_limit: Annotated[int, msgspec.Meta(ge=1, le=2000)] = 200
     #: Characters (code points) of a last message's body the conversation list shows.
     preview_chars: Annotated[int, msgspec.Meta(ge=1, le=65536)] = 200
     #: How long after sending the sender may recall a message.
@@ -172,6 +182,34 @@ class FanoutSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     outbox_stale_s: Seconds = 5
 
 
+class PushSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """The offline-push webhook: notifications for recipients with no live connection.
+
+    ``webhook_url`` empty turns the feature off (nothing is queued); set, it needs a
+    ``webhook_secret`` to sign each POST with.
+    """
+
+    webhook_url: str = ""
+    webhook_secret: str = ""
+    #: Off: notifications carry no ``body_preview`` (the push service never sees message text).
+    include_body: bool = True
+    body_preview_chars: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    batch_size: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    #: How long the first queued notification waits for a batch to fill.
+    flush_interval_ms: Annotated[int, msgspec.Meta(ge=1)] = 200
+    #: Notifications waiting to be posted; when full the oldest is dropped.
+    queue_size: PositiveInt = 10000
+    #: Tries per batch (5xx, 429, timeouts, connection errors) before it is counted failed.
+    max_attempts: PositiveInt = 5
+    #: The pause before the first retry; it doubles per retry.
+    retry_backoff_ms: Annotated[int, msgspec.Meta(ge=1)] = 500
+    max_backoff_ms: Annotated[int, msgspec.Meta(ge=1)] = 30000
+    #: A notification not posted this long after its message was committed is dropped.
+    deadline_s: Seconds = 300
+    #: One POST's timeout.
+    timeout_s: Seconds = 10
+
+
 class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     """WebSocket connections."""
 
@@ -192,6 +230,14 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: With Redis, a node's sockets count towards the caps under leases it renews every third
     #: of this; the sockets of a node that died stop counting this long after its last renewal.
     connection_lease_s: Annotated[float, msgspec.Meta(ge=3)] = 30.0
+
+
+class PresenceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """Online state: ``GET /api/v1/presence`` and the ``subscribe_presence`` frame."""
+
+    #: User ids one socket may follow with ``subscribe_presence``; more: ``error``
+    #: ``too_many_subscriptions`` (the previous set stays).
+    max_subscriptions: Annotated[int, msgspec.Meta(ge=1, le=10000)] = 200
 
 
 class LimitSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
@@ -305,6 +351,8 @@ class Settings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     timeline: TimelineSettings = msgspec.field(default_factory=TimelineSettings)
     fanout: FanoutSettings = msgspec.field(default_factory=FanoutSettings)
     gateway: GatewaySettings = msgspec.field(default_factory=GatewaySettings)
+    presence: PresenceSettings = msgspec.field(default_factory=PresenceSettings)
+    push: PushSettings = msgspec.field(default_factory=PushSettings)
     limits: LimitSettings = msgspec.field(default_factory=LimitSettings)
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     kafka: KafkaSettings = msgspec.field(default_factory=KafkaSettings)
@@ -416,11 +464,24 @@ def check_shape(settings: Settings) -> None:
             f"server.roles = {shown} in a cluster needs a node id: set server.node_id "
             "(or pass --node-id) to a name no other process of the cluster uses"
         )
+    _check_push(settings.push)
     if settings.bus_backend == "kafka":
         # Imported here: the topology module builds on these settings types.
         from gomicroim.infra.kafka.topology import check_kafka
 
         check_kafka(settings)
+
+
+def _check_push(push: PushSettings) -> None:
+    if not push.webhook_url:
+        return
+    if not push.webhook_url.startswith(("http://", "https://")):
+        raise ConfigError(
+            f"push.webhook_url = {push.webhook_url!r} is not an http:// or https:// URL"
+        )
+    if not push.webhook_secret:
+        # An unsigned webhook lets anyone who can reach the receiver forge notifications.
+        raise ConfigError("push.webhook_url is set: set push.webhook_secret to sign its POSTs")
 
 
 def _check_roles(roles: list[Role]) -> None:

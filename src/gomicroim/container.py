@@ -24,6 +24,7 @@ from gomicroim.modules.chat.ports import ChatStore
 from gomicroim.modules.groups.container import GroupsContainer
 from gomicroim.modules.identity.container import IdentityContainer
 from gomicroim.modules.identity.ports import PasswordHasher
+from gomicroim.modules.notifications.container import NotificationsContainer
 from gomicroim.modules.presence.container import PresenceContainer
 from gomicroim.modules.timeline.container import TimelineContainer
 
@@ -162,7 +163,13 @@ class Container(containers.DeclarativeContainer):
         relay_metrics=metrics,
         own_timeline=timeline.service,
     )
-    presence = providers.Container(PresenceContainer, settings=settings, redis=redis)
+    presence = providers.Container(
+        PresenceContainer,
+        settings=settings,
+        redis=redis,
+        chat=chat.service,
+        groups=groups.service,
+    )
     gateway = providers.Container(
         GatewayContainer,
         settings=settings,
@@ -174,6 +181,16 @@ class Container(containers.DeclarativeContainer):
         metrics=metrics,
         redis=redis,
         conversations=chat.changes,
+        presence_view=presence.view,
+    )
+    notifications = providers.Container(
+        NotificationsContainer,
+        settings=settings,
+        identity=identity.service,
+        session_events=identity.session_events,
+        metrics=metrics,
+        # Who has the conversation muted (do not disturb): they get no offline push.
+        mute_lookup=chat.settings_service,
     )
     fanout = providers.Container(
         FanoutContainer,
@@ -188,6 +205,7 @@ class Container(containers.DeclarativeContainer):
         read_topic=read_topic,
         kafka=kafka,
         metrics=metrics,
+        offline=notifications.offline,
     )
 
     #: Registers the API role's queue gauges (hashing, sends, bus topics).
@@ -202,6 +220,7 @@ class Container(containers.DeclarativeContainer):
         groups.tortoise_app,
         chat.tortoise_app,
         timeline.tortoise_app,
+        notifications.tortoise_app,
     )
     database = providers.Resource(open_database, settings=settings, apps=tortoise_apps)
     kafka_resource = providers.Resource(open_kafka, kafka)

@@ -76,7 +76,14 @@ class Node:
 
 
 def _api_routes(container: Container) -> Routes:
-    modules = (container.identity, container.groups, container.chat, container.timeline)
+    modules = (
+        container.identity,
+        container.groups,
+        container.chat,
+        container.timeline,
+        container.presence,
+        container.notifications,
+    )
     container.watch_queues()
     return Routes(
         controllers=[
@@ -90,7 +97,11 @@ def _api_routes(container: Container) -> Routes:
             "groups": container.groups.service(),
             "chat": container.chat.service(),
             "message_changes": container.chat.changes(),
+            "read_receipts": container.chat.readers(),
+            "conversation_settings": container.chat.settings_service(),
             "timeline": container.timeline.service(),
+            "presence_view": container.presence.view(),
+            "notifications": container.notifications.service(),
         },
         state={ABUSE_LIMITS: container.abuse_limits()},
         middleware=[
@@ -191,6 +202,9 @@ LIFECYCLES: Mapping[str, Callable[[Container], Lifecycle]] = {
     "revocations": lambda c: _revocations_loaded(c.identity.service()),
     "revocation-poll": lambda c: _revocation_poll(c.identity.revocation_poller()),
     "timeline-pruning": lambda c: _timeline_pruning(c.timeline.service()),
+    # Before the fan-out worker, so it stops after it: the worker's last notifications still
+    # reach the queue (what is queued and unsent at exit is lost with the process).
+    "push-webhook": lambda c: c.notifications.delivery(),
     "fanout-worker": lambda c: _fanout_worker(
         c.fanout.worker(), c.fanout.committed_source(), c.fanout.read_source()
     ),
@@ -208,7 +222,7 @@ ROLES: Mapping[Role, RoleSpec] = {
         _gateway_routes,
         ("revocations", "revocation-poll", "presence-lease", "gateway", "push-consumer"),
     ),
-    "fanout": RoleSpec(_no_routes, ("timeline-pruning", "fanout-worker")),
+    "fanout": RoleSpec(_no_routes, ("timeline-pruning", "push-webhook", "fanout-worker")),
 }
 
 

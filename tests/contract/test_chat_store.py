@@ -109,6 +109,18 @@ async def test_ensure_conversation_gives_each_user_an_empty_entry(store: ChatSto
     assert await store.entries(C) == []
 
 
+async def test_existing_conversations_are_the_created_ones(store: ChatStore) -> None:
+    await store.ensure_conversation(AB, "single", {A, B}, NOW)
+    await store.ensure_conversation(GROUP, "group", {C}, NOW)
+
+    found = await store.existing_conversations([AB, "s:1:3", GROUP, "g:78"])
+    again = await store.existing_conversations([AB, "s:2:3"])
+
+    assert found == {AB, GROUP}
+    assert again == {AB}
+    assert await store.existing_conversations([]) == set()
+
+
 async def test_ensure_conversation_again_changes_nothing(store: ChatStore) -> None:
     await store.ensure_conversation(AB, "single", {A, B}, NOW)
     first = await store.append(draft("m1", at=NOW + 1))
@@ -229,7 +241,7 @@ async def test_a_page_carries_the_state_of_its_entries(store: ChatStore) -> None
 async def test_total_unread_sums_every_entry_and_never_counts_below_zero(
     store: ChatStore,
 ) -> None:
-    assert await store.total_unread(A) == 0
+    assert await store.total_unread(A, NOW) == 0
     await store.ensure_conversation(AB, "single", {A, B}, NOW)
     await store.ensure_conversation(GROUP, "group", {A, B}, NOW)
     for i in range(3):
@@ -237,12 +249,12 @@ async def test_total_unread_sums_every_entry_and_never_counts_below_zero(
     for i in range(2):
         await store.append(draft(f"g{i}", conversation_id=GROUP, sender_id=B, to=77))
 
-    assert await store.total_unread(A) == 5
-    assert await store.total_unread(B) == 0
+    assert await store.total_unread(A, NOW) == 5
+    assert await store.total_unread(B, NOW) == 0
     await store.mark_read(A, AB, 2)
-    assert await store.total_unread(A) == 3
+    assert await store.total_unread(A, NOW) == 3
     await store.mark_read(A, GROUP, 99)
-    assert await store.total_unread(A) == 1
+    assert await store.total_unread(A, NOW) == 1
 
 
 # --- append, seqs and the outbox -------------------------------------------------------------

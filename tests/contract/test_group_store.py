@@ -385,3 +385,27 @@ async def test_share_group_needs_one_live_group_holding_both(groups: GroupStore)
     await groups.dissolve(first.id)
     assert not await groups.share_group(alice, bob)
     assert await groups.share_group(bob, carol)
+
+
+async def test_co_members_are_the_candidates_in_a_live_group_with_the_user(
+    groups: GroupStore,
+) -> None:
+    await groups.create(name="a", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    await groups.create(name="b", owner_id=13, member_ids={OWNER}, now_ms=NOW)
+    await groups.create(name="elsewhere", owner_id=20, member_ids={21}, now_ms=NOW)
+
+    shared = await groups.co_members(OWNER, {OWNER, 11, 12, 13, 20, 21, 999})
+
+    assert shared == {OWNER, 11, 12, 13}
+    assert await groups.co_members(OWNER, set()) == set()
+    assert await groups.co_members(999, {OWNER, 11}) == set()
+
+
+async def test_a_dissolved_group_no_longer_makes_co_members(groups: GroupStore) -> None:
+    live = await groups.create(name="live", owner_id=OWNER, member_ids={11}, now_ms=NOW)
+    gone = await groups.create(name="gone", owner_id=OWNER, member_ids={11, 12}, now_ms=NOW)
+    await groups.dissolve(gone.id)
+
+    assert await groups.co_members(OWNER, {11, 12}) == {11}
+    await groups.remove_member(live.id, 11)
+    assert await groups.co_members(OWNER, {11, 12}) == set()

@@ -8,16 +8,22 @@ processes of a cluster have; in memory they share one store and one broadcast.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 
 import pytest
 
+from gomicroim.clock import now_ms
 from gomicroim.config import ConfigError
 from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.redis_broadcast import RedisBroadcast
-from gomicroim.modules.presence.contract import ConnectionDisplaced, DeviceConnection
+from gomicroim.modules.presence.contract import (
+    ConnectionDisplaced,
+    DeviceConnection,
+    PresenceChanged,
+    PresenceRead,
+)
 from gomicroim.modules.presence.ports import PresenceEntry, PresenceStore
 from gomicroim.modules.presence.service import PresenceService
 from gomicroim.modules.presence.storage import MemoryPresenceStore, RedisPresenceStore
@@ -37,6 +43,9 @@ class Cluster:
     memory_events: LocalBroadcast[ConnectionDisplaced] = field(
         default_factory=lambda: LocalBroadcast("presence.displaced")
     )
+    memory_changes: LocalBroadcast[PresenceChanged] = field(
+        default_factory=lambda: LocalBroadcast("presence.changes")
+    )
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
 
     async def store(self) -> PresenceStore:
@@ -49,12 +58,16 @@ class Cluster:
         """A new process's presence."""
         if self.engines is None:
             return PresenceService(
-                store=self.memory_store, events=self.memory_events, lease_ms=lease_ms
+                store=self.memory_store,
+                events=self.memory_events,
+                lease_ms=lease_ms,
+                changes=self.memory_changes,
             )
         engine = await self.engines.start()
         events = RedisBroadcast(engine, "presence.displaced", ConnectionDisplaced)
+        changes = RedisBroadcast(engine, "presence.changes", PresenceChanged)
         service = PresenceService(
-            store=RedisPresenceStore(engine), events=events, lease_ms=lease_ms
+            store=RedisPresenceStore(engine), events=events, lease_ms=lease_ms, changes=changes
         )
         # The broadcast subscribed after the engine started: let the subscriber catch up.
         await engine.subscribed()
@@ -251,3 +264,112 @@ async def test_a_lease_renewed_in_time_keeps_the_node_online(cluster: Cluster) -
     await asyncio.sleep(2.0)
 
     assert list(await presence.online([1])) == [1]
+
+
+def recorder(presence: PresenceService) -> list[PresenceChanged]:
+    """The presence changes ``presence``'s process hears, in order."""
+    heard: list[PresenceChanged] = []
+
+    async def record(change: PresenceChanged) -> None:
+        heard.append(change)
+
+    presence.watch(record)
+    return heard
+
+
+async def eventually(check: Callable[[], bool], within_s: float = 5.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
+    while not check():
+        assert asyncio.get_running_loop().time() < deadline, "condition not met in time"
+        await asyncio.sleep(0.02)
+
+
+async def test_a_users_first_device_announces_online_and_the_last_one_offline_everywhere(
+    cluster: Cluster,
+) -> None:
+    a = await cluster.holding("n1")
+    b = await cluster.holding("n2")
+    far = recorder(b)
+    phone, laptop = conn(1, "phone", "n1"), conn(1, "laptop", "n2")
+
+    await a.connected(phone)
+    await b.connected(laptop)
+    await a.disconnected(phone)
+    before = now_ms()
+    await b.disconnected(laptop)
+    after = now_ms()
+
+    await eventually(lambda: len(far) >= 2)
+    assert far[0] == PresenceChanged(user_id=1, online=True, last_seen_at=None)
+    assert far[1].user_id == 1
+    assert not far[1].online
+    assert far[1].last_seen_at is not None
+    assert before <= far[1].last_seen_at <= after
+    await asyncio.sleep(0.1)
+    assert len(far) == 2  # the second device and the first one's leaving changed nothing
+
+
+async def test_last_seen_is_kept_across_processes_and_cleared_while_online(
+    cluster: Cluster,
+) -> None:
+    a = await cluster.holding("n1")
+    reader = await cluster.process()
+    phone = conn(1, "phone", "n1")
+
+    never = await reader.states([1])
+    await a.connected(phone)
+    online = await reader.states([1])
+    await a.disconnected(phone)
+    offline = await reader.states([1, 1])
+
+    assert never == {1: PresenceRead(user_id=1, online=False, last_seen_at=None)}
+    assert online == {1: PresenceRead(user_id=1, online=True, last_seen_at=None)}
+    assert offline[1].online is False
+    assert offline[1].last_seen_at is not None
+    assert offline[1].last_seen_at <= now_ms()
+
+
+async def test_a_stale_disconnect_announces_nothing(cluster: Cluster) -> None:
+    presence = await cluster.holding("n1")
+    heard = recorder(presence)
+    old, new = conn(1, "phone", "n1", 1), conn(1, "phone", "n1", 2)
+
+    await presence.connected(old)
+    await presence.connected(new)
+    await presence.disconnected(old)
+
+    assert heard == [PresenceChanged(user_id=1, online=True, last_seen_at=None)]
+    assert (await presence.states([1]))[1].online
+
+
+async def test_a_dead_nodes_leftover_does_not_hide_a_fresh_online(cluster: Cluster) -> None:
+    store = await cluster.store()
+    await store.claim("dead", "dead-holder", 200)
+    await store.put(PresenceEntry(connection=conn(1, "tablet", "dead"), holder="dead-holder"))
+    await asyncio.sleep(0.3)
+    presence = await cluster.holding("n1")
+    heard = recorder(presence)
+
+    await presence.connected(conn(1, "phone", "n1"))
+
+    assert heard == [PresenceChanged(user_id=1, online=True, last_seen_at=None)]
+
+
+async def test_the_store_reports_the_other_devices_and_keeps_last_seen(cluster: Cluster) -> None:
+    store = await cluster.store()
+    phone = PresenceEntry(connection=conn(1, "phone", "n1"), holder="h")
+    laptop = PresenceEntry(connection=conn(1, "laptop", "n1"), holder="h")
+    again = PresenceEntry(connection=conn(1, "phone", "n1", 2), holder="h")
+
+    first = await store.put(phone)
+    second = await store.put(laptop)
+    third = await store.put(again)
+    await store.set_last_seen(1, 1_700_000_000_000)
+    await store.set_last_seen(2, 5)
+    await store.set_last_seen(2, 6)
+
+    assert (first.previous, first.others) == (None, [])
+    assert (second.previous, second.others) == (None, [phone])
+    assert (third.previous, third.others) == (phone, [laptop])
+    assert await store.last_seen([1, 2, 3]) == {1: 1_700_000_000_000, 2: 6}
+    assert await store.last_seen([]) == {}

@@ -188,7 +188,8 @@ async def test_group_members_see_the_group_at_once_and_leavers_lose_it(api: Api)
     assert added.status_code == 200, added.text
     listing = await api.conversations(ben)
     [entry] = listing["conversations"]
-    # Ben's only unread message is his own member_added (seq 5); m0..m2 came before him.
+    # Ben's only unread message is his own member_added (seq 5); m0..m2 came before
+    # him and are not his to see (join-time history).
     assert (entry["conversation_id"], entry["last_seq"], entry["unread"]) == (conv, 5, 1)
     # The preview is cut to chat.preview_chars here; the whole body is in the history.
     assert entry["last_message"]["msg_type"] == "system"

@@ -75,6 +75,9 @@ async def test_single_message_is_stored_and_shows_up_for_the_recipient(api: Api)
             # Alice's own send moved her read position to it.
             "peer_read_seq": 1,
             "dissolved": False,
+            # Bob's own settings: not muted, not pinned.
+            "muted_until": None,
+            "pinned": False,
         }
     ]
     # The sender has read what they sent.

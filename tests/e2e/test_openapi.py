@@ -188,6 +188,14 @@ async def run_flows(api: Api) -> None:
     await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=bob.headers)
     await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=outsider.headers)
     await http.post("/api/v1/conversations/g:9000000/read", json={"seq": 1}, headers=bob.headers)
+    await http.get(f"/api/v1/presence?user_ids={bob.id},{alice.id},1", headers=alice.headers)
+    await http.get("/api/v1/presence?user_ids=1,,2", headers=alice.headers)
+    await http.get("/api/v1/presence", headers=alice.headers)
+    prefs = f"/api/v1/conversations/{conv}/settings"
+    await http.patch(prefs, json={"pinned": True, "muted_until": 1}, headers=bob.headers)
+    await http.patch(prefs, json={"pinned": "yes"}, headers=bob.headers)
+    await http.patch(prefs, json={"pinned": True}, headers=outsider.headers)
+    await http.patch("/api/v1/conversations/g:9000000/settings", json={}, headers=bob.headers)
     await http.get("/api/v1/sync?after=0", headers=alice.headers)
     await http.get("/api/v1/sync?after=-1", headers=alice.headers)
 
@@ -202,6 +210,13 @@ async def run_flows(api: Api) -> None:
     await http.post(f"/api/v1/conversations/{conv}/messages/99/recall", headers=alice.headers)
     await http.delete(one, headers=bob.headers)
     await http.delete(f"/api/v1/conversations/{conv}/messages/99", headers=bob.headers)
+    readers = f"/api/v1/conversations/{conv}/messages/1/readers"
+    await http.post(f"/api/v1/conversations/{conv}/read", json={"seq": 1}, headers=bob.headers)
+    await http.get(readers, headers=alice.headers)
+    await http.get(f"{readers}?limit=1000", headers=alice.headers)  # 400
+    await http.get(f"{readers}?cursor=garbage", headers=alice.headers)  # 400
+    await http.get(readers, headers=outsider.headers)  # 403
+    await http.get(f"/api/v1/conversations/{conv}/messages/99/readers", headers=bob.headers)
 
     blocks = "/api/v1/users/me/blocks"
     await http.post(f"{blocks}/{outsider.id}", headers=carol.headers)
@@ -213,6 +228,17 @@ async def run_flows(api: Api) -> None:
     await http.get(f"{blocks}?cursor=garbage", headers=carol.headers)
     await http.delete(f"{blocks}/{outsider.id}", headers=carol.headers)
     await http.delete(f"{blocks}/9000000", headers=carol.headers)
+
+    push_token = f"/api/v1/devices/{alice.device_id}/push-token"
+    await http.put(push_token, json={"platform": "apns", "token": "ab12"}, headers=alice.headers)
+    await http.put(push_token, json={"platform": "sms", "token": "x"}, headers=alice.headers)
+    await http.put(  # 404: alice never logged in from it
+        "/api/v1/devices/tablet-9/push-token",
+        json={"platform": "fcm", "token": "x"},
+        headers=alice.headers,
+    )
+    await http.delete(push_token, headers=alice.headers)
+    await http.delete(push_token, headers=alice.headers)  # 404: none left
 
     await http.get("/")
     await http.get("/healthz")

@@ -256,10 +256,12 @@ async def test_the_operator_dissolves_a_group_while_the_server_serves(
         await asyncio.sleep(0.5)
     assert_error(refused, 403, "group_dissolved")
     kept = await api.history(member, f"g:{gid}")
-    assert [m["body"] for m in kept if m["msg_type"] == "text"] == ["before"]
+    # Sends within the cache's TTL may still have been stored ("late").
+    assert next(m["body"] for m in kept if m["msg_type"] == "text") == "before"
     # The operator's dissolution is recorded too: sent by user 0, with no actor.
-    assert (kept[-1]["sender_id"], kept[-1]["msg_type"]) == (0, "system")
-    assert json.loads(kept[-1]["body"]) == {"event": "group_dissolved", "actor": None}
+    [dissolution] = [m for m in kept if m["sender_id"] == 0]
+    assert dissolution["msg_type"] == "system"
+    assert json.loads(dissolution["body"]) == {"event": "group_dissolved", "actor": None}
     assert_error(
         await api.send_raw(owner, gid, "after", session_type="group"), 403, "group_dissolved"
     )

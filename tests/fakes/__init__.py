@@ -1,6 +1,6 @@
 """In-memory adapters of the module ports, for unit tests and as the reference in contract tests."""
 
-from tests.fakes.chat import MemoryChatStore, RecordingReadEvents
+from tests.fakes.chat import MemoryChatStore, MemoryVisibilityStore, RecordingReadEvents
 from tests.fakes.clock import FakeClock
 from tests.fakes.directory import StaticDirectory
 from tests.fakes.groups import MemoryGroupStore
@@ -23,6 +23,7 @@ __all__ = [
     "MemoryOutboxStore",
     "MemorySessionStore",
     "MemoryUserStore",
+    "MemoryVisibilityStore",
     "RecordingPublisher",
     "RecordingReadEvents",
     "StaticDirectory",

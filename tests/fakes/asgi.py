@@ -95,6 +95,10 @@ class AsgiWebSocket:
     async def _next(self, timeout_s: float = 5.0) -> dict[str, Any]:
         return await asyncio.wait_for(self._from_app.get(), timeout_s)
 
+    async def send_json(self, frame: Any) -> None:
+        """Send ``frame`` to the server as a JSON text frame."""
+        await self._to_app.put({"type": "websocket.receive", "text": json.dumps(frame)})
+
     async def receive_json(self, timeout_s: float = 5.0) -> Any:
         """The next frame the server sent, decoded."""
         event = await self._next(timeout_s)

@@ -169,6 +169,14 @@ class MemoryGroupStore:
         """Dissolved groups among ``group_ids``."""
         return {g for g in group_ids if g in self._groups and self._groups[g].dissolved}
 
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Candidates in a live group with ``user_id``."""
+        out: set[int] = set()
+        for group_id, members in self._members.items():
+            if user_id in members and not self._groups[group_id].dissolved:
+                out |= candidates & members.keys()
+        return out
+
     async def moderators(self, group_id: int) -> set[int]:
         """Owner and admins."""
         members = self._members.get(group_id, {})

@@ -37,6 +37,7 @@ from tests.fakes.identity import (
 )
 from tests.fakes.outbox import MemoryOutboxStore
 from tests.fakes.presence import memory_presence
+from tests.fakes.push_tokens import MemoryPushTokenStore
 from tests.fakes.timeline import MemoryTimelineStore
 
 #: The signing secret every container of a world shares, as a cluster's processes do.
@@ -56,6 +57,7 @@ class World:
     groups: MemoryGroupStore = field(default_factory=MemoryGroupStore)
     outbox: MemoryOutboxStore = field(default_factory=MemoryOutboxStore)
     timeline: MemoryTimelineStore = field(default_factory=MemoryTimelineStore)
+    push_tokens: MemoryPushTokenStore = field(default_factory=MemoryPushTokenStore)
     presence: PresenceService = field(default_factory=lambda: memory_presence()[0])
     device_events: LocalBroadcast[DevicesChanged] = field(
         default_factory=lambda: LocalBroadcast("identity.devices")
@@ -92,6 +94,7 @@ class World:
             container.groups.store: self.groups,
             container.chat.outbox: self.outbox,
             container.timeline.store: self.timeline,
+            container.notifications.tokens: self.push_tokens,
             container.committed_topic: self.committed,
             container.read_topic: self.reads,
             # The fakes need no database, so that engine never opens.

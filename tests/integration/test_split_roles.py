@@ -203,3 +203,79 @@ async def _next_message(socket: AsgiWebSocket) -> Any:
         frame = await socket.receive_json()
         if frame["type"] == "message":
             return frame
+
+
+# --- presence across nodes ---------------------------------------------------------------------
+
+
+async def _next_of(socket: AsgiWebSocket, kind: str) -> Any:
+    while True:
+        frame = await socket.receive_json()
+        if frame["type"] == kind:
+            return frame
+
+
+async def test_a_follower_on_one_gateway_hears_a_user_on_another(
+    tmp_path: Path, tansu: Tansu, database_url: str
+) -> None:
+    deployment = Deployment(tmp_path, tansu.bootstrap, database_url)
+    api_app = deployment.role("api", opens_database=True)
+    gw1_app = deployment.role("gateway", node_id="gw-1")
+    gw2_app = deployment.role("gateway", node_id="gw-2")
+
+    async with contextlib.AsyncExitStack() as stack:
+        http = await stack.enter_async_context(serving(api_app))
+        await stack.enter_async_context(serving(gw1_app))
+        await stack.enter_async_context(serving(gw2_app))
+        amy = await _login(http, await _register(http, "amy"), "laptop", "web")
+        bob = await _login(http, await _register(http, "bob"), "phone", "web")
+        eve = await _login(http, await _register(http, "eve"), "phone", "web")
+        amy_auth = {"Authorization": f"Bearer {amy['access_token']}"}
+        sent = await http.post(
+            "/api/v1/messages",
+            json={
+                "to": bob["user_id"],
+                "session_type": "single",
+                "client_msg_id": "p1",
+                "msg_type": "text",
+                "body": "hi",
+            },
+            headers=amy_auth,
+        )
+        assert sent.status_code == 201, sent.text
+        amy_ws = await stack.enter_async_context(
+            AsgiWebSocket(gw1_app, "/ws", token=amy["access_token"])
+        )
+        await _next_of(amy_ws, "hello")
+        await amy_ws.send_json(
+            {"type": "subscribe_presence", "user_ids": [bob["user_id"], eve["user_id"]]}
+        )
+        await amy_ws.send_json({"type": "ping"})
+        await _next_of(amy_ws, "pong")
+
+        async with AsgiWebSocket(gw2_app, "/ws", token=eve["access_token"]) as eve_ws:
+            await _next_of(eve_ws, "hello")
+        async with AsgiWebSocket(gw2_app, "/ws", token=bob["access_token"]) as bob_ws:
+            await _next_of(bob_ws, "hello")
+            online = await _next_of(amy_ws, "presence")
+            while_online = await http.get(
+                "/api/v1/presence",
+                params={"user_ids": f"{bob['user_id']},{eve['user_id']}"},
+                headers=amy_auth,
+            )
+        offline = await _next_of(amy_ws, "presence")
+        after = await http.get(
+            "/api/v1/presence", params={"user_ids": str(bob["user_id"])}, headers=amy_auth
+        )
+
+    bob_id = bob["user_id"]
+    assert online == {"type": "presence", "user_id": bob_id, "online": True, "last_seen_at": None}
+    assert while_online.json() == {
+        "presence": [{"user_id": bob_id, "online": True, "last_seen_at": None}]
+    }
+    assert offline["user_id"] == bob_id  # eve's connect and leave were never pushed
+    assert offline["online"] is False
+    assert isinstance(offline["last_seen_at"], int)
+    assert after.json() == {
+        "presence": [{"user_id": bob_id, "online": False, "last_seen_at": offline["last_seen_at"]}]
+    }

@@ -196,8 +196,19 @@ def test_only_modules_that_store_in_sql_bring_tables(
     sql = make_settings()
     mongo = make_settings(timeline={"backend": "mongo"}, mongo={"url": "mongodb://h:27017"})
 
-    assert [app.label for app in tortoise_apps(sql)] == ["identity", "groups", "chat", "timeline"]
-    assert [app.label for app in tortoise_apps(mongo)] == ["identity", "groups", "chat"]
+    assert [app.label for app in tortoise_apps(sql)] == [
+        "identity",
+        "groups",
+        "chat",
+        "timeline",
+        "notifications",
+    ]
+    assert [app.label for app in tortoise_apps(mongo)] == [
+        "identity",
+        "groups",
+        "chat",
+        "notifications",
+    ]
 
 
 async def test_a_message_crosses_from_an_api_process_to_a_gateway_process(

@@ -116,6 +116,8 @@ def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
         ("[chat]\nmax_body_bytes = -1\n", "chat.max_body_bytes"),
         ("[log]\nlevel = 'LOUD'\n", "log.level"),
         ("[storage]\nmigrate_on_start = 'perhaps'\n", "storage.migrate_on_start"),
+        ("[groups]\nformer_member_history = 'always'\n", "groups.former_member_history"),
+        ("[groups]\nnew_members_see_history = 'yes'\n", "groups.new_members_see_history"),
         ("server = 5\n", "server"),
     ],
 )

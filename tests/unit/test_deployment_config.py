@@ -143,3 +143,11 @@ def test_a_bad_roles_flag_exits_2_with_the_settings_message(
 
     assert status == 2
     assert message in capsys.readouterr().err
+
+
+def test_an_offline_push_webhook_needs_a_secret_and_an_http_url() -> None:
+    assert "set push.webhook_secret" in shape_error(push={"webhook_url": "https://push.test/"})
+    assert "not an http:// or https:// URL" in shape_error(
+        push={"webhook_url": "ftp://push.test/", "webhook_secret": "k"}
+    )
+    check_shape(settings(push={"webhook_url": "https://push.test/", "webhook_secret": "k"}))

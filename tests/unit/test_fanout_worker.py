@@ -6,13 +6,19 @@ import asyncio
 import json
 from collections.abc import Awaitable, Callable
 
+import msgspec
 import pytest
 
 from gomicroim.config import FanoutSettings
 from gomicroim.fanout.selector import StrategySelector, build_strategies
 from gomicroim.fanout.worker import FanoutWorker
 from gomicroim.gateway.contract import PushTarget
-from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
+from gomicroim.modules.chat.contract import (
+    ConversationSettings,
+    MessageCommitted,
+    MessageRead,
+    ReadPositionMoved,
+)
 from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import ClientType, DeviceRead
 from gomicroim.modules.presence.contract import DeviceConnection
@@ -55,8 +61,34 @@ class Groups:
         return MemberSet(group_id=group_id, version=1, user_ids=self._members)
 
 
+class JoinedAt:
+    """Chat's answer of who may get a group message: members who joined at or before it."""
+
+    def __init__(self, joined: dict[int, int]):
+        self._joined = joined
+
+    async def group_audience(self, message: MessageRead, members: MemberSet) -> set[int]:
+        return {u for u in members.user_ids if self._joined.get(u, 1) <= message.seq}
+
+
+class OfflineRecorder:
+    """Records what the worker hands the offline-push hook."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, set[int]]] = []
+
+    def offline(self, message: MessageRead, user_ids: set[int]) -> None:
+        self.calls.append((message.seq, user_ids))
+
+
 class World:
-    def __init__(self, *, write_max_group_size: int = 2000):
+    def __init__(
+        self,
+        *,
+        write_max_group_size: int = 2000,
+        audience: JoinedAt | None = None,
+        offline: object = None,
+    ):
         self.presence, self.presence_store = memory_presence()
         self.router = RecordingRouter()
         self.timeline = TimelineService(
@@ -75,6 +107,8 @@ class World:
                 write_max_group_size=write_max_group_size,
             ),
             router=self.router,
+            audience=audience,
+            offline=offline,  # type: ignore[arg-type]
         )
 
     async def online(self, user: int, device: str) -> None:
@@ -187,6 +221,21 @@ async def test_groups_above_write_max_group_size_store_nothing(limit: int, store
     assert (await world.timeline.sync(BOB, 0)).latest_seq == (1 if stored else 0)
 
 
+async def test_a_member_who_joined_after_a_group_message_gets_neither_push_nor_entry() -> None:
+    world = World(audience=JoinedAt({BOB: 2}))
+    await world.online(BOB, "app-2")
+    await world.online(CAROL, "web-3")
+
+    await world.worker.handle_committed([message(1, group=True), message(2, group=True)])
+
+    assert world.pushed() == [
+        ("message", 1, [PushTarget(CAROL, "web-3", None)]),
+        ("message", 2, [PushTarget(BOB, "app-2", 1), PushTarget(CAROL, "web-3", None)]),
+    ]
+    page = await world.timeline.sync(BOB, 0)
+    assert [e.message.seq for e in page.entries] == [2]
+
+
 async def test_read_events_reach_the_readers_other_devices_and_the_peer() -> None:
     world = World()
     for user, device in ((ALICE, "app-1"), (ALICE, "web-1"), (BOB, "app-2"), (CAROL, "web-3")):
@@ -201,6 +250,39 @@ async def test_read_events_reach_the_readers_other_devices_and_the_peer() -> Non
     )
 
     assert world.pushed() == [("read", 4, [PushTarget(ALICE, "web-1"), PushTarget(BOB, "app-2")])]
+
+
+async def test_a_settings_change_reaches_every_device_of_its_user_only() -> None:
+    world = World()
+    for user, device in ((ALICE, "app-1"), (ALICE, "web-1"), (BOB, "app-2")):
+        await world.online(user, device)
+    settings = ConversationSettings(conversation_id="s:1:2", muted_until=None, pinned=True)
+
+    await world.worker.handle_read(
+        [
+            ReadPositionMoved(
+                conversation_id="s:1:2",
+                user_id=ALICE,
+                device_id="app-1",
+                seq=0,
+                peer_id=None,
+                settings=settings,
+            )
+        ]
+    )
+
+    [batch] = world.router.batches
+    [push] = batch.pushes
+    assert push.kind == "settings"
+    assert json.loads(bytes(push.payload)) == {
+        "conversation_id": "s:1:2",
+        "muted_until": None,
+        "pinned": True,
+    }
+    assert sorted(push.targets, key=lambda t: t.device_id) == [
+        PushTarget(ALICE, "app-1"),
+        PushTarget(ALICE, "web-1"),
+    ]
 
 
 class FlakySource:
@@ -239,3 +321,32 @@ async def test_a_consumer_that_dies_is_restarted_and_its_events_still_delivered(
 
     assert source.runs == 2
     assert [(kind, seq) for kind, seq, _ in world.pushed()] == [("message", 1)]
+
+
+async def test_the_offline_hook_hears_each_new_message_once_with_its_offline_recipients() -> None:
+    offline = OfflineRecorder()
+    world = World(offline=offline)
+    await world.online(BOB, "app-2")
+
+    await world.worker.handle_committed(
+        [message(1, group=True), message(2, to=CAROL), message(3, to=BOB)]
+    )
+
+    # Alice sent all three (and is offline): she is never told of her own messages. Bob is
+    # online; Carol is not. Nobody offline for message 3: no call.
+    assert offline.calls == [(1, {CAROL}), (2, {CAROL})]
+
+
+async def test_the_offline_hook_skips_recalls_and_edits() -> None:
+    offline = OfflineRecorder()
+    world = World(offline=offline)
+    recall = MessageCommitted(
+        message=msgspec.structs.replace(message(1, to=CAROL).message, revision=1, recalled=True),
+        sender_device_id="app-1",
+        change="recall",
+        actor_id=ALICE,
+    )
+
+    await world.worker.handle_committed([message(1, to=CAROL), recall])
+
+    assert offline.calls == [(1, {CAROL})]

@@ -31,6 +31,18 @@ def test_read_push_frame_flattens_the_read_fields() -> None:
     }
 
 
+def test_settings_push_frame_flattens_the_settings_fields() -> None:
+    payload = json.dumps(
+        {"conversation_id": "g:7", "muted_until": 1_900_000_000_000, "pinned": False}
+    )
+    assert json.loads(frames.push_frame("settings", payload, None)) == {
+        "type": "settings",
+        "conversation_id": "g:7",
+        "muted_until": 1_900_000_000_000,
+        "pinned": False,
+    }
+
+
 def test_server_frames_have_their_type() -> None:
     hello = json.loads(frames.encode(frames.Hello(1, "d", "node-1", 9)))
     assert hello == {
@@ -41,11 +53,25 @@ def test_server_frames_have_their_type() -> None:
         "latest_user_seq": 9,
     }
     assert json.loads(frames.PONG) == {"type": "pong"}
+    offline = json.loads(frames.encode(frames.PresenceFrame(4, False, 1_700_000_000_000)))
+    online = json.loads(frames.encode(frames.PresenceFrame(4, True, None)))
+    assert offline == {
+        "type": "presence",
+        "user_id": 4,
+        "online": False,
+        "last_seen_at": 1_700_000_000_000,
+    }
+    assert online == {"type": "presence", "user_id": 4, "online": True, "last_seen_at": None}
 
 
 @pytest.mark.parametrize(
     ("text", "expected"),
-    [('{"type":"ping"}', frames.Ping()), ('{"type":"ack","user_seq":3}', frames.Ack(3))],
+    [
+        ('{"type":"ping"}', frames.Ping()),
+        ('{"type":"ack","user_seq":3}', frames.Ack(3)),
+        ('{"type":"subscribe_presence","user_ids":[2,3]}', frames.SubscribePresence([2, 3])),
+        ('{"type":"subscribe_presence","user_ids":[]}', frames.SubscribePresence([])),
+    ],
 )
 def test_client_frames_decode(text: str, expected: object) -> None:
     assert frames.decode_client(text) == expected
@@ -67,6 +93,10 @@ def test_client_frames_decode(text: str, expected: object) -> None:
         ('{"a":' * 2000 + "1" + "}" * 2000, "nested too deep"),
         ('{"x":' + "[" * 5000 + "]" * 5000 + ',"type":"ping"}', "nested too deep"),
         (b'{"type":"ping"}', "binary frames are not accepted"),
+        ('{"type":"subscribe_presence"}', "missing required field `user_ids`"),
+        ('{"type":"subscribe_presence","user_ids":[0]}', ">= 1"),
+        ('{"type":"subscribe_presence","user_ids":["1"]}', "Expected `int`"),
+        ('{"type":"subscribe_presence","user_ids":1}', "Expected `array`"),
     ],
 )
 def test_bad_client_frames_are_rejected_saying_why(data: str | bytes, says: str) -> None:

@@ -17,6 +17,7 @@ from gomicroim.infra.metrics import Metrics
 from gomicroim.modules.chat.contract import ChatFacade, MessageCommitted, ReadPositionMoved
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.notifications.contract import OfflineNotifier
 from gomicroim.modules.presence.contract import PresenceFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
@@ -38,6 +39,8 @@ class FanoutContainer(containers.DeclarativeContainer):
     committed_topic: providers.Dependency[InProcessTopic[MessageCommitted]] = providers.Dependency()
     read_topic: providers.Dependency[InProcessTopic[ReadPositionMoved]] = providers.Dependency()
     kafka: providers.Dependency[KafkaEngine] = providers.Dependency()
+    #: The offline-push hook, or None when the feature is off.
+    offline: providers.Dependency[OfflineNotifier | None] = providers.Dependency()
 
     # The consuming side of the bus (in Kafka: consumer groups of the fan-out workers; the
     # read topic has a group of its own, so neither waits for the other's rebalances).
@@ -90,4 +93,6 @@ class FanoutContainer(containers.DeclarativeContainer):
         router=router,
         metrics=metrics,
         read_after=providers.Callable(history_reader, chat),
+        audience=chat,
+        offline=offline,
     )

@@ -19,9 +19,15 @@ from gomicroim.fanout.strategy import FanoutStrategy
 from gomicroim.gateway.contract import Push, PushBatch, PushKind, PushRouter, PushTarget
 from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.tasks import stop_tasks
-from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, ReadPositionMoved
+from gomicroim.modules.chat.contract import (
+    GroupAudience,
+    MessageCommitted,
+    MessageRead,
+    ReadPositionMoved,
+)
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import IdentityFacade
+from gomicroim.modules.notifications.contract import OfflineNotifier
 from gomicroim.modules.presence.contract import DeviceConnection, PresenceFacade
 
 log = logging.getLogger("gomicroim.fanout")
@@ -65,8 +71,16 @@ class FanoutWorker:
         clock: Clock = now_ms,
         metrics: Metrics | None = None,
         read_after: ReadAfter | None = None,
+        audience: GroupAudience | None = None,
+        offline: OfflineNotifier | None = None,
     ):
-        """``read_after`` reads committed messages back to fill seqs published out of order."""
+        """``read_after`` reads committed messages back to fill seqs published out of order.
+
+        ``audience`` narrows a group's members to those whose spell holds the message (a
+        member who joined after it gets neither push nor timeline entry). ``offline`` is told,
+        once per new message, which recipients have no live connection.
+        """
+        self._audience = audience
         self._identity = identity
         self._groups = groups
         self._presence = presence
@@ -76,6 +90,7 @@ class FanoutWorker:
         self._metrics = metrics
         self._tasks: list[asyncio.Task[None]] = []
         self._order = ConversationOrder(read_after)
+        self._offline = offline
 
     async def handle_committed(self, events: list[MessageCommitted]) -> None:
         """Fan out a batch of committed messages; raising makes the relay retry them.
@@ -114,6 +129,13 @@ class FanoutWorker:
             kind: PushKind = event.change or "message"
             _add_pushes(per_node, kind, message, _targets(recipients, online, skip, seqs))
         await self._route(per_node)
+        # After the routing: a batch that failed before it is retried whole, and would
+        # otherwise notify twice.
+        if self._offline is not None:
+            for event, recipients, _ in plans:
+                away = recipients - online.keys() - {event.message.sender_id}
+                if event.change is None and away:
+                    self._offline.offline(event.message, away)
         if self._metrics is not None:
             done = self._clock()
             for event in events:
@@ -121,11 +143,18 @@ class FanoutWorker:
                     self._metrics.message_fanned_out((done - event.message.created_at) / 1000)
 
     async def handle_read(self, events: list[ReadPositionMoved]) -> None:
-        """Tell the reader's other devices, and a single chat's peer, about a read."""
+        """Tell the reader's other devices, and a single chat's peer, about a read.
+
+        A settings change (``settings`` set) goes to every device of its user instead, the
+        acting one included: each device shows the state it got last.
+        """
         audiences = [{e.user_id} if e.peer_id is None else {e.user_id, e.peer_id} for e in events]
         online = await self._presence.online(set().union(*audiences))
         per_node: dict[str, list[Push]] = defaultdict(list)
         for event, users in zip(events, audiences, strict=True):
+            if event.settings is not None:
+                _add_pushes(per_node, "settings", event.settings, _targets({event.user_id}, online))
+                continue
             frame = ReadFrame(event.conversation_id, event.user_id, event.seq)
             targets = _targets(users, online, (event.user_id, event.device_id))
             _add_pushes(per_node, "read", frame, targets)
@@ -139,7 +168,9 @@ class FanoutWorker:
         except NotFound:
             log.warning("group gone; message not fanned out", extra={"group_id": message.to})
             return set(), None
-        return set(members.user_ids), len(members.user_ids)
+        if self._audience is None:
+            return set(members.user_ids), len(members.user_ids)
+        return await self._audience.group_audience(message, members), len(members.user_ids)
 
     async def _route(self, per_node: dict[str, list[Push]]) -> None:
         now = self._clock()
@@ -201,7 +232,7 @@ async def supervise(
 def _targets(
     users: set[int],
     online: dict[int, list[DeviceConnection]],
-    skip: tuple[int, str],
+    skip: tuple[int, str] | None = None,
     user_seqs: dict[int, int | None] | None = None,
 ) -> dict[str, list[PushTarget]]:
     """The users' online devices per node, without ``skip`` (the acting user's own device)."""

@@ -6,6 +6,7 @@ from dependency_injector import containers, providers
 
 from gomicroim.config import Settings
 from gomicroim.gateway.http import ws_endpoint
+from gomicroim.gateway.presence import PresenceSubscriptions
 from gomicroim.gateway.quota import MemoryConnectionQuota, RedisConnectionQuota
 from gomicroim.gateway.service import Gateway
 from gomicroim.gateway.typing import TypingRelay
@@ -17,7 +18,7 @@ from gomicroim.infra.metrics import Metrics
 from gomicroim.infra.redis import RedisEngine
 from gomicroim.modules.chat.contract import MessageChangesFacade
 from gomicroim.modules.identity.contract import IdentityFacade, SessionEvents
-from gomicroim.modules.presence.contract import PresenceFacade
+from gomicroim.modules.presence.contract import PresenceFacade, PresenceViewFacade
 from gomicroim.modules.timeline.contract import TimelineFacade
 
 
@@ -36,6 +37,7 @@ class GatewayContainer(containers.DeclarativeContainer):
     metrics: providers.Dependency[Metrics] = providers.Dependency()
     redis: providers.Dependency[RedisEngine] = providers.Dependency()
     conversations: providers.Dependency[MessageChangesFacade] = providers.Dependency()
+    presence_view: providers.Dependency[PresenceViewFacade] = providers.Dependency()
 
     # In process when one node holds every socket; a cluster counts them in Redis, under
     # leases each node renews, so the caps hold across nodes.
@@ -85,7 +87,13 @@ class GatewayContainer(containers.DeclarativeContainer):
         router=router.provider,
         interval_s=settings.provided.chat.typing_interval_s,
     )
-    service.add_kwargs(typing=typing_relay)
+    presence_subscriptions = providers.Singleton(
+        PresenceSubscriptions,
+        view=presence_view,
+        presence=presence,
+        max_subscriptions=settings.provided.presence.max_subscriptions,
+    )
+    service.add_kwargs(typing=typing_relay, presence_subscriptions=presence_subscriptions)
     # On Kafka this node reads its own push partitions and delivers them to its sockets.
     push_consumer = providers.Selector(
         settings.provided.bus_backend,

@@ -16,8 +16,8 @@ class PushTarget(msgspec.Struct, frozen=True, array_like=True):
 
 
 #: ``message``, ``recall``, ``edit``: the payload is a message (for the latter two, its new
-#: revision); ``read``, ``typing``: the payload holds the frame's fields.
-PushKind = Literal["message", "read", "recall", "edit", "typing"]
+#: revision); ``read``, ``typing``, ``settings``: the payload holds the frame's fields.
+PushKind = Literal["message", "read", "recall", "edit", "typing", "settings"]
 
 
 class Push(msgspec.Struct, frozen=True, kw_only=True):

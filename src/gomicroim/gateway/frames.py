@@ -26,6 +26,7 @@ CLOSE_TOO_MANY = 4429
 MAX_TOKEN_CHARS = 4096
 
 UserSeq = Annotated[int, msgspec.Meta(ge=0, le=2**53 - 1)]
+UserId = Annotated[int, msgspec.Meta(ge=1, le=2**53 - 1)]
 
 
 class Hello(msgspec.Struct, tag="hello", tag_field="type"):
@@ -60,6 +61,15 @@ class ErrorFrame(msgspec.Struct, tag="error", tag_field="type"):
     message: str
 
 
+class PresenceFrame(msgspec.Struct, tag="presence", tag_field="type"):
+    """A followed user's first device connected (``online``) or last one disconnected."""
+
+    user_id: int
+    online: bool
+    #: Unix ms of the disconnect when offline; null when online.
+    last_seen_at: int | None
+
+
 class Ping(msgspec.Struct, tag="ping", tag_field="type", forbid_unknown_fields=True):
     """Client keep-alive."""
 
@@ -82,12 +92,25 @@ class Typing(msgspec.Struct, tag="typing", tag_field="type", forbid_unknown_fiel
     conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
 
-ClientFrame = Ping | Ack | Reauth | Typing
-ServerFrame = Hello | Kick | Pong | Reauthed | ErrorFrame
+class SubscribePresence(
+    msgspec.Struct, tag="subscribe_presence", tag_field="type", forbid_unknown_fields=True
+):
+    """Client follows these users' presence from now on, in place of any earlier set.
+
+    The count is checked by the gateway (``presence.max_subscriptions``), not here, so that
+    too many ids get their own error code rather than ``bad_frame``.
+    """
+
+    user_ids: list[UserId]
+
+
+ClientFrame = Ping | Ack | Reauth | Typing | SubscribePresence
+ServerFrame = Hello | Kick | Pong | Reauthed | ErrorFrame | PresenceFrame
 
 EXPECTED = (
-    '{"type":"ping"}, {"type":"ack","user_seq":N}, {"type":"reauth","access_token":"..."}'
-    ' or {"type":"typing","conversation_id":"..."}'
+    '{"type":"ping"}, {"type":"ack","user_seq":N}, {"type":"reauth","access_token":"..."},'
+    ' {"type":"typing","conversation_id":"..."}'
+    ' or {"type":"subscribe_presence","user_ids":[N, ...]}'
 )
 
 _encoder = msgspec.json.Encoder()
@@ -139,17 +162,17 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def push_frame(
-    kind: Literal["message", "read", "recall", "edit", "typing"],
+    kind: Literal["message", "read", "recall", "edit", "typing", "settings"],
     payload: str,
     user_seq: int | None,
 ) -> str:
     """Splice an encoded payload into a push frame.
 
     ``message``, ``recall``, ``edit``: ``{"type":KIND,"message":{...},"user_seq":N}``
-    (``user_seq`` only for write fan-out); ``read``, ``typing``: the payload already holds the
-    frame's fields.
+    (``user_seq`` only for write fan-out); ``read``, ``typing``, ``settings``: the payload
+    already holds the frame's fields.
     """
-    if kind in ("read", "typing"):
+    if kind in ("read", "typing", "settings"):
         return '{"type":"' + kind + '",' + payload[1:]
     head = '{"type":"' + kind + '","message":' + payload
     if user_seq is None:

@@ -20,6 +20,7 @@ from gomicroim.gateway.handshake import (
     refuse_unavailable,
 )
 from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
+from gomicroim.gateway.presence import PresenceSubscriptions
 from gomicroim.gateway.registry import ConnectionRegistry
 from gomicroim.gateway.typing import TypingRelay
 from gomicroim.infra.metrics import Metrics
@@ -63,8 +64,10 @@ class Gateway:
         frame_burst: int,
         metrics: Metrics | None = None,
         typing: TypingRelay | None = None,
+        presence_subscriptions: PresenceSubscriptions | None = None,
     ):
         self._typing_relay = typing
+        self._subscriptions = presence_subscriptions
         self.node_id = node_id
         self._identity = identity
         self._presence = presence
@@ -172,6 +175,8 @@ class Gateway:
             connection.expire_at(principal.expires_at)
             await self._read_loop(socket, connection)
         finally:
+            if self._subscriptions is not None:
+                self._subscriptions.drop(connection)
             if self.registry.remove(connection):
                 await self._forget(presence)
             connection.close_soon(frames.CLOSE_NORMAL, "bye")
@@ -258,6 +263,8 @@ class Gateway:
             connection.acked_user_seq = max(connection.acked_user_seq, frame.user_seq)
         elif isinstance(frame, frames.Typing):
             await self._typing(connection, frame.conversation_id)
+        elif isinstance(frame, frames.SubscribePresence):
+            await self._subscribe_presence(connection, frame.user_ids)
         else:
             await self._reauth(connection, frame.access_token)
 
@@ -277,6 +284,27 @@ class Gateway:
             log.warning("typing not relayed", exc_info=True)
             error = frames.ErrorFrame(code="unavailable", message="typing not relayed; try later")
             connection.send(frames.encode(error))
+
+    async def _subscribe_presence(self, connection: Connection, user_ids: list[int]) -> None:
+        """Replace the socket's presence subscription; a refusal is an ``error`` frame."""
+        if self._subscriptions is None:
+            error = frames.ErrorFrame(code="not_supported", message="presence is not pushed here")
+            connection.send(frames.encode(error))
+            return
+        try:
+            refusal = await self._subscriptions.subscribe(connection, user_ids)
+        except AppError as exc:
+            refusal = frames.encode(
+                frames.ErrorFrame(code=exc.code, message=f"not subscribed: {exc.message}")
+            )
+        except Exception:
+            # The earlier subscription stays; a failed lookup is not worth a dead connection.
+            log.warning("presence subscription not changed", exc_info=True)
+            refusal = frames.encode(
+                frames.ErrorFrame(code="unavailable", message="not subscribed; try later")
+            )
+        if refusal is not None:
+            connection.send(refusal)
 
     async def _reauth(self, connection: Connection, token: str) -> None:
         """Move the socket onto a fresh token of the same user and device; else change nothing."""

@@ -21,10 +21,14 @@ a `type`.
 
 Server to client: `hello {user_id, device_id, node_id, latest_user_seq}` (always first),
 `message {message, user_seq?}`, `read {conversation_id, user_id, seq}`, `kick {reason}`,
-`pong`, `reauthed {access_expires_at}`, `error {code, message}`. Client to server: `ping`,
-`ack {user_seq}`, `reauth {access_token}` (extends the socket past its token's expiry). A
-malformed or unknown frame gets `error` with code `bad_frame`, a frame over the rate limit
-`error` with `rate_limited`; the socket stays open.
+`pong`, `reauthed {access_expires_at}`, `error {code, message}`, `presence {user_id, online,
+last_seen_at}` (a followed user's first device connected or last one disconnected). Client to
+server: `ping`, `ack {user_seq}`, `reauth {access_token}` (extends the socket past its token's
+expiry), `subscribe_presence {user_ids}` (follow these users' presence in place of the earlier
+set; ids the caller shares no conversation with are dropped; more than
+`presence.max_subscriptions` gets `error` `too_many_subscriptions`). A malformed or unknown
+frame gets `error` with code `bad_frame`, a frame over the rate limit `error` with
+`rate_limited`; the socket stays open.
 
 Close codes: 4401 missing, invalid, expired or revoked token, or the session ended (logout,
 another login of the device, refresh-token reuse; after `kick`); 4409 the device connected

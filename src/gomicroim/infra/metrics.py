@@ -180,6 +180,29 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.push_outcomes = Counter(
+            "gomicroim_push_notifications_total",
+            "Offline-push webhook notifications by outcome: sent, retried (a try failed and"
+            " another follows), failed (out of tries, or refused with a 4xx), dropped_full"
+            " (push.queue_size reached; the oldest went), dropped_deadline (older than"
+            " push.deadline_s).",
+            ["outcome"],
+            registry=self.registry,
+        )
+        self.push_queue = Gauge(
+            "gomicroim_push_queue_depth",
+            "Offline-push notifications (and messages awaiting their token lookup) queued.",
+            registry=self.registry,
+        )
+
+    def push_notifications(self, outcome: str, count: int) -> None:
+        """Count offline-push notifications that ended (or were retried) with ``outcome``."""
+        self.push_outcomes.labels(outcome).inc(count)
+
+    def watch_push_queue(self, count: Callable[[], int]) -> None:
+        """Read the offline-push queue depth from ``count`` at every scrape."""
+        self.push_queue.set_function(count)
+
     def bus_dead_lettered(self, topic: str, reason: str) -> None:
         """Count an event moved to the dead-letter topic."""
         self.bus_dead_letters.labels(topic, reason).inc()

@@ -15,10 +15,16 @@ from gomicroim.modules.chat.edits import MessageChangeService
 from gomicroim.modules.chat.edits_http import MessageChangeController
 from gomicroim.modules.chat.http import ConversationController, MessageController
 from gomicroim.modules.chat.ports import OwnTimeline, RelayMetrics, SendMetrics
+from gomicroim.modules.chat.readers import ReadReceiptService
+from gomicroim.modules.chat.readers_http import ReadersController
 from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
+from gomicroim.modules.chat.settings import ConversationSettingsService
+from gomicroim.modules.chat.settings_http import ConversationSettingsController
 from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
+from gomicroim.modules.chat.storage.readers import SqlReaderStore
+from gomicroim.modules.chat.storage.visibility import SqlVisibilityStore
 from gomicroim.modules.groups.contract import GroupsFacade
 from gomicroim.modules.identity.contract import BlocksFacade, IdentityFacade
 
@@ -80,6 +86,7 @@ class ChatContainer(containers.DeclarativeContainer):
         cache_stats=metrics,
     )
     change_store = providers.Singleton(SqlMessageChangeStore)
+    windows = providers.Singleton(SqlVisibilityStore)
     service = providers.Singleton(
         ChatService,
         store=store,
@@ -96,6 +103,9 @@ class ChatContainer(containers.DeclarativeContainer):
         hidden=change_store,
         blocks=blocks,
         single_chat_policy=settings.provided.chat.single_chat_policy,
+        windows=windows,
+        new_members_see_history=settings.provided.groups.new_members_see_history,
+        former_member_history=settings.provided.groups.former_member_history,
     )
     changes = providers.Singleton(
         MessageChangeService,
@@ -107,6 +117,27 @@ class ChatContainer(containers.DeclarativeContainer):
         recall_window_s=settings.provided.chat.recall_window_s,
         edit_window_s=settings.provided.chat.edit_window_s,
     )
+    reader_store = providers.Singleton(SqlReaderStore)
+    readers = providers.Singleton(
+        ReadReceiptService,
+        store=reader_store,
+        entries=store,
+        groups=groups,
+        page_limit=settings.provided.chat.readers_page_limit,
+        max_limit=settings.provided.chat.readers_max_limit,
+        windows=windows,
+        new_members_see_history=settings.provided.groups.new_members_see_history,
+    )
+    #: Mute and pin; ``muted_users`` is the seam offline push asks.
+    settings_service = providers.Singleton(
+        ConversationSettingsService, store=store, groups=groups, events=read_events
+    )
     controllers = providers.Object(
-        [MessageController, ConversationController, MessageChangeController]
+        [
+            MessageController,
+            ConversationController,
+            MessageChangeController,
+            ConversationSettingsController,
+            ReadersController,
+        ]
     )

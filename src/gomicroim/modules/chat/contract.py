@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import UserId
 from gomicroim.patterns import whole
 
@@ -100,14 +102,20 @@ class ConversationRead(msgspec.Struct, kw_only=True):
     peer_read_seq: int | None = None
     #: Groups: the group is dissolved (history readable, nothing can be sent); false otherwise.
     dissolved: bool = False
+    #: The caller's notifications of this conversation are muted until then (Unix ms); null
+    #: when not muted (a mute that has passed reads null). ``unread`` still counts.
+    muted_until: int | None = None
+    #: The caller pinned the conversation: pinned ones list first.
+    pinned: bool = False
 
 
 class ConversationList(msgspec.Struct, kw_only=True):
-    """A page of a user's conversations, most recently active first.
+    """A page of a user's conversations: pinned first, then most recently active first.
 
-    Ordered by ``updated_at`` descending, then ``conversation_id`` descending. ``total_unread``
-    counts every conversation of the user, not just this page. ``next_before`` is an opaque
-    cursor: pass it back as ``before`` for the next page; null on the last page.
+    Ordered by ``pinned`` (true first), then ``updated_at`` descending, then ``conversation_id``
+    descending. ``total_unread`` counts every conversation of the user that is not muted, not
+    just this page. ``next_before`` is an opaque cursor: pass it back as ``before`` for the
+    next page; null on the last page.
     """
 
     conversations: list[ConversationRead]
@@ -160,14 +168,47 @@ class MessageCommitted(msgspec.Struct, frozen=True, kw_only=True):
 MessageChange = Literal["recall", "edit"]
 
 
+MutedUntil = Annotated[
+    int,
+    msgspec.Meta(
+        ge=0,
+        le=2**53 - 1,
+        description="Unix ms; a time not after now (or null) means not muted.",
+    ),
+]
+
+
+class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """``PATCH /conversations/{id}/settings`` body: the fields to change; absent ones stay."""
+
+    muted_until: MutedUntil | msgspec.UnsetType | None = msgspec.UNSET
+    pinned: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class ConversationSettings(msgspec.Struct, frozen=True, kw_only=True):
+    """One user's settings of one conversation (the answer of a change and its frame)."""
+
+    conversation_id: str
+    #: Notifications muted until then (Unix ms); null when not muted.
+    muted_until: int | None
+    pinned: bool
+
+
 class ReadPositionMoved(msgspec.Struct, frozen=True, kw_only=True):
-    """Event: a user's read position moved forward (a hint for their devices and the peer)."""
+    """Event: a user's read position moved forward (a hint for their devices and the peer).
+
+    With ``settings`` it is instead a change of the user's conversation settings, for their
+    devices only (``seq`` 0, no ``peer_id``): it shares the read topic's path to them. A
+    worker of an earlier release, which does not know the field, pushes it as a ``read`` of
+    seq 0, which moves no read position.
+    """
 
     conversation_id: str
     user_id: int
     device_id: str
     seq: int
     peer_id: int | None
+    settings: ConversationSettings | None = None
 
 
 @runtime_checkable
@@ -191,7 +232,7 @@ class ChatFacade(Protocol):
     async def conversations(
         self, user_id: int, *, limit: int | None = None, before: str | None = None
     ) -> ConversationList:
-        """A page of the user's conversation list with unread counts, most active first.
+        """A page of the user's conversation list with unread counts: pinned, then most active.
 
         ``limit`` defaults to ``chat.conversations_page_limit`` and may be at most
         ``chat.conversations_max_limit``; ``before`` is the ``next_before`` of the previous
@@ -216,10 +257,13 @@ class ChatFacade(Protocol):
 
         Without either, the newest page. Pages are always in ascending seq order. ``limit``
         defaults to ``chat.default_page_size`` and is capped at ``chat.max_page_size``.
+        In a group, unless ``groups.new_members_see_history``, only seqs inside the caller's
+        membership windows: the current spell, and with ``groups.former_member_history =
+        "while_member"`` the past ones too (then a former member may read as well).
 
         Raises:
             InvalidInput: ``invalid_conversation_id`` or both cursors given.
-            Forbidden: ``not_a_participant``.
+            Forbidden: ``not_a_participant``, ``not_a_member``.
             NotFound: ``group_not_found``.
         """
         ...
@@ -234,6 +278,58 @@ class ChatFacade(Protocol):
 
         Raises:
             InvalidInput, Forbidden, NotFound: as :meth:`history`.
+        """
+        ...
+
+    async def single_peers(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Which of ``candidates`` have a single conversation with ``user_id`` (one query).
+
+        A single conversation exists from its first message on; ``user_id`` itself is never
+        among the answer.
+        """
+        ...
+
+
+@runtime_checkable
+class GroupAudience(Protocol):
+    """Which members a group message reaches (join-time history, ``groups.*`` settings)."""
+
+    async def group_audience(self, message: MessageRead, members: MemberSet) -> set[int]:
+        """The members who may be pushed ``message`` and get it in their sync timeline.
+
+        With ``groups.new_members_see_history`` off, members whose current spell began after
+        the message are left out, so sync agrees with history; otherwise every member.
+        """
+        ...
+
+
+@runtime_checkable
+class ConversationSettingsFacade(Protocol):
+    """A user's own settings of a conversation: mute notifications (do not disturb) and pin."""
+
+    async def update_settings(
+        self, user_id: int, device_id: str, conversation_id: str, update: SettingsUpdate
+    ) -> ConversationSettings:
+        """Change the caller's settings of a conversation and tell all their devices.
+
+        A ``muted_until`` not after now, or null, unmutes. Every online device of the user
+        (``device_id``'s too) gets a ``settings`` frame.
+
+        Raises:
+            InvalidInput: ``invalid_conversation_id``.
+            Forbidden: ``not_a_participant`` / ``not_a_member``.
+            NotFound: ``group_not_found``, or ``conversation_not_found`` when the caller has
+                no entry for it yet (a single chat without messages).
+        """
+        ...
+
+    async def muted_users(
+        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
+    ) -> set[int]:
+        """Which of ``user_ids`` have ``conversation_id`` muted at ``now_ms`` (one query).
+
+        For offline push: a muted user gets no notification. Users without an entry for the
+        conversation are not muted.
         """
         ...
 
@@ -306,5 +402,61 @@ class MessageChangesFacade(Protocol):
             InvalidInput: ``invalid_conversation_id``.
             Forbidden: ``not_a_participant`` / ``not_a_member``.
             NotFound: ``group_not_found``.
+        """
+        ...
+
+
+class Reader(msgspec.Struct, kw_only=True):
+    """A member who has read a message: how far they have read (at least the message's seq)."""
+
+    user_id: int
+    read_seq: int
+
+
+class ReaderPage(msgspec.Struct, kw_only=True):
+    """Who has read a message, a page at a time, and how many have and have not.
+
+    ``readers`` are ordered by ``read_seq``, then ``user_id``, ascending. ``next_cursor`` is
+    opaque: pass it back as ``cursor`` for the next page; null on the last page. The counts
+    cover every current participant but the message's sender, not just this page.
+    """
+
+    conversation_id: str
+    seq: int
+    readers: list[Reader]
+    next_cursor: str | None
+    #: Participants (sender excluded) whose read position is at or past ``seq``.
+    read_count: int
+    #: Participants (sender excluded) whose read position is before ``seq``.
+    unread_count: int
+
+
+@runtime_checkable
+class ReadReceiptsFacade(Protocol):
+    """Who has read a message, from the participants' read positions."""
+
+    async def readers(
+        self,
+        user_id: int,
+        conversation_id: str,
+        seq: int,
+        *,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> ReaderPage:
+        """The participants but the sender who have read up to ``seq``, and the counts.
+
+        ``limit`` defaults to ``chat.readers_page_limit`` and may be at most
+        ``chat.readers_max_limit``; ``cursor`` is the ``next_cursor`` of the previous page.
+        In a single chat the only candidate is the peer of the message's sender. Every
+        participant who had read ``seq`` when paging began is on some page; one who reads on
+        while a client pages may show up again with a higher ``read_seq``.
+
+        Raises:
+            InvalidInput: ``invalid_conversation_id``; ``invalid_field`` for a ``limit`` out
+                of range or a ``cursor`` this server did not issue.
+            Forbidden: ``not_a_participant`` (single chats) or ``not_a_member`` (groups,
+                former members included).
+            NotFound: ``group_not_found``, ``message_not_found`` (no message at ``seq``).
         """
         ...

@@ -1,4 +1,4 @@
-"""Pure chat rules: conversation ids, who takes part, body limits, read positions. No I/O."""
+"""Pure chat rules: conversation ids, who takes part, body limits, reads, mutes. No I/O."""
 
 from __future__ import annotations
 
@@ -8,8 +8,14 @@ import binascii
 import msgspec
 
 from gomicroim.errors import Forbidden, InvalidInput, TooLarge
-from gomicroim.modules.chat.contract import MessagePreview, MessageRead, MessageSend, SessionType
-from gomicroim.modules.chat.ports import EntryRow, ListPosition
+from gomicroim.modules.chat.contract import (
+    MessagePreview,
+    MessageRead,
+    MessageSend,
+    SessionType,
+    SettingsUpdate,
+)
+from gomicroim.modules.chat.ports import EntryRow, ListPosition, ReaderPosition, SettingsChange
 
 _MAX_ID = 2**53 - 1
 #: Longer ``before`` cursors are refused before decoding (issued ones are under 120).
@@ -139,7 +145,25 @@ def unread(last_seq: int, read_seq: int) -> int:
 
 def list_position(row: EntryRow) -> ListPosition:
     """Where ``row`` sits in its user's conversation list."""
-    return ListPosition(updated_at=row.updated_at, conversation_id=row.conversation_id)
+    return ListPosition(
+        pinned=row.pinned, updated_at=row.updated_at, conversation_id=row.conversation_id
+    )
+
+
+def active_mute(muted_until: int | None, now_ms: int) -> int | None:
+    """``muted_until`` if the mute still holds at ``now_ms``, else None (not muted)."""
+    return muted_until if muted_until is not None and muted_until > now_ms else None
+
+
+def settings_change(update: SettingsUpdate, now_ms: int) -> SettingsChange:
+    """What an update stores: a mute not after ``now_ms`` is stored as no mute."""
+    muted = update.muted_until
+    given = not isinstance(muted, msgspec.UnsetType)
+    return SettingsChange(
+        set_muted=given,
+        muted_until=None if isinstance(muted, msgspec.UnsetType) else active_mute(muted, now_ms),
+        pinned=None if isinstance(update.pinned, msgspec.UnsetType) else update.pinned,
+    )
 
 
 def encode_cursor(position: ListPosition) -> str:
@@ -177,3 +201,25 @@ def preview(message: MessageRead, max_chars: int) -> MessagePreview:
     if cut:
         fields["body"] = message.body[:max_chars]
     return MessagePreview(**fields, truncated=cut)
+
+
+def encode_reader_cursor(position: ReaderPosition) -> str:
+    """The opaque ``next_cursor`` of a reader page ending at ``position``."""
+    return f"{position.read_seq}.{position.user_id}"
+
+
+def decode_reader_cursor(cursor: str) -> ReaderPosition:
+    """The position a reader-page ``cursor`` stands for.
+
+    Raises:
+        InvalidInput: ``invalid_field`` (``cursor``) for anything
+            :func:`encode_reader_cursor` did not make.
+    """
+    read_seq, _, user_id = cursor.partition(".")
+    if _id(user_id) is not None and (read_seq == "0" or _id(read_seq) is not None):
+        return ReaderPosition(read_seq=int(read_seq), user_id=int(user_id))
+    raise InvalidInput(
+        "cursor: pass back the next_cursor of the previous page",
+        code="invalid_field",
+        field="cursor",
+    )

@@ -87,13 +87,15 @@ class ConversationController(Controller):
 
     @get(
         "/",
-        summary="A page of the caller's conversations, most recently active first",
+        summary="A page of the caller's conversations: pinned first, then most recently active",
         description=(
-            "Ordered by updated_at (last activity) descending, then conversation_id descending."
+            "Ordered by pinned (the caller's pinned conversations first), then updated_at"
+            " (last activity) descending, then conversation_id descending."
             " At most limit entries (default chat.conversations_page_limit, 50; at most"
             " chat.conversations_max_limit, 200, else 400 invalid_field). next_before is an"
             " opaque cursor: pass it as before for the next page; null on the last page."
-            " total_unread counts all the caller's conversations. last_message is a preview:"
+            " total_unread counts all the caller's conversations but the muted ones (their"
+            " own unread still counts). last_message is a preview:"
             " its body holds at most chat.preview_chars (200) characters and truncated says"
             " whether it was cut; the history has the whole body. A conversation that becomes"
             " active while a client pages moves to the top: clients learn it from the push or"

@@ -14,6 +14,7 @@ from gomicroim.modules.chat.contract import (
     ReadPositionMoved,
     SessionType,
 )
+from gomicroim.modules.chat.visibility import SeqWindow
 
 
 class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
@@ -63,16 +64,21 @@ class EntryRow(msgspec.Struct, frozen=True, kw_only=True):
     read_seq: int
     last_message: MessageRead | None
     updated_at: int
+    #: The user's own settings of the conversation (stored ``muted_until`` may have passed).
+    pinned: bool = False
+    muted_until: int | None = None
 
 
 class ListPosition(msgspec.Struct, frozen=True, kw_only=True, order=True):
     """Where an entry sits in a conversation list; lists run from the largest down.
 
-    The one definition of list order: by last activity (``updated_at``), then by
-    ``conversation_id``, both descending. A new sort key (a per-user pin, say) becomes a field
-    here, before the others, and in the stores' page query; cursors carry it along.
+    The one definition of list order: the user's pinned entries first, then by last activity
+    (``updated_at``), then by ``conversation_id``, all descending. A new sort key becomes a
+    field here, in its place, and in the stores' page query; cursors carry it along. A cursor
+    issued before ``pinned`` existed decodes as unpinned.
     """
 
+    pinned: bool = False
     updated_at: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     conversation_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 
@@ -136,7 +142,12 @@ class ChatStore(Protocol):
     async def sync_members(
         self, conversation_id: str, version: int, user_ids: set[int], now_ms: int
     ) -> None:
-        """Make the entries exactly ``user_ids``: new ones start read up to the current seq."""
+        """Make the entries exactly ``user_ids``: new ones start read up to the current seq.
+
+        In the same transaction, under the conversation's lock, each new member's visibility
+        window opens at ``last_seq + 1`` and each leaver's open window closes at ``last_seq``
+        (see :class:`VisibilityStore`), so the window agrees with the entry's read seq.
+        """
         ...
 
     async def append(self, draft: MessageDraft) -> MessageRead:
@@ -160,9 +171,19 @@ class ChatStore(Protocol):
         ...
 
     async def history(
-        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        windows: Sequence[SeqWindow] | None = None,
     ) -> tuple[list[MessageRead], bool]:
-        """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page."""
+        """Up to ``limit`` messages ascending by seq, and whether more lie beyond the page.
+
+        With ``windows``, only seqs inside one of them (seq range bounds of the page query,
+        not checks per message); an empty list reads nothing.
+        """
         ...
 
     async def entries(
@@ -175,8 +196,11 @@ class ChatStore(Protocol):
         """
         ...
 
-    async def total_unread(self, user_id: int) -> int:
-        """The sum of the user's unread counts over all their entries (never negative ones)."""
+    async def total_unread(self, user_id: int, now_ms: int) -> int:
+        """The sum of the user's unread counts (never negative ones) over their entries.
+
+        Entries muted at ``now_ms`` (``muted_until`` later than it) are left out.
+        """
         ...
 
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
@@ -185,6 +209,56 @@ class ChatStore(Protocol):
 
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The other participant's read seq in each of these single chats (absent: no entry)."""
+        ...
+
+    async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
+        """Those of ``conversation_ids`` that exist (were created by a first message)."""
+        ...
+
+
+class VisibilityStore(Protocol):
+    """The members' visibility windows of group conversations, one per membership spell.
+
+    :meth:`ChatStore.sync_members` writes them; this port reads them.
+    """
+
+    async def windows(self, conversation_id: str, user_id: int) -> list[SeqWindow]:
+        """Every spell of the user in the conversation, oldest first."""
+        ...
+
+    async def current_starts(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
+        """Where the user's open window starts in each of these (absent: no open window)."""
+        ...
+
+    async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
+        """The users whose open window starts after ``seq`` (they joined after it)."""
+        ...
+
+
+class SettingsChange(msgspec.Struct, frozen=True, kw_only=True):
+    """What a settings update writes: ``muted_until`` is already normalised (None = unmuted)."""
+
+    set_muted: bool = False
+    muted_until: int | None = None
+    pinned: bool | None = None
+
+
+class ConversationSettingsStore(Protocol):
+    """Per-user settings on the conversation entries (the chat store's rows)."""
+
+    async def update_settings(
+        self, user_id: int, conversation_id: str, change: SettingsChange
+    ) -> tuple[int | None, bool] | None:
+        """Apply ``change`` to the user's entry; ``(muted_until, pinned)`` after it.
+
+        Returns ``None`` (and stores nothing) when the user has no entry for it.
+        """
+        ...
+
+    async def muted_users(
+        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
+    ) -> set[int]:
+        """Which of these users' entries are muted later than ``now_ms``, in one query."""
         ...
 
 
@@ -348,4 +422,55 @@ class HiddenMessages(Protocol):
 
     async def hidden(self, user_id: int, conversation_id: str, seqs: list[int]) -> set[int]:
         """Which of ``seqs`` the user has hidden in the conversation."""
+        ...
+
+
+class ReaderPosition(msgspec.Struct, frozen=True, kw_only=True, order=True):
+    """An entry's place in a reader list, which runs by ``read_seq``, then ``user_id``, up."""
+
+    read_seq: Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
+    user_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)]
+
+
+class ReadCounts(msgspec.Struct, frozen=True, kw_only=True):
+    """Entries of a conversation (one user left out) and how many are read below a seq."""
+
+    total: int
+    unread: int
+
+
+class ReaderStore(Protocol):
+    """Read receipts, derived from the conversation entries' read positions.
+
+    No row per message and reader: a user has read a message when their entry's ``read_seq``
+    is at or past its seq. A group's entries mirror its membership (``sync_members``).
+    """
+
+    async def sender_of(self, conversation_id: str, seq: int) -> int | None:
+        """The sender of the message at ``seq``, or ``None`` when there is none."""
+        ...
+
+    async def readers(
+        self,
+        conversation_id: str,
+        seq: int,
+        *,
+        exclude: int,
+        after: ReaderPosition | None,
+        limit: int,
+    ) -> list[ReaderPosition]:
+        """Entries read up to ``seq`` or further, but ``exclude``'s, in reader-list order.
+
+        Only entries positioned after ``after`` when it is given; at most ``limit``. The
+        page is cut by the database through the ``(conversation_id, read_seq, user_id)``
+        index, so it reads about ``limit`` index entries however large the group.
+        """
+        ...
+
+    async def read_counts(self, conversation_id: str, seq: int, *, exclude: int) -> ReadCounts:
+        """How many entries there are, ``exclude``'s left out, and how many are below ``seq``."""
+        ...
+
+    async def read_positions(self, conversation_id: str) -> dict[int, int]:
+        """Every entry's read seq by user id (the slow path when entries and members differ)."""
         ...

@@ -7,7 +7,7 @@ from typing import Literal
 
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Forbidden, InvalidInput, NotFound
-from gomicroim.modules.chat import domain
+from gomicroim.modules.chat import domain, visibility
 from gomicroim.modules.chat.contract import (
     ConversationList,
     ConversationRead,
@@ -28,8 +28,10 @@ from gomicroim.modules.chat.ports import (
     MessageDraft,
     ReadEventPublisher,
     SendMetrics,
+    VisibilityStore,
 )
 from gomicroim.modules.chat.system import SystemMessages
+from gomicroim.modules.chat.visibility import FormerMemberHistory, SeqWindow
 from gomicroim.modules.groups.contract import GroupsFacade, MemberSet
 
 log = logging.getLogger("gomicroim.chat")
@@ -59,10 +61,16 @@ class ChatService:
         hidden: HiddenMessages | None = None,
         blocks: Blocks | None = None,
         single_chat_policy: SingleChatPolicy = "anyone",
+        windows: VisibilityStore | None = None,
+        new_members_see_history: bool = False,
+        former_member_history: FormerMemberHistory = "none",
     ):
         self._hidden = hidden
         self._blocks = blocks
         self._single_chat_policy = single_chat_policy
+        # Join-time history applies only with a window store (``groups.*`` settings).
+        self._windows = None if new_members_see_history else windows
+        self._former: FormerMemberHistory = former_member_history
         self._default_page_size = default_page_size
         self._max_page_size = max_page_size
         self._list_max = conversations_max_limit
@@ -195,41 +203,59 @@ class ChatService:
             )
         position = None if before is None else domain.decode_cursor(before)
         # One row past the page says whether another page exists, without a count.
+        now = self._clock()
         rows = await self._store.entries(user_id, before=position, limit=limit + 1)
         page = rows[:limit]
         singles = [r.conversation_id for r in page if r.session_type == "single"]
         peer_reads = await self._store.peer_read_seqs(user_id, singles)
         group_ids = {domain.parse_conversation_id(r.conversation_id).group_id for r in page}
         dissolved = await self._groups.dissolved_among({g for g in group_ids if g is not None})
+        starts: dict[str, int] = {}
+        if self._windows is not None:
+            groups = [r.conversation_id for r in page if r.session_type == "group"]
+            starts = await self._windows.current_starts(user_id, groups)
         return ConversationList(
-            conversations=[self._entry(user_id, row, peer_reads, dissolved) for row in page],
-            total_unread=await self._store.total_unread(user_id),
+            conversations=[
+                self._entry(
+                    user_id, row, peer_reads, dissolved, now, starts.get(row.conversation_id, 1)
+                )
+                for row in page
+            ],
+            # Muted conversations keep their own unread but leave the badge's total.
+            total_unread=await self._store.total_unread(user_id, now),
             next_before=(
                 domain.encode_cursor(domain.list_position(page[-1])) if len(rows) > limit else None
             ),
         )
 
     def _entry(
-        self, user_id: int, row: EntryRow, peer_reads: dict[str, int], dissolved: set[int]
+        self,
+        user_id: int,
+        row: EntryRow,
+        peer_reads: dict[str, int],
+        dissolved: set[int],
+        now: int,
+        start: int = 1,
     ) -> ConversationRead:
+        """One list entry; ``start``: the user's window, nothing before it shows or counts."""
         ref = domain.parse_conversation_id(row.conversation_id)
         peer_read = peer_reads.get(row.conversation_id)
+        read_seq = visibility.floor_read_seq(row.read_seq, start)
+        last = visibility.visible_last(row.last_message, start)
         return ConversationRead(
             conversation_id=row.conversation_id,
             session_type=row.session_type,
             peer_id=ref.peer_of(user_id),
             group_id=ref.group_id,
             last_seq=row.last_seq,
-            read_seq=min(row.read_seq, row.last_seq),
-            unread=domain.unread(row.last_seq, row.read_seq),
-            last_message=(
-                None
-                if row.last_message is None
-                else domain.preview(row.last_message, self._preview_chars)
-            ),
+            read_seq=min(read_seq, row.last_seq),
+            unread=domain.unread(row.last_seq, read_seq),
+            last_message=None if last is None else domain.preview(last, self._preview_chars),
             updated_at=row.updated_at,
             peer_read_seq=None if ref.group_id is not None else min(peer_read or 0, row.last_seq),
             dissolved=ref.group_id in dissolved,
+            muted_until=domain.active_mute(row.muted_until, now),
+            pinned=row.pinned,
         )
 
     async def history(
@@ -245,15 +271,23 @@ class ChatService:
         limit = min(limit or self._default_page_size, self._max_page_size)
         if before_seq is not None and after_seq is not None:
             raise InvalidInput("give before_seq or after_seq, not both", code="conflicting_cursors")
-        ref = await self._readable(user_id, conversation_id)
+        ref = domain.parse_conversation_id(conversation_id)
+        domain.require_single_participant(ref, user_id)
+        windows = await self._group_windows(ref, user_id)
         messages, has_more = await self._store.history(
-            ref.id, before_seq=before_seq, after_seq=after_seq, limit=limit
+            ref.id, before_seq=before_seq, after_seq=after_seq, limit=limit, windows=windows
         )
         if self._hidden is not None and messages:
             # Deleted for this user only; a page may then hold fewer than ``limit``.
             gone = await self._hidden.hidden(user_id, ref.id, [m.seq for m in messages])
             messages = [m for m in messages if m.seq not in gone]
         return HistoryPage(conversation_id=ref.id, messages=messages, has_more=has_more)
+
+    async def single_peers(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Users with a single conversation; see :meth:`ChatFacade.single_peers`."""
+        by_id = {domain.single_conversation(user_id, c).id: c for c in candidates if c != user_id}
+        existing = await self._store.existing_conversations(list(by_id))
+        return {by_id[c] for c in existing}
 
     async def mark_read(
         self, user_id: int, conversation_id: str, seq: int, device_id: str = ""
@@ -283,8 +317,63 @@ class ChatService:
         ref = domain.parse_conversation_id(conversation_id)
         domain.require_single_participant(ref, user_id)
         if ref.group_id is not None:
-            await self._groups.membership_version(ref.group_id, user_id)
+            version = await self._groups.membership_version(ref.group_id, user_id)
+            if self._windows is not None:
+                # A new entry made by a read would otherwise have no window.
+                await self._synced(ref.group_id, version)
         return ref
+
+    async def _group_windows(
+        self, ref: domain.ConversationRef, user_id: int
+    ) -> list[SeqWindow] | None:
+        """The windows the user may read in a group (None: everything), or raise like today.
+
+        A former member reads their past spells with ``while_member``; without any, they are
+        refused exactly as someone who never was a member.
+        """
+        if ref.group_id is None:
+            return None
+        try:
+            version = await self._groups.membership_version(ref.group_id, user_id)
+        except Forbidden:
+            if self._windows is None or self._former == "none":
+                raise
+            spells = await self._windows.windows(ref.id, user_id)
+            past = visibility.readable(spells, member=False, former=self._former)
+            if not past:
+                raise
+            return past
+        if self._windows is None:
+            return None
+        await self._synced(ref.group_id, version)
+        spells = await self._windows.windows(ref.id, user_id)
+        return visibility.readable(spells, member=True, former=self._former)
+
+    async def _synced(self, group_id: int, version: int) -> None:
+        """Bring the group's entries and windows to membership ``version`` if they lag."""
+        conversation_id = domain.group_conversation(group_id).id
+        if await self._store.member_version(conversation_id) >= version:
+            return
+        now = self._clock()
+        members = await self._groups.member_set(group_id)
+        await self._store.ensure_conversation(conversation_id, "group", set(), now)
+        await self._store.sync_members(conversation_id, members.version, set(members.user_ids), now)
+
+    async def group_audience(self, message: MessageRead, members: MemberSet) -> set[int]:
+        """Who of ``members`` may get a group message; see :meth:`GroupAudience.group_audience`.
+
+        The entries are synced to ``members`` first, so a member whose join chat has not yet
+        recorded gets their window now, starting after this already committed message.
+        """
+        everyone = set(members.user_ids)
+        if self._windows is None:
+            return everyone
+        ref = domain.group_conversation(members.group_id)
+        if await self._store.member_version(ref.id) < members.version:
+            now = self._clock()
+            await self._store.ensure_conversation(ref.id, "group", set(), now)
+            await self._store.sync_members(ref.id, members.version, everyone, now)
+        return everyone - await self._windows.joined_after(ref.id, message.seq)
 
 
 async def _hint_read(publisher: ReadEventPublisher, event: ReadPositionMoved) -> None:

@@ -341,6 +341,14 @@ class GroupsFacade(Protocol):
         """Which of ``group_ids`` are dissolved (one store query; unknown ids are not)."""
         ...
 
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Which of ``candidates`` share a group with ``user_id`` (one store query).
+
+        Dissolved groups do not count; ``user_id`` is among the answer when it is a candidate
+        and belongs to a live group.
+        """
+        ...
+
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Whether ``user_id`` belongs to the group (False for unknown groups)."""
         ...

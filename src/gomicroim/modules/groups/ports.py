@@ -123,6 +123,13 @@ class GroupStore(Protocol):
         """The ids among ``group_ids`` of dissolved groups."""
         ...
 
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Those of ``candidates`` in at least one group with ``user_id`` that is not dissolved.
+
+        ``user_id`` itself counts when it belongs to such a group.
+        """
+        ...
+
     async def moderators(self, group_id: int) -> set[int]:
         """The ids of the owner and the admins."""
         ...

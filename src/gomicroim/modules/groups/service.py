@@ -371,6 +371,10 @@ class GroupsService:
         """Dissolved groups; see :meth:`GroupsFacade.dissolved_among`."""
         return await self._store.dissolved_among(group_ids)
 
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Users sharing a live group; see :meth:`GroupsFacade.co_members`."""
+        return await self._store.co_members(user_id, candidates)
+
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
         cached = self._member_sets.get(group_id)

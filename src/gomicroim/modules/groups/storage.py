@@ -8,6 +8,7 @@ from tortoise import fields, models
 from tortoise.expressions import F, Subquery
 from tortoise.transactions import in_transaction
 
+from gomicroim.infra.database import placeholder
 from gomicroim.modules.groups.contract import Role
 from gomicroim.modules.groups.ports import GroupFull, GroupRecord, MemberRecord
 
@@ -227,6 +228,23 @@ class SqlGroupStore:
             "id", flat=True
         )
         return {int(cast(int, i)) for i in ids}
+
+    async def co_members(self, user_id: int, candidates: set[int]) -> set[int]:
+        """One self-join of the membership table, by its user and (group, user) indexes."""
+        if not candidates:
+            return set()
+        db = Member._meta.db
+        mark = placeholder(db)
+        marks = ", ".join([mark] * len(candidates))
+        # Only parameter marks are formatted in; the values are bound.
+        sql = (
+            "SELECT DISTINCT o.user_id AS user_id FROM groups_member m"  # noqa: S608
+            " JOIN groups_member o ON o.group_id = m.group_id"
+            " JOIN groups_group g ON g.id = m.group_id"
+            f" WHERE m.user_id = {mark} AND g.dissolved = {mark} AND o.user_id IN ({marks})"
+        )
+        rows = await db.execute_query_dict(sql, [user_id, False, *sorted(candidates)])
+        return {int(r["user_id"]) for r in rows}
 
     async def moderators(self, group_id: int) -> set[int]:
         """Owner and admins."""

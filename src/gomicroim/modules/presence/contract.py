@@ -1,4 +1,4 @@
-"""The presence module's public face: ``PresenceFacade`` and ``DeviceConnection``."""
+"""The presence module's public face: ``PresenceFacade``, ``PresenceViewFacade`` and their types."""
 
 from __future__ import annotations
 
@@ -33,6 +33,42 @@ class ConnectionDisplaced(msgspec.Struct, frozen=True, kw_only=True):
 
 DisplacedHandler = Callable[[ConnectionDisplaced], Awaitable[None]]
 
+#: Largest number of user ids one ``GET /api/v1/presence`` asks about.
+MAX_QUERY_IDS = 100
+
+
+class PresenceRead(msgspec.Struct, frozen=True, kw_only=True):
+    """One user's presence as clients see it (``GET /api/v1/presence`` and ``presence``)."""
+
+    user_id: int
+    online: bool
+    #: Unix ms when the user's last device disconnected; null while online, and for a user
+    #: never seen disconnecting (never connected, or only before this was recorded).
+    last_seen_at: int | None
+
+
+class PresenceList(msgspec.Struct, kw_only=True):
+    """``GET /api/v1/presence``: the asked users the caller may see, in the asked order."""
+
+    presence: list[PresenceRead]
+
+
+class PresenceChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """A user's first device connected (``online``) or last one disconnected (offline)."""
+
+    user_id: int
+    online: bool
+    last_seen_at: int | None
+
+    def read(self) -> PresenceRead:
+        """The change as clients see it."""
+        return PresenceRead(
+            user_id=self.user_id, online=self.online, last_seen_at=self.last_seen_at
+        )
+
+
+ChangedHandler = Callable[[PresenceChanged], Awaitable[None]]
+
 
 @runtime_checkable
 class PresenceFacade(Protocol):
@@ -65,6 +101,21 @@ class PresenceFacade(Protocol):
         """
         ...
 
+    async def states(self, user_ids: Iterable[int]) -> dict[int, PresenceRead]:
+        """Online state and last seen time of each user (no visibility rule applied).
+
+        Raises:
+            Unavailable: the shared presence store does not answer.
+        """
+        ...
+
+    def watch(self, handler: ChangedHandler) -> None:
+        """Call ``handler`` for every :class:`PresenceChanged`, from this process or another.
+
+        Best effort: a change published while the shared broadcast was down is missed.
+        """
+        ...
+
     def on_displaced(self, node_id: str, handler: DisplacedHandler) -> None:
         """Call ``handler`` when a connection held by ``node_id`` is displaced from elsewhere."""
         ...
@@ -77,5 +128,27 @@ class PresenceFacade(Protocol):
 
         Raises:
             ConfigError: another live process holds ``node_id``.
+        """
+        ...
+
+
+@runtime_checkable
+class PresenceViewFacade(Protocol):
+    """Presence as one user may see it: only of users they share a conversation with."""
+
+    async def visible(self, caller_id: int, user_ids: Iterable[int]) -> set[int]:
+        """The users among ``user_ids`` whose presence ``caller_id`` may see.
+
+        Those with a single conversation with the caller, those in a live group with the
+        caller, and the caller themself. Unknown users and strangers alike are left out.
+        """
+        ...
+
+    async def presence(self, caller_id: int, user_ids: list[int]) -> PresenceList:
+        """The presence of the visible users among ``user_ids``, in their first-asked order.
+
+        Raises:
+            InvalidInput: ``too_many_user_ids`` past :data:`MAX_QUERY_IDS` distinct ids.
+            Unavailable: the presence store or the database does not answer.
         """
         ...

@@ -7,7 +7,11 @@ from typing import Literal, Protocol
 
 import msgspec
 
-from gomicroim.modules.presence.contract import ConnectionDisplaced, DeviceConnection
+from gomicroim.modules.presence.contract import (
+    ConnectionDisplaced,
+    DeviceConnection,
+    PresenceChanged,
+)
 
 
 class PresenceEntry(msgspec.Struct, frozen=True, kw_only=True):
@@ -17,6 +21,15 @@ class PresenceEntry(msgspec.Struct, frozen=True, kw_only=True):
     #: The process that wrote it: a node restarted under the same id holds the lease with a
     #: new holder, so its predecessor's leftover entries stop counting at once.
     holder: str
+
+
+class Placed(msgspec.Struct, frozen=True, kw_only=True):
+    """The outcome of :meth:`PresenceStore.put`, read in the same atomic step as the write."""
+
+    #: The device's entry the put replaced.
+    previous: PresenceEntry | None = None
+    #: The user's entries of other devices, live or not.
+    others: list[PresenceEntry] = msgspec.field(default_factory=list)
 
 
 class LeaseClaim(msgspec.Struct, frozen=True, kw_only=True):
@@ -37,8 +50,11 @@ class PresenceStore(Protocol):
     were last put: holders put theirs again (:meth:`put_many`) every ten minutes.
     """
 
-    async def put(self, entry: PresenceEntry) -> PresenceEntry | None:
-        """Store ``entry`` as its device's entry; return the one it replaced, atomically."""
+    async def put(self, entry: PresenceEntry) -> Placed:
+        """Store ``entry`` as its device's entry; return what it replaced and the user's others.
+
+        Atomic: of two devices of a user connecting at once, the second sees the first.
+        """
         ...
 
     async def put_many(self, entries: Iterable[PresenceEntry]) -> None:
@@ -68,6 +84,14 @@ class PresenceStore(Protocol):
         """The current holder of each node's lease; nodes without a live lease are absent."""
         ...
 
+    async def set_last_seen(self, user_id: int, at_ms: int) -> None:
+        """Record when the user's last device disconnected (kept until overwritten)."""
+        ...
+
+    async def last_seen(self, user_ids: Iterable[int]) -> dict[int, int]:
+        """The recorded last seen times; users without one are absent."""
+        ...
+
 
 class DisplacedEvents(Protocol):
     """Carries :class:`ConnectionDisplaced` to the process that holds the displaced socket."""
@@ -82,4 +106,24 @@ class DisplacedEvents(Protocol):
 
     def on_gap(self, handler: Callable[[], Awaitable[None]]) -> None:
         """Call ``handler`` when the shared store or its messages may have been lost."""
+        ...
+
+
+class ChangeEvents(Protocol):
+    """Carries :class:`PresenceChanged` to every process (their gateways push it)."""
+
+    async def publish(self, event: PresenceChanged) -> None:
+        """Deliver ``event`` to every process's subscribers."""
+        ...
+
+    def subscribe(self, handler: Callable[[PresenceChanged], Awaitable[None]]) -> None:
+        """Call ``handler`` for every event."""
+        ...
+
+
+class Contacts(Protocol):
+    """Who shares a conversation with whom (chat's single conversations, groups)."""
+
+    async def shared(self, user_id: int, candidates: set[int]) -> set[int]:
+        """Those of ``candidates`` with a single conversation or a live group with ``user_id``."""
         ...

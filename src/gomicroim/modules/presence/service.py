@@ -8,15 +8,25 @@ import logging
 import secrets
 from collections.abc import AsyncIterator, Iterable
 
+from gomicroim.clock import Clock, now_ms
 from gomicroim.config import ConfigError
 from gomicroim.errors import Unavailable
+from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.infra.tasks import stop_tasks
 from gomicroim.modules.presence.contract import (
+    ChangedHandler,
     ConnectionDisplaced,
     DeviceConnection,
     DisplacedHandler,
+    PresenceChanged,
+    PresenceRead,
 )
-from gomicroim.modules.presence.ports import DisplacedEvents, PresenceEntry, PresenceStore
+from gomicroim.modules.presence.ports import (
+    ChangeEvents,
+    DisplacedEvents,
+    PresenceEntry,
+    PresenceStore,
+)
 
 log = logging.getLogger("gomicroim.presence")
 
@@ -36,6 +46,12 @@ class PresenceService:
     The service remembers the connections of the nodes it holds, so that when the store lost
     them (a Redis restart or flush, reported through ``events.on_gap``, or a lease found
     free at renewal) it puts them back.
+
+    A user's first live connection publishes :class:`PresenceChanged` online on ``changes``;
+    the removal of their last one records the time as their last seen and publishes offline.
+    A connection is "first" when the atomic put saw no other live entry of the user, so of two
+    devices connecting at once exactly one announces. The cost on the connect path is the put
+    itself, plus one lease read for a user with other devices, plus the publish of a change.
     """
 
     def __init__(
@@ -45,9 +61,13 @@ class PresenceService:
         events: DisplacedEvents,
         lease_ms: int,
         holder: str | None = None,
+        changes: ChangeEvents | None = None,
+        clock: Clock = now_ms,
     ):
         self._store = store
         self._events = events
+        self._changes: ChangeEvents = changes or LocalBroadcast("presence.changes")
+        self._clock = clock
         self._lease_ms = lease_ms
         #: This process in the store; random unless a test names it.
         self.holder = holder or secrets.token_hex(8)
@@ -60,10 +80,17 @@ class PresenceService:
     async def connected(self, connection: DeviceConnection) -> DeviceConnection | None:
         """Record a connection; see :meth:`PresenceFacade.connected`."""
         self._held.setdefault(connection.node_id, {})[_device(connection)] = connection
-        previous = await self._store.put(PresenceEntry(connection=connection, holder=self.holder))
-        if previous is None or previous.connection == connection:
-            return None
-        if not await self._live([previous]):
+        placed = await self._store.put(PresenceEntry(connection=connection, holder=self.holder))
+        previous = placed.previous
+        earlier = [
+            e for e in (previous, *placed.others) if e is not None and e.connection != connection
+        ]
+        live = await self._live_among(earlier)
+        if not live:
+            await self._announce(
+                PresenceChanged(user_id=connection.user_id, online=True, last_seen_at=None)
+            )
+        if previous is None or previous not in live:
             return None
         displaced = previous.connection
         if displaced.node_id != connection.node_id:
@@ -71,11 +98,54 @@ class PresenceService:
         return displaced
 
     async def disconnected(self, connection: DeviceConnection) -> None:
-        """Forget a connection unless the device connected again; see the facade."""
+        """Forget a connection unless the device connected again; see the facade.
+
+        The user's last live connection gone, their last seen time is recorded and an
+        offline :class:`PresenceChanged` published.
+        """
         held = self._held.get(connection.node_id, {})
         if held.get(_device(connection)) == connection:
             del held[_device(connection)]
-        await self._store.remove(PresenceEntry(connection=connection, holder=self.holder))
+        entry = PresenceEntry(connection=connection, holder=self.holder)
+        if not await self._store.remove(entry):
+            return
+        remaining = await self._store.entries([connection.user_id])
+        if await self._live_among(remaining.get(connection.user_id, [])):
+            return
+        at = self._clock()
+        await self._store.set_last_seen(connection.user_id, at)
+        await self._announce(
+            PresenceChanged(user_id=connection.user_id, online=False, last_seen_at=at)
+        )
+
+    async def states(self, user_ids: Iterable[int]) -> dict[int, PresenceRead]:
+        """Online state and last seen time; see :meth:`PresenceFacade.states`."""
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return {}
+        online = await self.online(users)
+        seen = await self._store.last_seen([u for u in users if u not in online])
+        return {
+            u: PresenceRead(user_id=u, online=u in online, last_seen_at=seen.get(u)) for u in users
+        }
+
+    def watch(self, handler: ChangedHandler) -> None:
+        """Subscribe to every process's presence changes; see :meth:`PresenceFacade.watch`."""
+        self._changes.subscribe(handler)
+
+    async def _announce(self, change: PresenceChanged) -> None:
+        try:
+            await self._changes.publish(change)
+        except Unavailable as exc:
+            # This process's subscribers already have it; a missed push to other nodes is not
+            # worth failing the connection over (clients can ask GET /api/v1/presence).
+            log.warning("presence change not broadcast", extra={"error": exc.message})
+
+    async def _live_among(self, entries: list[PresenceEntry]) -> list[PresenceEntry]:
+        if not entries:
+            return []
+        holders = await self._store.holders({e.connection.node_id for e in entries})
+        return [e for e in entries if holders.get(e.connection.node_id) == e.holder]
 
     async def online(self, user_ids: Iterable[int]) -> dict[int, list[DeviceConnection]]:
         """Live connections per user; see :meth:`PresenceFacade.online`."""
@@ -179,10 +249,6 @@ class PresenceService:
             log.warning(
                 "presence lease not released", extra={"node_id": node_id, "error": exc.message}
             )
-
-    async def _live(self, entries: list[PresenceEntry]) -> bool:
-        holders = await self._store.holders({e.connection.node_id for e in entries})
-        return all(holders.get(e.connection.node_id) == e.holder for e in entries)
 
     async def _displaced(self, event: ConnectionDisplaced) -> None:
         for handler in self._handlers.get(event.connection.node_id, []):

@@ -5,7 +5,9 @@ Redis layout (under ``redis.key_prefix``):
 * ``presence:user:<user_id>``: a hash, device id → the encoded :class:`PresenceEntry`;
   expires an hour after its last write, and every holder renews its users' keys well within
   that, so only keys nobody holds any more go away;
-* ``presence:lease:<node_id>``: the holder's id, with the lease as the key's TTL.
+* ``presence:lease:<node_id>``: the holder's id, with the lease as the key's TTL;
+* ``presence:seen``: a hash, user id → Unix ms their last device disconnected (a few bytes a
+  user, kept without expiry: it is what ``last_seen_at`` reports).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Any, cast
 import msgspec
 
 from gomicroim.infra.redis import RedisEngine
-from gomicroim.modules.presence.ports import LeaseClaim, PresenceEntry
+from gomicroim.modules.presence.ports import LeaseClaim, Placed, PresenceEntry
 
 #: How long a user's presence hash outlives its last write.
 KEY_TTL_MS = 3_600_000
@@ -61,6 +63,7 @@ class RedisPresenceStore:
         self._claim = redis.register_script(_CLAIM)
         self._release = redis.register_script(_RELEASE)
         self._remove = redis.register_script(_REMOVE)
+        self._seen = engine.key("presence", "seen")
 
     def _user(self, user_id: int) -> str:
         return self._engine.key("presence", "user", user_id)
@@ -68,8 +71,8 @@ class RedisPresenceStore:
     def _lease(self, node_id: str) -> str:
         return self._engine.key("presence", "lease", node_id)
 
-    async def put(self, entry: PresenceEntry) -> PresenceEntry | None:
-        """HGET and HSET in one transaction: the replaced entry is exactly the one returned."""
+    async def put(self, entry: PresenceEntry) -> Placed:
+        """HGET, HSET and HGETALL in one transaction: what it returns is exactly what it saw."""
         key = self._user(entry.connection.user_id)
         device = entry.connection.device_id
         with self._engine.errors():
@@ -77,8 +80,11 @@ class RedisPresenceStore:
                 pipe.hget(key, device)
                 pipe.hset(key, device, _encode(entry))
                 pipe.pexpire(key, KEY_TTL_MS)
-                previous, _, _ = await pipe.execute()
-        return _decode(previous) if previous else None
+                pipe.hgetall(key)
+                previous, _, _, stored = await pipe.execute()
+        mine = device.encode()
+        others = [_decode(raw) for d, raw in cast(dict[bytes, bytes], stored).items() if d != mine]
+        return Placed(previous=_decode(previous) if previous else None, others=others)
 
     async def put_many(self, entries: Iterable[PresenceEntry]) -> None:
         """HSETNX each entry (one round trip): a newer entry of the device is kept."""
@@ -137,6 +143,20 @@ class RedisPresenceStore:
             if value
         }
 
+    async def set_last_seen(self, user_id: int, at_ms: int) -> None:
+        """HSET in the one ``presence:seen`` hash."""
+        with self._engine.errors():
+            await self._engine.client.hset(self._seen, str(user_id), at_ms)
+
+    async def last_seen(self, user_ids: Iterable[int]) -> dict[int, int]:
+        """HMGET of the asked users."""
+        users = list(dict.fromkeys(user_ids))
+        if not users:
+            return {}
+        with self._engine.errors():
+            values = await self._engine.client.hmget(self._seen, [str(u) for u in users])
+        return {u: int(v) for u, v in zip(users, values, strict=True) if v is not None}
+
 
 class MemoryPresenceStore:
     """``PresenceStore`` in process memory: the embedded shape, where one process is everything."""
@@ -146,13 +166,15 @@ class MemoryPresenceStore:
         self._by_user: dict[int, dict[str, PresenceEntry]] = {}
         #: node → (holder, lease end on ``clock``).
         self._leases: dict[str, tuple[str, float]] = {}
+        self._seen: dict[int, int] = {}
 
-    async def put(self, entry: PresenceEntry) -> PresenceEntry | None:
-        """Store and return the replaced entry."""
+    async def put(self, entry: PresenceEntry) -> Placed:
+        """Store; return the replaced entry and the user's other devices' entries."""
         devices = self._by_user.setdefault(entry.connection.user_id, {})
         previous = devices.get(entry.connection.device_id)
         devices[entry.connection.device_id] = entry
-        return previous
+        others = [e for d, e in devices.items() if d != entry.connection.device_id]
+        return Placed(previous=previous, others=others)
 
     async def put_many(self, entries: Iterable[PresenceEntry]) -> None:
         """Store entries whose device has none."""
@@ -195,3 +217,11 @@ class MemoryPresenceStore:
         now = self._clock()
         live = ((n, self._leases.get(n)) for n in set(node_ids))
         return {n: lease[0] for n, lease in live if lease is not None and lease[1] > now}
+
+    async def set_last_seen(self, user_id: int, at_ms: int) -> None:
+        """Record the time."""
+        self._seen[user_id] = at_ms
+
+    async def last_seen(self, user_ids: Iterable[int]) -> dict[int, int]:
+        """Recorded times of the asked users."""
+        return {u: self._seen[u] for u in user_ids if u in self._seen}

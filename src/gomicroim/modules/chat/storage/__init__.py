@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+import operator
+from collections.abc import Sequence
 from typing import cast
 
 from tortoise import fields, models
@@ -21,11 +24,17 @@ from gomicroim.modules.chat.ports import (
     MessageDraft,
     OutboxRecord,
     ReadPosition,
+    SettingsChange,
 )
 from gomicroim.modules.chat.storage import codec, listing
 from gomicroim.modules.chat.storage.batch_sql import SqlBatchWriter
 from gomicroim.modules.chat.storage.group_commit import GroupCommitter
+from gomicroim.modules.chat.storage.visibility import VisibilityWindow as VisibilityWindow
+from gomicroim.modules.chat.storage.visibility import record_spells
+from gomicroim.modules.chat.visibility import SeqWindow
 
+#: The read receipts' index of chat_entry (the migration chat 0008 creates it under this name).
+READERS_INDEX = "chat_entry_readers"
 #: Conversations remembered as existing, and their entries' member versions (LRUs).
 CONVERSATIONS_CACHED = 100_000
 
@@ -56,10 +65,16 @@ class Entry(models.Model):
     conversation_id = fields.CharField(max_length=64, db_index=True)
     read_seq = fields.BigIntField(default=0)
     created_at = fields.BigIntField()
+    # The user's own settings (see settings.py); database defaults keep the INSERTs that do
+    # not name them, and the rows written before these columns, as they are.
+    muted_until = fields.BigIntField(null=True)
+    pinned = fields.BooleanField(default=False, db_default=False)
 
     class Meta:
         table = "chat_entry"
         unique_together = (("user_id", "conversation_id"),)
+        # Read receipts: who read a message is a range of read_seq (see readers.py).
+        indexes = (Index(fields=("conversation_id", "read_seq", "user_id"), name=READERS_INDEX),)
 
 
 class Message(models.Model):
@@ -126,6 +141,12 @@ class Outbox(models.Model):
 
 def _last_message(text: str | None) -> MessageRead | None:
     return codec.decode_message(text) if text else None
+
+
+def _in_window(window: SeqWindow) -> Q:
+    if window.end is None:
+        return Q(seq__gte=window.start)
+    return Q(seq__gte=window.start, seq__lte=window.end)
 
 
 def _message(row: Message) -> MessageRead:
@@ -253,10 +274,11 @@ class SqlChatStore:
                     "user_id", flat=True
                 )
             )
-            gone = current - user_ids
+            gone = sorted(cast(int, u) for u in current - user_ids)
             if gone:
-                await Entry.filter(conversation_id=conversation_id, user_id__in=list(gone)).delete()
+                await Entry.filter(conversation_id=conversation_id, user_id__in=gone).delete()
             new = sorted(user_ids - current)
+            await record_spells(conversation_id, conversation.last_seq, new, gone, now_ms)
             if new:
                 await Entry.bulk_create(
                     [
@@ -286,10 +308,20 @@ class SqlChatStore:
         return _message(row) if row else None
 
     async def history(
-        self, conversation_id: str, *, before_seq: int | None, after_seq: int | None, limit: int
+        self,
+        conversation_id: str,
+        *,
+        before_seq: int | None,
+        after_seq: int | None,
+        limit: int,
+        windows: Sequence[SeqWindow] | None = None,
     ) -> tuple[list[MessageRead], bool]:
-        """A page in ascending seq order."""
+        """A page in ascending seq order, inside ``windows`` when given."""
         query = Message.filter(conversation_id=conversation_id)
+        if windows is not None:
+            if not windows:
+                return [], False
+            query = query.filter(functools.reduce(operator.or_, map(_in_window, windows)))
         if after_seq is not None:
             rows = await query.filter(seq__gt=after_seq).order_by("seq").limit(limit + 1)
             return [_message(r) for r in rows[:limit]], len(rows) > limit
@@ -319,13 +351,55 @@ class SqlChatStore:
                 read_seq=int(r["read_seq"]),
                 last_message=_last_message(texts.get(r["id"])),
                 updated_at=int(r["updated_at"]),
+                pinned=bool(r["pinned"]),
+                muted_until=None if r["muted_until"] is None else int(r["muted_until"]),
             )
             for r in rows
         ]
 
-    async def total_unread(self, user_id: int) -> int:
-        """One aggregate over the user's entries."""
-        return await listing.total_unread(Entry._meta.db, user_id)
+    async def total_unread(self, user_id: int, now_ms: int) -> int:
+        """One aggregate over the user's entries that are not muted."""
+        return await listing.total_unread(Entry._meta.db, user_id, now_ms)
+
+    async def update_settings(
+        self, user_id: int, conversation_id: str, change: SettingsChange
+    ) -> tuple[int | None, bool] | None:
+        """One UPDATE by the ``(user_id, conversation_id)`` key, then the row read back."""
+        values: dict[str, object] = {}
+        if change.set_muted:
+            values["muted_until"] = change.muted_until
+        if change.pinned is not None:
+            values["pinned"] = change.pinned
+        query = Entry.filter(user_id=user_id, conversation_id=conversation_id)
+        if values:
+            await query.update(**values)
+        rows = await query.values_list("muted_until", "pinned")
+        if not rows:
+            return None
+        muted_until, pinned = rows[0]
+        return (None if muted_until is None else int(cast(int, muted_until)), bool(pinned))
+
+    async def muted_users(
+        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
+    ) -> set[int]:
+        """One query on the conversation_id index."""
+        if not user_ids:
+            return set()
+        rows = await Entry.filter(
+            conversation_id=conversation_id, user_id__in=list(user_ids), muted_until__gt=now_ms
+        ).values_list("user_id", flat=True)
+        return {int(cast(int, u)) for u in rows}
+
+    async def existing_conversations(self, conversation_ids: list[str]) -> set[str]:
+        """Primary key lookups, skipping the ones remembered as existing."""
+        known = {c for c in conversation_ids if self._known.get(c)}
+        rest = sorted(set(conversation_ids) - known)
+        if rest:
+            found = await Conversation.filter(id__in=rest).values_list("id", flat=True)
+            for conversation_id in found:
+                self._known.put(str(conversation_id), True)
+                known.add(str(conversation_id))
+        return known
 
     async def peer_read_seqs(self, user_id: int, conversation_ids: list[str]) -> dict[str, int]:
         """The peers' entries of these single chats, by the conversation_id index."""
@@ -341,7 +415,13 @@ class SqlChatStore:
     async def mark_read(self, user_id: int, conversation_id: str, seq: int) -> ReadPosition:
         """Forward-only read position."""
         async with in_transaction():
-            conversation = await Conversation.get_or_none(id=conversation_id)
+            first_read = not await Entry.exists(user_id=user_id, conversation_id=conversation_id)
+            # A locking read of a missing entry takes a gap lock that every concurrent first
+            # read shares, and each one's insert then waits on the others' (a MySQL
+            # deadlock). A first read locks the conversation row before it looks, so first
+            # reads of one conversation queue there; later reads lock only their own row.
+            conversations = Conversation.select_for_update() if first_read else Conversation
+            conversation = await conversations.get_or_none(id=conversation_id)
             if conversation is None:
                 return ReadPosition(read_seq=0, last_seq=0)
             last_seq = conversation.last_seq

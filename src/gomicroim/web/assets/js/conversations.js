@@ -70,6 +70,8 @@ export class Conversations {
       session_type: entry.session_type,
       peer_id: entry.peer_id,
       group_id: entry.group_id,
+      muted_until: entry.muted_until ?? null,
+      pinned: Boolean(entry.pinned),
     });
   }
 
@@ -81,7 +83,7 @@ export class Conversations {
     this.pagesLoaded = more ? this.pagesLoaded + 1 : Math.max(this.pagesLoaded, 1);
     this.dropLeftGroups();
     let listed = 0;
-    for (const entry of this.byId.values()) listed += this.unread(entry);
+    for (const entry of this.byId.values()) if (!this.muted(entry)) listed += this.unread(entry);
     this.beyondUnread = this.nextBefore ? Math.max(0, payload.total_unread - listed) : 0;
     this.changed();
   }
@@ -151,6 +153,20 @@ export class Conversations {
     this.changed();
   }
 
+  /** A `settings` frame: our own mute and pin of a conversation, set on any of our devices. */
+  onSettings(frame) {
+    const entry = this.byId.get(frame.conversation_id);
+    if (!entry) return;
+    entry.muted_until = frame.muted_until;
+    entry.pinned = frame.pinned;
+    this.changed();
+  }
+
+  /** Muted now: the entry keeps its unread, the total leaves it out (as the server counts). */
+  muted(entry, now = Date.now()) {
+    return entry.muted_until !== null && entry.muted_until !== undefined && entry.muted_until > now;
+  }
+
   /** We have seen up to `seq` here; true if that moved our position. */
   markSeen(id, seq) {
     const entry = this.byId.get(id);
@@ -167,13 +183,14 @@ export class Conversations {
 
   totalUnread() {
     let total = this.beyondUnread;
-    for (const entry of this.byId.values()) total += this.unread(entry);
+    for (const entry of this.byId.values()) if (!this.muted(entry)) total += this.unread(entry);
     return total;
   }
 
-  /** Most recently active first, then by id (descending), as the server lists them. */
+  /** Pinned first, then most recently active, then by id (descending), as the server lists. */
   sorted() {
     const byId = (a, b) => (a.conversation_id < b.conversation_id ? 1 : a.conversation_id > b.conversation_id ? -1 : 0);
-    return [...this.byId.values()].sort((a, b) => b.updated_at - a.updated_at || byId(a, b));
+    const pin = (a, b) => Number(Boolean(b.pinned)) - Number(Boolean(a.pinned));
+    return [...this.byId.values()].sort((a, b) => pin(a, b) || b.updated_at - a.updated_at || byId(a, b));
   }
 }

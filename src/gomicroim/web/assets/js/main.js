@@ -158,6 +158,8 @@ async function startChat() {
         conversations.onRead(frame);
       } else if (frame.type === "typing") {
         typing.frame(frame);
+      } else if (frame.type === "settings") {
+        conversations.onSettings(frame);
       } else if (frame.type === "kick") {
         // The close code that follows says what to do.
       }

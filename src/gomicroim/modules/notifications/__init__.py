@@ -1,0 +1,1 @@
+"""Offline push: device push tokens, and notifications to a webhook for offline recipients."""
