@@ -21,7 +21,15 @@ import pytest
 
 from tests.cluster.conftest import Cluster, Endpoint, start_cluster, stop_cluster
 from tests.e2e.client import Api, Json, User, assert_error, conversation_id
-from tests.e2e.devices import Device, Devices, Key, assert_in_seq_order, key, sync_all
+from tests.e2e.devices import (
+    Device,
+    Devices,
+    Key,
+    assert_in_seq_order,
+    create_group_settled,
+    key,
+    sync_all,
+)
 
 pytestmark = [pytest.mark.cluster, pytest.mark.mysql, pytest.mark.timeout(180)]
 
@@ -67,7 +75,8 @@ async def test_users_on_different_replicas_get_every_message_once_in_order(
     for user in senders:
         readers.append(await edge.login(user.username, device_id="phone", client_type="app"))
         readers.append(await edge.login(user.username, device_id="web", client_type="web"))
-    group = await edge.create_group(senders[0], "trio", senders[1:])
+    # Settled: the group_created push is over before the devices connect.
+    group = await create_group_settled(edge, cluster.nginx, senders[0], "trio", senders[1:])
     # Phones straight on replicas 1-3, web tabs through nginx.
     online = [
         await devices.open(cluster.replicas[i // 2] if i % 2 == 0 else cluster.nginx, u)
@@ -103,10 +112,10 @@ async def test_users_on_different_replicas_get_every_message_once_in_order(
         assert sorted(keys) == sorted(expected(device)), device.name  # each once, nothing else
         assert_in_seq_order(keys)
 
-    # Every replica serves the same history: seqs 1..n, as stored.
+    # Every replica serves the same history: seqs 1..n, as stored (1: group_created).
     group_id = f"g:{group['id']}"
     histories = [await api.history(senders[2], group_id) for api in apis]
-    assert [[m["seq"] for m in h] for h in histories] == [list(range(1, 16))] * 3
+    assert [[m["seq"] for m in h] for h in histories] == [list(range(1, 17))] * 3
 
 
 async def test_ten_concurrent_senders_on_every_replica_get_seqs_1_to_n(
@@ -116,7 +125,7 @@ async def test_ten_concurrent_senders_on_every_replica_get_seqs_1_to_n(
     entrances = [connect(e) for e in [*cluster.replicas, cluster.nginx]]
     owner = await edge.register_and_login("owner")
     crowd = [await edge.register_and_login(f"s{i}") for i in range(10)]
-    group = await edge.create_group(owner, "crowd", crowd)
+    group = await create_group_settled(edge, cluster.nginx, owner, "crowd", crowd)
     watcher = await edge.login(owner.username, device_id="watch", client_type="web")
     device = await devices.open(cluster.nginx, watcher)
 
@@ -126,17 +135,18 @@ async def test_ten_concurrent_senders_on_every_replica_get_seqs_1_to_n(
 
     seqs = [s for batch in await asyncio.gather(*map(burst, range(10), crowd)) for s in batch]
 
-    assert sorted(seqs) == list(range(1, 51))
+    # Seq 1 is the group_created system message.
+    assert sorted(seqs) == list(range(2, 52))
     history = await edge.history(owner, f"g:{group['id']}")
-    assert [m["seq"] for m in history] == list(range(1, 51))
+    assert [m["seq"] for m in history] == list(range(1, 52))
     try:
         await device.wait_until(lambda: len(device.messages()) >= 50, "50 pushes", DELIVERY_S)
     except AssertionError:
         got = [seq for _, seq in device.message_keys()]
         raise AssertionError(
-            f"DEBUG missing {sorted(set(range(1, 51)) - set(got))} got {got}"
+            f"DEBUG missing {sorted(set(range(2, 52)) - set(got))} got {got}"
         ) from None
-    assert [seq for _, seq in device.message_keys()] == list(range(1, 51))
+    assert [seq for _, seq in device.message_keys()] == list(range(2, 52))
 
 
 async def test_a_member_removed_on_one_replica_can_neither_send_nor_read_on_another(
@@ -149,7 +159,7 @@ async def test_a_member_removed_on_one_replica_can_neither_send_nor_read_on_anot
     gid = group["id"]
     # Both other replicas have seen ann as a member (and cached it).
     await second.send_group(ann, gid, "before removal")
-    assert len(await third.history(ann, f"g:{gid}")) == 1
+    assert len(await third.history(ann, f"g:{gid}")) == 2  # group_created and the message
 
     removed = await first.client.delete(
         f"/api/v1/groups/{gid}/members/{ann.id}", headers=owner.headers
@@ -159,7 +169,8 @@ async def test_a_member_removed_on_one_replica_can_neither_send_nor_read_on_anot
     assert_error(await second.send_raw(ann, gid, session_type="group"), 403, "not_a_member")
     read = await third.client.get(f"/api/v1/conversations/g:{gid}/messages", headers=ann.headers)
     assert_error(read, 403, "not_a_member")
-    assert [m["body"] for m in await third.history(owner, f"g:{gid}")] == ["before removal"]
+    history = await third.history(owner, f"g:{gid}")
+    assert [m["body"] for m in history if m["msg_type"] == "text"] == ["before removal"]
 
 
 @pytest.fixture
@@ -208,7 +219,7 @@ async def test_sigkill_of_a_replica_its_clients_reconnect_through_nginx_and_miss
     edge = connect(cluster.nginx)
     owner = await edge.register_and_login("owner", device_id="sender")
     members = [await edge.register_and_login(f"m{i}", device_id="phone") for i in range(6)]
-    group = await edge.create_group(owner, "survivors", members)
+    group = await create_group_settled(edge, cluster.nginx, owner, "survivors", members)
     online = [await devices.open(cluster.nginx, m) for m in members]
     placed = Counter(d.hello["node_id"] for d in online)
     assert set(placed) == set(cluster.node_ids), placed  # nginx spread the sockets
@@ -223,7 +234,8 @@ async def test_sigkill_of_a_replica_its_clients_reconnect_through_nginx_and_miss
 
     during = [await _send_retrying(edge, owner, group["id"], f"during {i}") for i in range(10)]
     everything = before + during
-    assert [m["seq"] for m in everything] == list(range(1, 21))
+    # Seq 1 (and each member's user seq 1) is the group_created system message.
+    assert [m["seq"] for m in everything] == list(range(2, 22))
 
     # The cut devices come back through nginx (to the surviving replica) and sync from the
     # last user seq they had, as an app does, until the fan-out (which may have moved to the
@@ -242,11 +254,11 @@ async def test_sigkill_of_a_replica_its_clients_reconnect_through_nginx_and_miss
             await asyncio.sleep(0.2)
         assert sorted(set(keys)) == wanted, device.name
         assert len(keys) == len(wanted), device.name  # the sync repeats nothing pushed
-        assert latest == 20
+        assert latest == 21
         # Whatever the new socket was pushed is a message the device already had.
         assert set(again.message_keys()) <= set(keys), again.name
     await _until_all(kept, lambda _: set(wanted))
     for device in kept:
         assert device.message_keys() == wanted, device.name
     history = await edge.history(members[0], f"g:{group['id']}")
-    assert [m["body"] for m in history] == [m["body"] for m in everything]
+    assert [m["body"] for m in history[1:]] == [m["body"] for m in everything]

@@ -323,6 +323,30 @@ async def test_append_gives_a_sender_without_an_entry_one(store: ChatStore) -> N
     assert (a.session_type, a.last_seq, a.read_seq) == ("group", 1, 1)
 
 
+async def test_a_draft_that_does_not_advance_its_sender_leaves_their_entry_alone(
+    store: ChatStore,
+) -> None:
+    await store.ensure_conversation(GROUP, "group", {B}, NOW)
+    gone = msgspec.structs.replace(
+        draft("sys:member_left", conversation_id=GROUP, to=77), advance_sender=False
+    )
+
+    stored = await store.append(gone)
+    await store.append(
+        msgspec.structs.replace(
+            draft("sys:x", conversation_id=GROUP, to=77, sender_id=B), advance_sender=False
+        )
+    )
+
+    # The leaver gets no entry back; a member sender's read position stays where it was.
+    assert stored.seq == 1
+    assert await entry(store, A, GROUP) is None
+    b = await entry(store, B, GROUP)
+    assert b is not None
+    assert (b.last_seq, b.read_seq) == (2, 0)
+    assert await seqs(store, GROUP) == [1, 2]
+
+
 async def test_each_conversation_counts_its_own_seqs(store: ChatStore) -> None:
     await store.ensure_conversation(AB, "single", {A, B}, NOW)
     await store.ensure_conversation("s:1:3", "single", {A, C}, NOW)

@@ -309,3 +309,24 @@ async def history_after(api: Api, user: User, conv: str, after: int, limit: int)
             return messages
         assert page["messages"], page
         after = page["messages"][-1]["seq"]
+
+
+async def create_group_settled(
+    api: Api, server: Endpoint, owner: User, name: str, members: list[User]
+) -> Json:
+    """Create a group and wait until its ``group_created`` system message is pushed.
+
+    A device of the owner's ("group-watch", the owner's client type) is online meanwhile: once
+    it has the push, that message's fan-out is over, so devices opened afterwards never get it
+    (without the wait, a device opened just after the creation might).
+    """
+    watch = await api.login(owner.username, device_id="group-watch", client_type=owner.client_type)
+    async with opened_devices() as opened:
+        device = await opened.open(server, watch)
+        group = await api.create_group(owner, name, members)
+        conv = f"g:{group['id']}"
+        await device.wait_until(
+            lambda: any(m["message"]["conversation_id"] == conv for m in device.messages()),
+            "the group_created push",
+        )
+    return group

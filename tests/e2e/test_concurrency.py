@@ -34,10 +34,13 @@ async def test_fifty_concurrent_group_senders_get_seqs_exactly_one_to_n(api: Api
 
     replies = [m for batch in await asyncio.gather(*(sender(u) for u in users)) for m in batch]
     total = SENDERS * PER_SENDER
-    assert sorted(m["seq"] for m in replies) == list(range(1, total + 1))
+    # Seq 1 is the group_created system message.
+    assert sorted(m["seq"] for m in replies) == list(range(2, total + 2))
 
     history = await api.history(users[7], conv, limit=30)
-    assert [m["seq"] for m in history] == list(range(1, total + 1))
+    assert [m["seq"] for m in history] == list(range(1, total + 2))
+    assert history[0]["msg_type"] == "system"
+    history = history[1:]
     assert Counter((m["sender_id"], m["client_msg_id"]) for m in history) == Counter(
         {(u.id, f"m{n}"): 1 for u in users for n in range(PER_SENDER)}
     )
@@ -45,18 +48,18 @@ async def test_fifty_concurrent_group_senders_get_seqs_exactly_one_to_n(api: Api
     assert {m["seq"]: m for m in replies} == {m["seq"]: m for m in history}
 
     # Newest-first paging back from the end agrees too.
-    page = await api.page(users[-1], conv, before_seq=total + 1, limit=100)
-    assert [m["seq"] for m in page["messages"]] == list(range(1, total + 1))
-    assert page["has_more"] is False
+    page = await api.page(users[-1], conv, before_seq=total + 2, limit=100)
+    assert [m["seq"] for m in page["messages"]] == list(range(2, total + 2))
+    assert page["has_more"] is True  # the group_created message at seq 1
 
     # Every member's read position is their own newest message; unread counts the rest.
     last_own = {u.id: max(m["seq"] for m in replies if m["sender_id"] == u.id) for u in users}
     for user in users[:10]:
         entry = await api.conversation(user, conv)
         assert entry is not None
-        assert entry["last_seq"] == total
+        assert entry["last_seq"] == total + 1
         assert entry["read_seq"] == last_own[user.id]
-        assert entry["unread"] == total - last_own[user.id]
+        assert entry["unread"] == total + 1 - last_own[user.id]
 
 
 async def test_resending_a_client_msg_id_returns_the_first_message(api: Api) -> None:
@@ -106,13 +109,15 @@ async def test_concurrent_duplicates_store_one_message(api: Api, session_type: s
     assert sorted(r.status_code for r in responses) == [200] * 9 + [201]
     bodies = [r.json() for r in responses]
     assert all(b == bodies[0] for b in bodies)
-    assert bodies[0]["seq"] == 1
+    # In the group, seq 1 is the group_created system message.
+    first = 1 if session_type == "single" else 2
+    assert bodies[0]["seq"] == first
 
-    # The duplicates used up no seq: the next message is 2.
+    # The duplicates used up no seq: the next message follows at once.
     follow_up = await api.send(alice, to, "next", session_type=session_type)
-    assert follow_up["seq"] == 2
-    history = await api.history(bob, conv)
-    assert [(m["seq"], m["body"]) for m in history] == [(1, "dup"), (2, "next")]
+    assert follow_up["seq"] == first + 1
+    history = [m for m in await api.history(bob, conv) if m["msg_type"] != "system"]
+    assert [(m["seq"], m["body"]) for m in history] == [(first, "dup"), (first + 1, "next")]
     entry = await api.conversation(bob, conv)
     assert entry is not None
-    assert (entry["last_seq"], entry["unread"]) == (2, 2)
+    assert (entry["last_seq"], entry["unread"]) == (first + 1, 2)

@@ -77,8 +77,9 @@ async def test_paging_walks_every_conversation_once_in_activity_order(api: Api) 
     assert [len(page["conversations"]) for page in pages] == [3, 3, 2]
     times = [c["updated_at"] for c in walked]
     assert times == sorted(times, reverse=True)
-    # Every page counts the unread of the whole list, not of itself.
-    assert {page["total_unread"] for page in pages} == {8}
+    # Every page counts the unread of the whole list, not of itself (the group's
+    # group_created system message is one of them).
+    assert {page["total_unread"] for page in pages} == {9}
     # The default page size is chat.conversations_page_limit.
     first = await api.conversations(me)
     assert ids(first) == expected[:PAGE]
@@ -172,11 +173,12 @@ async def test_group_members_see_the_group_at_once_and_leavers_lose_it(api: Api)
     group = await api.create_group(owner, "team", [ann])
     conv = f"g:{group['id']}"
 
-    # Listed at creation, before anyone posts, with nothing unread.
-    for user in (owner, ann):
+    # Listed at creation, before anyone posts; only the creation (the owner's own system
+    # message) is unread, for Ann.
+    for user, unread in ((owner, 0), (ann, 1)):
         listing = await api.conversations(user)
         assert ids(listing) == [conv]
-        assert listing["total_unread"] == 0
+        assert listing["total_unread"] == unread
     for i in range(3):
         await api.send_group(owner, group["id"], f"m{i}")
 
@@ -186,13 +188,17 @@ async def test_group_members_see_the_group_at_once_and_leavers_lose_it(api: Api)
     assert added.status_code == 200, added.text
     listing = await api.conversations(ben)
     [entry] = listing["conversations"]
-    assert (entry["conversation_id"], entry["last_seq"], entry["unread"]) == (conv, 3, 0)
-    # The last message came before Ben joined: not his to see (join-time history).
-    assert entry["last_message"] is None
-    assert listing["total_unread"] == 0
+    # Ben's only unread message is his own member_added (seq 5); m0..m2 came before
+    # him and are not his to see (join-time history).
+    assert (entry["conversation_id"], entry["last_seq"], entry["unread"]) == (conv, 5, 1)
+    # The preview is cut to chat.preview_chars here; the whole body is in the history.
+    assert entry["last_message"]["msg_type"] == "system"
+    assert entry["last_message"]["truncated"] is True
+    assert '{"event":"member_added"'.startswith(entry["last_message"]["body"])
+    assert listing["total_unread"] == 1
 
-    # Ann has three unread; leaving takes the group and its count off her list at once.
-    assert (await api.conversations(ann))["total_unread"] == 3
+    # Ann has five unread; leaving takes the group and its count off her list at once.
+    assert (await api.conversations(ann))["total_unread"] == 5
     left = await api.client.delete(
         f"/api/v1/groups/{group['id']}/members/{ann.id}", headers=ann.headers
     )

@@ -23,6 +23,7 @@ from tests.e2e.devices import (
     Device,
     Devices,
     assert_in_seq_order,
+    create_group_settled,
     history_after,
     opened_devices,
     tcp_state,
@@ -227,7 +228,7 @@ async def test_a_reader_that_keeps_up_is_not_cut_off_by_a_burst(
     # group where a dozen members post large messages at once.
     senders = [await api.register_and_login(f"poster{n}", client_type="web") for n in range(12)]
     reader = await api.register_and_login("reader", client_type="web")
-    group = await api.create_group(reader, "busy", senders)
+    group = await create_group_settled(api, server, reader, "busy", senders)
     device = await devices.open(server, reader)
 
     async def post(user: User) -> list[Json]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 
@@ -137,11 +138,15 @@ async def test_dissolving_keeps_history_readable_and_stops_sends(api: Api) -> No
     for member in (owner, ann):
         got = await api.client.get(f"/api/v1/groups/{gid}", headers=member.headers)
         assert got.json()["dissolved"] is True
-        assert [m["body"] for m in await api.history(member, conv)] == ["before", "also before"]
+        history = await api.history(member, conv)
+        texts = [m["body"] for m in history if m["msg_type"] != "system"]
+        assert texts == ["before", "also before"]
+        assert json.loads(history[-1]["body"]) == {"event": "group_dissolved", "actor": owner.id}
         assert_error(
             await api.send_raw(member, gid, "after", session_type="group"), 403, "group_dissolved"
         )
-    assert [m["body"] for m in await api.history(ann, conv)] == ["before", "also before"]
+    texts = [m["body"] for m in await api.history(ann, conv) if m["msg_type"] == "text"]
+    assert texts == ["before", "also before"]
     add = await api.client.post(
         f"/api/v1/groups/{gid}/members", json={"user_ids": [out.id]}, headers=owner.headers
     )
@@ -200,7 +205,7 @@ async def test_a_muted_member_sends_nothing_until_unmuted(api: Api) -> None:
     refused = await api.send_raw(ben, gid, "while muted", session_type="group")
     assert_error(refused, 403, "member_muted")
     await api.send_group(ann, gid, "admins still talk")
-    assert [m["body"] for m in await api.history(owner, f"g:{gid}")] == [
+    assert [m["body"] for m in await api.history(owner, f"g:{gid}") if m["msg_type"] == "text"] == [
         "before",
         "admins still talk",
     ]
@@ -263,7 +268,7 @@ async def test_mute_all_lets_only_the_owner_and_admins_send(api: Api) -> None:
     )
     await api.send_group(ann, gid, "admin talks")
     await api.send_group(owner, gid, "owner talks")
-    assert [m["body"] for m in await api.history(owner, f"g:{gid}")] == [
+    assert [m["body"] for m in await api.history(owner, f"g:{gid}") if m["msg_type"] == "text"] == [
         "before",
         "admin talks",
         "owner talks",
@@ -277,7 +282,8 @@ async def test_mute_all_lets_only_the_owner_and_admins_send(api: Api) -> None:
     unmuted = await api.client.patch(url, json={"muted": False}, headers=owner.headers)
     assert unmuted.json()["muted"] is False
     await api.send_group(ben, gid, "free again")
-    assert [m["body"] for m in await api.history(ben, f"g:{gid}")][-2:] == [
+    history = await api.history(ben, f"g:{gid}")
+    assert [m["body"] for m in history if m["msg_type"] == "text"][-2:] == [
         "promoted",
         "free again",
     ]
@@ -408,7 +414,9 @@ async def test_the_conversation_list_shows_a_dissolved_group_as_dissolved(api: A
         listing = (await api.conversations(member))["conversations"]
         by_id = {c["conversation_id"]: c for c in listing}
         assert by_id[f"g:{gone}"]["dissolved"] is True
-        assert by_id[f"g:{gone}"]["last_message"]["body"] == "before"
+        # The dissolution is the group's last message (a system message).
+        last = by_id[f"g:{gone}"]["last_message"]
+        assert json.loads(last["body"]) == {"event": "group_dissolved", "actor": owner.id}
         assert by_id[f"g:{kept}"]["dissolved"] is False
         singles = [c for c in listing if c["session_type"] == "single"]
         assert [c["dissolved"] for c in singles] == [False]

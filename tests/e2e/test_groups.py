@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
 
 import pytest
@@ -144,7 +145,10 @@ async def test_removed_member_can_no_longer_post_or_read(api: Api) -> None:
     assert_error(await api.send_raw(ann, gid, session_type="group"), 403, "not_a_member")
     history = await api.client.get(f"/api/v1/conversations/g:{gid}/messages", headers=ann.headers)
     assert_error(history, 403, "not_a_member")
-    assert [m["body"] for m in await api.history(owner, f"g:{gid}")] == ["before removal"]
+    history = await api.history(owner, f"g:{gid}")
+    assert [m["body"] for m in history if m["msg_type"] != "system"] == ["before removal"]
+    assert history[-1]["msg_type"] == "system"
+    assert json.loads(history[-1]["body"])["event"] == "member_removed"
 
 
 @pytest.fixture

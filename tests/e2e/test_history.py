@@ -201,13 +201,14 @@ async def test_group_read_positions_are_per_member(api: Api) -> None:
     for n in range(4):
         await api.send_group(owner, group["id"], f"g{n}")
 
-    assert (await api.mark_read(ann, conv, 3))["unread"] == 1
+    # Seq 1 is the group_created system message, g0..g3 are 2..5.
+    assert (await api.mark_read(ann, conv, 4))["unread"] == 1
     ann_entry = await api.conversation(ann, conv)
     ben_entry = await api.conversation(ben, conv)
     assert ann_entry is not None
     assert ben_entry is not None
-    assert (ann_entry["read_seq"], ann_entry["unread"]) == (3, 1)
-    assert (ben_entry["read_seq"], ben_entry["unread"]) == (0, 4)
+    assert (ann_entry["read_seq"], ann_entry["unread"]) == (4, 1)
+    assert (ben_entry["read_seq"], ben_entry["unread"]) == (0, 5)
 
 
 async def test_member_added_later_sees_only_new_messages_as_unread(api: Api) -> None:
@@ -227,6 +228,7 @@ async def test_member_added_later_sees_only_new_messages_as_unread(api: Api) -> 
 
     entry = await api.conversation(late, conv)
     assert entry is not None
-    assert (entry["last_seq"], entry["read_seq"], entry["unread"]) == (4, 3, 1)
-    # Join-time history (groups.new_members_see_history = false): nothing from before.
-    assert [m["seq"] for m in await api.history(late, conv)] == [4]
+    # 1 group_created, 2..4 before, 5 member_added (the newcomer's own), 6 welcome.
+    assert (entry["last_seq"], entry["read_seq"], entry["unread"]) == (6, 4, 2)
+    # Join-time history (groups.new_members_see_history = false): their own member_added on.
+    assert [m["seq"] for m in await api.history(late, conv)] == [5, 6]

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 
 from tests.e2e.client import Api, Json, User, assert_error
 from tests.e2e.conftest import StartServer
-from tests.e2e.devices import Device, Devices, key, opened_devices, sync_all, sync_until
+from tests.e2e.devices import (
+    Device,
+    Devices,
+    create_group_settled,
+    key,
+    opened_devices,
+    sync_all,
+    sync_until,
+)
 from tests.e2e.server import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -39,14 +48,20 @@ async def send(api: Api, sender: User, group_id: int, *bodies: str) -> list[int]
 
 
 def bodies(messages: list[Json]) -> list[str]:
-    return [m["body"] for m in messages]
+    """The bodies of the users' messages (system messages left out)."""
+    return [m["body"] for m in messages if m["msg_type"] != "system"]
+
+
+def events(messages: list[Json]) -> list[str]:
+    """The events of the system messages."""
+    return [json.loads(m["body"])["event"] for m in messages if m["msg_type"] == "system"]
 
 
 async def group_sync(api: Api, user: User, conv: str, count: int) -> list[str]:
     """The user's sync entries of ``conv`` once ``count`` have arrived (and no more came)."""
     await sync_until(api, user, count)
     entries, _ = await sync_all(api, user)
-    return [e["message"]["body"] for e in entries if e["message"]["conversation_id"] == conv]
+    return bodies([e["message"] for e in entries if e["message"]["conversation_id"] == conv])
 
 
 async def pushed(device: Device, conv: str, seq: int) -> list[int]:
@@ -69,21 +84,22 @@ async def test_a_member_added_later_sees_nothing_from_before_they_joined(
     await send(api, owner, group["id"], "before-1", "before-2", "before-3")
     await add(api, owner, group["id"], late)
 
-    assert await api.history(late, conv) == []
+    # Seq 1 is group_created, 2..4 the sends; their window opens with their own member_added.
+    assert events(await api.history(late, conv)) == ["member_added"]
     entry = await api.conversation(late, conv)
     assert entry is not None
-    assert (entry["last_message"], entry["unread"], entry["read_seq"]) == (None, 0, 3)
-    assert (await api.conversations(late))["total_unread"] == 0
+    assert (entry["last_message"]["seq"], entry["unread"], entry["read_seq"]) == (5, 1, 4)
+    assert (await api.conversations(late))["total_unread"] == 1
 
     [after] = await send(api, early, group["id"], "after-1")
     assert bodies(await api.history(late, conv)) == ["after-1"]
     page = await api.page(late, conv, before_seq=after)
-    assert (page["messages"], page["has_more"]) == ([], False)
+    assert (events(page["messages"]), page["has_more"]) == (["member_added"], False)
     entry = await api.conversation(late, conv)
     assert entry is not None
-    assert (entry["last_message"]["body"], entry["unread"]) == ("after-1", 1)
-    assert await group_sync(api, late, conv, 1) == ["after-1"]
-    assert await pushed(late_device, conv, after) == [after]
+    assert (entry["last_message"]["body"], entry["unread"]) == ("after-1", 2)
+    assert await group_sync(api, late, conv, 2) == ["after-1"]
+    assert await pushed(late_device, conv, after) == [after - 1, after]
     # The members from the start keep the whole history.
     assert bodies(await api.history(early, conv)) == ["before-1", "before-2", "before-3", "after-1"]
 
@@ -93,7 +109,7 @@ async def test_leaving_and_rejoining_starts_a_new_window(
 ) -> None:
     owner = await api.register_and_login("owner")
     ann = await api.register_and_login("ann")
-    group = await api.create_group(owner, "g", [ann])
+    group = await create_group_settled(api, server, owner, "g", [ann])
     conv = f"g:{group['id']}"
     ann_device = await devices.open(server, ann)
 
@@ -109,13 +125,15 @@ async def test_leaving_and_rejoining_starts_a_new_window(
     await add(api, owner, group["id"], ann)
     [back] = await send(api, owner, group["id"], "back")
 
+    # 1 created, 2 first, 3 member_left, 4-5 away, 6 member_added (ann's new window), 7 back.
     assert bodies(await api.history(ann, conv)) == ["back"]
+    assert events(await api.history(ann, conv)) == ["member_added"]
     entry = await api.conversation(ann, conv)
     assert entry is not None
-    assert (entry["last_message"]["body"], entry["unread"]) == ("back", 1)
+    assert (entry["last_message"]["body"], entry["unread"]) == ("back", 2)
     # No push while away; the timeline holds what came in either spell, nothing between.
-    assert await pushed(ann_device, conv, back) == [first, back]
-    assert await group_sync(api, ann, conv, 2) == ["first", "back"]
+    assert await pushed(ann_device, conv, back) == [first, back - 1, back]
+    assert await group_sync(api, ann, conv, 4) == ["first", "back"]
 
 
 async def test_with_new_members_see_history_a_later_member_sees_everything(
@@ -131,9 +149,10 @@ async def test_with_new_members_see_history_a_later_member_sees_everything(
     await add(api, owner, group["id"], late)
 
     assert bodies(await api.history(late, conv)) == ["one", "two"]
+    assert events(await api.history(late, conv)) == ["group_created", "member_added"]
     entry = await api.conversation(late, conv)
     assert entry is not None
-    assert entry["last_message"]["body"] == "two"
+    assert events([entry["last_message"]]) == ["member_added"]
 
 
 async def test_a_former_member_reads_only_their_spells_with_while_member(
@@ -168,4 +187,5 @@ async def test_a_former_member_reads_only_their_spells_with_while_member(
     await add(api, owner, group["id"], ann)
     await send(api, owner, group["id"], "back")
     assert bodies(await api.history(ann, conv)) == ["one", "two", "back"]
-    assert [key(m)[1] for m in await api.history(ann, conv)] == [1, 2, 4]
+    # 1 created, 2-3, 4 member_removed, 5 after-removal, 6 member_added, 7 back: both spells.
+    assert [key(m)[1] for m in await api.history(ann, conv)] == [1, 2, 3, 6, 7]

@@ -110,19 +110,21 @@ async def test_group_messages_reach_every_members_conversation_list(api: Api) ->
     ben = await api.register_and_login("ben", client_type="desktop")
     group = await api.create_group(owner, "team", [ann, ben])
     conv = f"g:{group['id']}"
-    # Listed for every member from the start, with nothing unread.
+    # Listed for every member from the start, with the group_created system message (seq 1):
+    # read for its actor, the owner; unread for the others.
     for user in (owner, ann, ben):
         entry = await api.conversation(user, conv)
         assert entry is not None
-        assert (entry["last_seq"], entry["unread"], entry["last_message"]) == (0, 0, None)
+        assert (entry["last_seq"], entry["unread"]) == (1, 0 if user is owner else 1)
+        assert entry["last_message"]["msg_type"] == "system"
 
     first = await api.send_group(owner, group["id"], "welcome", msg_type="text")
-    assert (first["conversation_id"], first["seq"], first["to"]) == (conv, 1, group["id"])
+    assert (first["conversation_id"], first["seq"], first["to"]) == (conv, 2, group["id"])
     assert first["session_type"] == "group"
     second = await api.send_group(ann, group["id"], '{"lat": 1, "lng": 2}', msg_type="location")
-    assert second["seq"] == 2
+    assert second["seq"] == 3
 
-    expected = {owner.id: (2, 1, 1), ann.id: (2, 2, 0), ben.id: (2, 0, 2)}
+    expected = {owner.id: (3, 2, 1), ann.id: (3, 3, 0), ben.id: (3, 0, 3)}
     for user in (owner, ann, ben):
         entry = await api.conversation(user, conv)
         assert entry is not None
@@ -131,7 +133,7 @@ async def test_group_messages_reach_every_members_conversation_list(api: Api) ->
         assert entry["peer_id"] is None
         assert entry["last_message"] == {**second, "truncated": False}
         assert (entry["last_seq"], entry["read_seq"], entry["unread"]) == expected[user.id]
-    assert [m["seq"] for m in await api.history(ben, conv)] == [1, 2]
+    assert [m["seq"] for m in await api.history(ben, conv)] == [1, 2, 3]
 
 
 async def test_conversation_list_is_newest_first_with_total_unread(api: Api) -> None:
@@ -155,8 +157,9 @@ async def test_conversation_list_is_newest_first_with_total_unread(api: Api) -> 
     listing = await api.conversations(me)
     order = [c["conversation_id"] for c in listing["conversations"]]
     assert order == [in_group, with_ben, with_ann]
-    assert [c["unread"] for c in listing["conversations"]] == [3, 2, 1]
-    assert listing["total_unread"] == 6
+    # The group's unread count includes Ann's group_created system message.
+    assert [c["unread"] for c in listing["conversations"]] == [4, 2, 1]
+    assert listing["total_unread"] == 7
     assert [c["last_message"]["body"] for c in listing["conversations"]] == ["6", "3", "1"]
 
     # Answering Ann moves that conversation to the top and reads it.
@@ -168,10 +171,10 @@ async def test_conversation_list_is_newest_first_with_total_unread(api: Api) -> 
         in_group,
         with_ben,
     ]
-    assert listing["total_unread"] == 5
+    assert listing["total_unread"] == 6
 
-    read = await api.mark_read(me, in_group, 3)
-    assert read == {"conversation_id": in_group, "read_seq": 3, "last_seq": 3, "unread": 0}
+    read = await api.mark_read(me, in_group, 4)
+    assert read == {"conversation_id": in_group, "read_seq": 4, "last_seq": 4, "unread": 0}
     listing = await api.conversations(me)
     assert listing["total_unread"] == 2
     # Reading does not reorder: order follows message activity.

@@ -23,6 +23,7 @@ from tests.e2e.devices import (
     Key,
     assert_in_seq_order,
     assert_user_seqs_contiguous,
+    create_group_settled,
     history_after,
     key,
     opened_devices,
@@ -68,7 +69,7 @@ async def test_single_and_group_messages_reach_every_device_once_in_order(
     wes_tab = await api.login(wes.username, device_id="wes-tab-2", client_type="web")
     sam = await api.register_and_login("sam", client_type="web", device_id="sam-desk")
     sam_laptop = await api.login(sam.username, device_id="sam-laptop", client_type="web")
-    group = await api.create_group(sam, "trio", [amy, wes])
+    group = await create_group_settled(api, server, sam, "trio", [amy, wes])
     members = {
         conversation_id(sam.id, amy.id): {sam.id, amy.id},
         conversation_id(sam.id, wes.id): {sam.id, wes.id},
@@ -78,7 +79,8 @@ async def test_single_and_group_messages_reach_every_device_once_in_order(
     logins = [amy, amy_web, wes, wes_tab, sam, sam_laptop]
     online = {(u.id, u.device_id): await devices.open(server, u) for u in logins}
     for device in online.values():
-        assert_hello(device, 0)
+        # Amy's timeline (an app's) holds the group's group_created system message.
+        assert_hello(device, 1 if device.user.id == amy.id else 0)
 
     # Three users send at once, each from one of their connected devices, into two single chats
     # and the group: the group's seqs interleave senders.
@@ -134,7 +136,10 @@ async def test_single_and_group_messages_reach_every_device_once_in_order(
     amys = {k for k in sent if amy.id in members[k[0]]}
     entries, latest = await sync_all(api, amy, limit=7)
     assert_user_seqs_contiguous(entries)
-    assert latest == len(entries) == len(amys)
+    # First the group's group_created system message (stored before her devices connected).
+    created = entries.pop(0)
+    assert (created["message"]["msg_type"], created["message"]["seq"]) == ("system", 1)
+    assert latest == len(entries) + 1 == len(amys) + 1
     assert all(set(e) == {"user_seq", "message", "kind"} for e in entries), entries[0]
     assert {e["kind"] for e in entries} == {"message"}
     timeline = {key(e["message"]): e for e in entries}
@@ -165,8 +170,10 @@ async def test_groups_above_write_max_group_size_are_pushed_but_get_no_timeline(
     owner, *others = users = [
         await api.register_and_login(f"big{n}", client_type="app") for n in range(4)
     ]
-    big = await api.create_group(owner, "four", others)
-    small = await api.create_group(owner, "three", others[:2])
+    big = await create_group_settled(api, server, owner, "four", others)
+    small = await create_group_settled(api, server, owner, "three", others[:2])
+    # The small group's group_created system message is its members' only timeline entry.
+    [created] = await api.history(owner, f"g:{small['id']}")
     owner_web = await api.login(owner.username, device_id="browser", client_type="web")
     online = [await devices.open(server, u) for u in [*users, owner_web]]
 
@@ -192,16 +199,19 @@ async def test_groups_above_write_max_group_size_are_pushed_but_get_no_timeline(
         assert sorted(keys) == sorted(expected(device)), device.name
         assert_in_seq_order(keys)
     for user in users:
-        assert await sync_all(api, user) == ([], 0)
-    assert_hello(await devices.open(server, await api.login(owner.username, device_id="p2")), 0)
+        entries, latest = await sync_all(api, user)
+        assert [e["message"] for e in entries] == ([created] if user != others[2] else [])
+        assert latest == len(entries)
+    p2 = await api.login(owner.username, device_id="p2")
+    assert_hello(await devices.open(server, p2), 1)
 
     # At the limit (three members) the group is written to timelines again, as is a single chat.
     in_small = await api.send_group(owner, small["id"], "small")
     in_single = await api.send(owner, others[2].id, "single")
     for user, expected_keys in [
-        (owner, [key(in_small), key(in_single)]),
-        (others[0], [key(in_small)]),
-        (others[1], [key(in_small)]),
+        (owner, [key(created), key(in_small), key(in_single)]),
+        (others[0], [key(created), key(in_small)]),
+        (others[1], [key(created), key(in_small)]),
         (others[2], [key(in_single)]),
     ]:
         entries, latest = await sync_until(api, user, len(expected_keys))
@@ -210,7 +220,7 @@ async def test_groups_above_write_max_group_size_are_pushed_but_get_no_timeline(
         assert latest == len(expected_keys)
     pushed = online[1]
     await pushed.wait_until(lambda: key(in_small) in pushed.message_keys(), "small-group push")
-    assert pushed.messages()[-1] == {"type": "message", "message": in_small, "user_seq": 1}
+    assert pushed.messages()[-1] == {"type": "message", "message": in_small, "user_seq": 2}
 
 
 async def test_sender_other_devices_get_own_messages_but_the_sending_device_does_not(
@@ -219,7 +229,9 @@ async def test_sender_other_devices_get_own_messages_but_the_sending_device_does
     desk = await api.register_and_login("sam", client_type="web", device_id="desk")
     phone = await api.login(desk.username, device_id="phone", client_type="app")
     bob = await api.register_and_login("bob", client_type="web", device_id="tab")
-    group = await api.create_group(desk, "pair+", [bob])
+    group = await create_group_settled(api, server, desk, "pair+", [bob])
+    # Sam's timeline starts with the group's group_created system message (user seq 1).
+    [created] = await api.history(desk, f"g:{group['id']}")
     on_desk, on_phone, on_bob = [await devices.open(server, u) for u in (desk, phone, bob)]
 
     from_desk = [
@@ -234,16 +246,16 @@ async def test_sender_other_devices_get_own_messages_but_the_sending_device_does
 
     # Sam has an app device, so every device of his carries his timeline's user seq.
     assert on_phone.messages() == [
-        {"type": "message", "message": from_desk[0], "user_seq": 1},
-        {"type": "message", "message": from_desk[1], "user_seq": 2},
+        {"type": "message", "message": from_desk[0], "user_seq": 2},
+        {"type": "message", "message": from_desk[1], "user_seq": 3},
     ]
-    assert on_desk.messages() == [{"type": "message", "message": from_phone, "user_seq": 3}]
+    assert on_desk.messages() == [{"type": "message", "message": from_phone, "user_seq": 4}]
     assert on_bob.messages() == [
         {"type": "message", "message": m} for m in [*from_desk, from_phone]
     ]
     entries, latest = await sync_all(api, phone)
-    assert [e["message"] for e in entries] == [*from_desk, from_phone]
-    assert latest == 3
+    assert [e["message"] for e in entries] == [created, *from_desk, from_phone]
+    assert latest == 4
 
 
 async def test_read_events_reach_the_readers_other_devices_and_the_single_chat_peer(
@@ -297,7 +309,8 @@ async def test_a_device_that_missed_100_messages_catches_up_by_pulling(
     amy = await api.register_and_login("amy", client_type="app", device_id="phone")
     wes = await api.register_and_login("wes", client_type="web", device_id="tab")
     sam = await api.register_and_login("sam", client_type="web", device_id="desk")
-    group = await api.create_group(sam, "busy", [amy, wes])
+    # Seq 1 (and Amy's user seq 1) is the group_created system message.
+    group = await create_group_settled(api, server, sam, "busy", [amy, wes])
     conv = f"g:{group['id']}"
     on_amy, on_wes = await devices.open(server, amy), await devices.open(server, wes)
     for n in range(5):
@@ -306,7 +319,7 @@ async def test_a_device_that_missed_100_messages_catches_up_by_pulling(
     await on_wes.wait_frames("message", 5)
     held_user_seq = on_amy.messages()[-1]["user_seq"]
     held_seq = on_wes.messages()[-1]["message"]["seq"]
-    assert (held_user_seq, held_seq) == (5, 5)
+    assert (held_user_seq, held_seq) == (6, 6)
     await on_amy.aclose()
     await on_wes.aclose()
 
@@ -317,7 +330,7 @@ async def test_a_device_that_missed_100_messages_catches_up_by_pulling(
             return await api.send_group(sam, group["id"], f"missed {n}")
 
     missed = sorted(await asyncio.gather(*(send(n) for n in range(100))), key=lambda m: m["seq"])
-    assert [m["seq"] for m in missed] == list(range(6, 106))
+    assert [m["seq"] for m in missed] == list(range(7, 107))
 
     # Sends are acknowledged at commit; fan-out follows. Reconnect once it has caught up, so
     # every missed message went to the timeline while the devices were away.
@@ -336,7 +349,7 @@ async def test_a_device_that_missed_100_messages_catches_up_by_pulling(
     assert_hello(on_wes, 0)
     entry = await api.conversation(wes, conv)
     assert entry is not None
-    assert entry["last_seq"] == 105
+    assert entry["last_seq"] == 106
     assert await history_after(api, wes, conv, held_seq, limit=30) == missed
 
     # Nothing missed is replayed as pushes; new messages are pushed again.
@@ -344,7 +357,7 @@ async def test_a_device_that_missed_100_messages_catches_up_by_pulling(
     await on_amy.wait_frames("message", 1)
     await on_wes.wait_frames("message", 1)
     await settle(on_amy, on_wes)
-    assert on_amy.messages() == [{"type": "message", "message": after, "user_seq": 106}]
+    assert on_amy.messages() == [{"type": "message", "message": after, "user_seq": 107}]
     assert on_wes.messages() == [{"type": "message", "message": after}]
 
 

@@ -145,7 +145,8 @@ class MemoryChatStore:
         conversation.last_seq = message.seq
         conversation.last_message = message
         conversation.updated_at = message.created_at
-        self._reads[(draft.sender_id, draft.conversation_id)] = message.seq
+        if draft.advance_sender:
+            self._reads[(draft.sender_id, draft.conversation_id)] = message.seq
         self._sent[key] = message
         event = MessageCommitted(message=message, sender_device_id=draft.sender_device_id)
         self.outbox.append(event)

@@ -8,6 +8,7 @@ Messages cross between them only over tansu; presence is in Redis under a unique
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -171,7 +172,10 @@ async def test_messages_cross_from_the_api_through_the_fanout_to_two_gateways(
             },
             headers=auth,
         )
-        group_pushes = [await _next_message(s) for s in (bob_socket, tablet_socket, carol_socket)]
+        sockets = (bob_socket, tablet_socket, carol_socket)
+        # Each member's device first gets the group's group_created system message.
+        created_pushes = [await _next_message(s) for s in sockets]
+        group_pushes = [await _next_message(s) for s in sockets]
         synced = await http.get(
             "/api/v1/sync", headers={"Authorization": f"Bearer {bob['access_token']}"}
         )
@@ -183,9 +187,13 @@ async def test_messages_cross_from_the_api_through_the_fanout_to_two_gateways(
     assert bob_push["user_seq"] == 1
     assert tablet_push["message"] == single.json()
     assert in_group.status_code == 201, in_group.text
+    assert [p["message"]["msg_type"] for p in created_pushes] == ["system"] * 3
+    created = created_pushes[0]["message"]["body"]
+    assert json.loads(created)["event"] == "group_created"
     assert [p["message"]["body"] for p in group_pushes] == ["to everyone"] * 3
     assert [e["message"]["body"] for e in synced.json()["entries"]] == [
         "to bob on gw-2",
+        created,
         "to everyone",
     ]
 

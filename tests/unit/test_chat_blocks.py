@@ -139,7 +139,8 @@ async def test_a_block_leaves_other_peers_and_group_messages_alone() -> None:
     from_carol = await world.send(carol, bob, "c2")
 
     assert [in_group.created, to_carol.created, from_carol.created] == [True, True, True]
-    assert (f"g:{group.id}", 1) in await world.listed(bob)
+    # Seq 1 is the group_created system message.
+    assert (f"g:{group.id}", 2) in await world.listed(bob)
 
 
 async def test_shared_group_policy_refuses_strangers_and_allows_group_mates() -> None:
@@ -153,7 +154,8 @@ async def test_shared_group_policy_refuses_strangers_and_allows_group_mates() ->
 
     assert sent.created
     assert await world.listed(carol) == []
-    assert len(world.store.outbox) == 1
+    # The group's group_created system message and c3.
+    assert [e.message.msg_type for e in world.store.outbox] == ["system", "text"]
 
 
 async def test_shared_group_policy_ends_a_conversation_when_the_last_group_goes() -> None:

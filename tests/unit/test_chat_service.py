@@ -188,7 +188,8 @@ async def test_only_members_post_to_a_group(world: World) -> None:
 
     await fails(world.send(C, gid, "c1", session_type="group"), Forbidden, "not_a_member")
     await fails(world.send(A, 404, "c1", session_type="group"), NotFound, "group_not_found")
-    assert world.store.outbox == []
+    # Only the group's creation is recorded (a system message); the refused sends stored nothing.
+    assert [e.message.msg_type for e in world.store.outbox] == ["system"]
 
 
 # --- conversation lists ----------------------------------------------------------------------
@@ -220,9 +221,10 @@ async def test_every_group_member_sees_the_first_group_message(world: World) -> 
     await world.send(A, gid, "c1", session_type="group")
 
     g = f"g:{gid}"
+    # The group_created system message (sent by A) and c1.
     assert await world.unread(A) == {g: 0}
-    assert await world.unread(B) == {g: 1}
-    assert await world.unread(C) == {g: 1}
+    assert await world.unread(B) == {g: 2}
+    assert await world.unread(C) == {g: 2}
     listing = await world.chat.conversations(B)
     assert (listing.conversations[0].group_id, listing.conversations[0].peer_id) == (gid, None)
 
@@ -236,11 +238,13 @@ async def test_a_newcomer_gets_unread_only_from_joining_on(world: World) -> None
     await world.send(B, gid, "c3", session_type="group")
 
     g = f"g:{gid}"
-    assert await world.unread(D) == {g: 1}
+    # 1 group_created, 2 c1, 3 c2, 4 member_added (D's own), 5 c3.
+    assert await world.unread(D) == {g: 2}
     assert await world.unread(B) == {g: 0}
     assert await world.unread(A) == {g: 1}
     page = await world.chat.history(D, g, before_seq=None, after_seq=None, limit=10)
-    assert [m.seq for m in page.messages] == [1, 2, 3]
+    assert [m.seq for m in page.messages] == [1, 2, 3, 4, 5]
+    assert page.messages[3].msg_type == "system"
 
 
 async def test_a_removed_member_loses_the_conversation(world: World) -> None:
@@ -252,7 +256,8 @@ async def test_a_removed_member_loses_the_conversation(world: World) -> None:
 
     g = f"g:{gid}"
     assert await world.unread(C) == {}
-    assert await world.unread(B) == {g: 2}
+    # group_created, c1, member_removed, c2.
+    assert await world.unread(B) == {g: 4}
     await fails(
         world.chat.history(C, g, before_seq=None, after_seq=None, limit=10),
         Forbidden,
@@ -261,25 +266,30 @@ async def test_a_removed_member_loses_the_conversation(world: World) -> None:
     await fails(world.send(C, gid, "c3", session_type="group"), Forbidden, "not_a_member")
 
 
-async def test_members_see_a_new_group_at_once_with_nothing_unread(world: World) -> None:
+async def test_members_see_a_new_group_at_once_with_only_its_system_message_unread(
+    world: World,
+) -> None:
     gid = await world.group(A, B)
     g = f"g:{gid}"
+    # The group_created message is A's own: unread for B only.
     assert await world.unread(A) == {g: 0}
-    assert await world.unread(B) == {g: 0}
+    assert await world.unread(B) == {g: 1}
 
     await world.send(A, gid, "c1", session_type="group")
     await world.groups.add_members(gid, A, [C])
 
-    # C joined after c1: listed at once, and c1 is not unread for them.
-    assert await world.unread(C) == {g: 0}
+    # C joined after c1: listed at once; only their own member_added message is unread.
+    assert await world.unread(C) == {g: 1}
     [entry] = (await world.chat.conversations(C)).conversations
-    assert (entry.last_seq, entry.read_seq) == (1, 1)
+    assert (entry.last_seq, entry.read_seq) == (3, 2)
+    assert entry.last_message is not None
+    assert entry.last_message.msg_type == "system"
 
 
 async def test_a_leaver_keeps_no_unread_count_without_a_further_message(world: World) -> None:
     gid = await world.group(A, B)
     await world.send(A, gid, "c1", session_type="group")
-    assert (await world.chat.conversations(B)).total_unread == 1
+    assert (await world.chat.conversations(B)).total_unread == 2
 
     await world.groups.remove_member(gid, B, B)
 
@@ -295,11 +305,12 @@ async def test_the_list_pages_with_a_cursor_and_counts_all_unread(world: World) 
 
     first = await world.chat.conversations(A, limit=2)
     assert [c.conversation_id for c in first.conversations] == [f"g:{gid}", "s:1:4"]
-    assert first.total_unread == 4
+    # Three singles, the group_created message and g1.
+    assert first.total_unread == 5
     assert first.next_before is not None
     rest = await world.chat.conversations(A, before=first.next_before)
     assert [c.conversation_id for c in rest.conversations] == ["s:1:3", "s:1:2"]
-    assert rest.total_unread == 4
+    assert rest.total_unread == 5
     assert rest.next_before is None
     # Without a limit, chat.conversations_page_limit (3 here).
     assert len((await world.chat.conversations(A)).conversations) == 3
@@ -400,7 +411,8 @@ async def test_history_of_groups_is_for_members(world: World) -> None:
 
     page = await world.chat.history(B, f"g:{gid}", before_seq=None, after_seq=None, limit=10)
 
-    assert [m.body for m in page.messages] == ["hi"]
+    assert [m.msg_type for m in page.messages] == ["system", "text"]
+    assert page.messages[1].body == "hi"
     await fails(
         world.chat.history(C, f"g:{gid}", before_seq=None, after_seq=None, limit=10),
         Forbidden,

@@ -208,19 +208,20 @@ async def test_pinned_conversations_list_first_and_muted_ones_leave_the_total() 
     await world.update(A, "s:1:3", muted_until=NOW + MINUTE)
     listing = await world.chat.conversations(A)
 
+    # The group's unread: its group_created system message and m4.
     assert [(c.conversation_id, c.pinned, c.unread) for c in listing.conversations] == [
         (AB, True, 1),
-        (f"g:{gid}", False, 1),
+        (f"g:{gid}", False, 2),
         ("s:1:3", False, 2),
     ]
     assert [c.muted_until for c in listing.conversations] == [None, None, NOW + MINUTE]
-    assert listing.total_unread == 2
+    assert listing.total_unread == 3
 
     # Once the mute's time has come it reads as not muted and counts again.
     world.clock.advance(MINUTE)
     listing = await world.chat.conversations(A)
     assert [c.muted_until for c in listing.conversations] == [None, None, None]
-    assert listing.total_unread == 4
+    assert listing.total_unread == 5
 
 
 async def test_a_mute_in_the_past_unmutes() -> None:

@@ -153,10 +153,11 @@ async def test_a_member_added_later_reads_from_their_join_on() -> None:
     await world.groups.add_members(gid, A, [C])
     await world.send(gid, 2)
 
-    assert await world.seen(C, gid) == [4, 5]
-    assert await world.seen(C, gid, after=0) == [4, 5]
-    assert await world.seen(C, gid, before=5) == [4]
-    assert await world.seen(B, gid) == [1, 2, 3, 4, 5]
+    # 1 group_created, 2..4, 5 member_added (C's window opens with it), 6..7.
+    assert await world.seen(C, gid) == [5, 6, 7]
+    assert await world.seen(C, gid, after=0) == [5, 6, 7]
+    assert await world.seen(C, gid, before=7) == [5, 6]
+    assert await world.seen(B, gid) == [1, 2, 3, 4, 5, 6, 7]
 
 
 async def test_with_new_members_see_history_a_later_member_reads_everything() -> None:
@@ -165,7 +166,7 @@ async def test_with_new_members_see_history_a_later_member_reads_everything() ->
     await world.send(gid, 3)
     await world.groups.add_members(gid, A, [C])
 
-    assert await world.seen(C, gid) == [1, 2, 3]
+    assert await world.seen(C, gid) == [1, 2, 3, 4, 5]
 
 
 async def test_the_list_shows_a_later_member_nothing_from_before_their_join() -> None:
@@ -174,13 +175,16 @@ async def test_the_list_shows_a_later_member_nothing_from_before_their_join() ->
     await world.send(gid, 3)
     await world.groups.add_members(gid, A, [C])
 
+    # C's own member_added (seq 5) is the first message of their window.
     [entry] = (await world.chat.conversations(C)).conversations
-    assert (entry.last_message, entry.unread, entry.read_seq, entry.last_seq) == (None, 0, 3, 3)
+    assert entry.last_message is not None
+    assert (entry.last_message.seq, entry.last_message.msg_type) == (5, "system")
+    assert (entry.unread, entry.read_seq, entry.last_seq) == (1, 4, 5)
 
     await world.send(gid)
     [entry] = (await world.chat.conversations(C)).conversations
     assert entry.last_message is not None
-    assert (entry.last_message.seq, entry.unread) == (4, 1)
+    assert (entry.last_message.seq, entry.unread) == (6, 2)
 
 
 async def test_rejoining_opens_a_new_window_and_what_was_sent_while_away_stays_hidden() -> None:
@@ -192,9 +196,10 @@ async def test_rejoining_opens_a_new_window_and_what_was_sent_while_away_stays_h
     await world.groups.add_members(gid, A, [B])
     await world.send(gid)
 
-    assert await world.seen(B, gid) == [5]
+    # 1 created, 2-3, 4 member_left, 5-6, 7 member_added, 8.
+    assert await world.seen(B, gid) == [7, 8]
     [entry] = (await world.chat.conversations(B)).conversations
-    assert entry.unread == 1
+    assert entry.unread == 2
 
 
 async def test_a_rejoined_member_with_while_member_reads_every_spell_but_not_the_gap() -> None:
@@ -206,7 +211,8 @@ async def test_a_rejoined_member_with_while_member_reads_every_spell_but_not_the
     await world.groups.add_members(gid, A, [B])
     await world.send(gid)
 
-    assert await world.seen(B, gid) == [1, 2, 5]
+    # The first spell ends before B's own member_left (stored after the leave).
+    assert await world.seen(B, gid) == [1, 2, 3, 7, 8]
 
 
 @pytest.mark.parametrize("former", ["none", "while_member"])
@@ -224,7 +230,8 @@ async def test_a_former_member_reads_their_spell_only_with_while_member(
             await world.seen(B, gid)
         assert refused.value.code == "not_a_member"
     else:
-        assert await world.seen(B, gid) == [1, 2]
+        # group_created and the two sends; member_removed came after the removal.
+        assert await world.seen(B, gid) == [1, 2, 3]
     # Reading is no write: a former member still may not move a read position.
     with pytest.raises(Forbidden):
         await world.chat.mark_read(B, f"g:{gid}", 2)

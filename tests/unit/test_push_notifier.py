@@ -183,6 +183,17 @@ async def test_the_intake_is_bounded_and_drops_the_oldest_message() -> None:
     assert counts.by == {"dropped_full": 2}
 
 
+async def test_system_messages_are_not_queued_for_offline_push() -> None:
+    push, _, _ = notifier(MemoryPushTokenStore())
+
+    push.offline(
+        text(1, '{"event":"member_added","actor":1,"targets":[2]}', msg_type="system"), {BOB}
+    )
+    push.offline(text(2), {BOB})
+
+    assert push.pending == 1
+
+
 async def test_notifications_reach_the_sender_queue() -> None:
     store = MemoryPushTokenStore()
     await tokens_for(store, BOB, "phone")

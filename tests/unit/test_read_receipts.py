@@ -91,7 +91,7 @@ def world() -> Receipts:
 
 
 async def _group_with_reads(world: Receipts) -> str:
-    """A's group with B, C, D; A sends seqs 1..4; B read 4, C read 2, D nothing."""
+    """A's group with B, C, D; A sends seqs 2..5 (1: group_created); B read 4, C read 2."""
     gid = await world.group(A, *MEMBERS)
     for n in range(4):
         await world.send(A, gid, f"m{n}", "group")
@@ -169,7 +169,7 @@ async def test_membership_changes_no_watcher_saw_are_caught_up(world: Receipts) 
     page = await world.page(C, conv, 1)
 
     # A joiner starts with everything before their join read, as the conversation list says.
-    assert page.readers == [Reader(user_id=C, read_seq=2), Reader(user_id=5, read_seq=4)]
+    assert page.readers == [Reader(user_id=C, read_seq=2), Reader(user_id=5, read_seq=5)]
     assert (page.read_count, page.unread_count) == (2, 1)
 
 
@@ -179,7 +179,7 @@ async def test_only_members_may_ask_and_only_about_stored_messages(world: Receip
 
     await fails(world.page(outsider, conv, 1), Forbidden, "not_a_member")
     await fails(world.page(A, "g:4040", 1), NotFound, "group_not_found")
-    await fails(world.page(A, conv, 5), NotFound, "message_not_found")
+    await fails(world.page(A, conv, 6), NotFound, "message_not_found")
     await fails(world.page(A, conv, 0), InvalidInput, "invalid_field")
     await fails(world.page(A, "g:x", 1), InvalidInput, "invalid_conversation_id")
     for limit in (0, 4):

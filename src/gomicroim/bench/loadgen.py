@@ -27,6 +27,7 @@ class _Message(msgspec.Struct):
     conversation_id: str
     seq: int
     body: str
+    msg_type: str = "text"
 
 
 class _Frame(msgspec.Struct):
@@ -79,7 +80,8 @@ class _Receiver:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
             frame = _frame(msg.data)
-            if frame.message is None:
+            # System messages (the group's creation) carry no send stamp: not a measured push.
+            if frame.message is None or frame.message.msg_type == "system":
                 continue
             now = time.time_ns()
             key = (frame.message.conversation_id, frame.message.seq)

@@ -234,6 +234,9 @@ async def _groups_list(container: Container, args: argparse.Namespace) -> None:
 
 async def _groups_dissolve(container: Container, args: argparse.Namespace) -> None:
     # The same service call as DELETE /api/v1/groups/{id}, as an operator (no owner check).
+    # Chat's service watches group changes: built first, it stores the group_dissolved
+    # system message, which the server's outbox relay publishes once this claim lapses.
+    container.chat.service()
     group = await container.groups.service().dissolve(args.group_id, None)
     print(
         f"group {group.id} dissolved (name={group.name!r}, members={group.member_count}):"

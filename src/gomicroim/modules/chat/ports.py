@@ -23,6 +23,9 @@ class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
     ``participants`` are the users whose conversation entries the send creates if missing (both
     users of a single chat), in the send's own transaction: a send that fails leaves no empty
     conversation behind. A group's entries follow its membership instead (``sync_members``).
+
+    ``advance_sender`` False: the sender's read position stays (and no entry is made for
+    them), for a system message whose actor is no longer a member (a leaver, an operator).
     """
 
     conversation_id: str
@@ -35,6 +38,7 @@ class MessageDraft(msgspec.Struct, frozen=True, kw_only=True):
     body: str
     created_at: int
     participants: tuple[int, ...] = ()
+    advance_sender: bool = True
 
     def at_seq(self, seq: int) -> MessageRead:
         """The message this draft becomes when stored at ``seq``."""
@@ -151,9 +155,10 @@ class ChatStore(Protocol):
 
         In one transaction: create the conversation and the participants' entries if missing,
         allocate the seq under the conversation's lock, store the message, move the sender's
-        read position to it, update the conversation and write the outbox record, claimed by
-        this node's relay. Drafts appended concurrently may share that transaction, but each
-        draft succeeds or fails on its own.
+        read position to it (unless ``draft.advance_sender`` is False), update the
+        conversation and write the outbox record, claimed by this node's relay. Drafts
+        appended concurrently may share that transaction, but each draft succeeds or fails
+        on its own.
 
         Raises:
             DuplicateMessage: (sender, client_msg_id) is stored already (the only duplicate).

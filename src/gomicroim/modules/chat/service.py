@@ -30,6 +30,7 @@ from gomicroim.modules.chat.ports import (
     SendMetrics,
     VisibilityStore,
 )
+from gomicroim.modules.chat.system import SystemMessages
 from gomicroim.modules.chat.visibility import FormerMemberHistory, SeqWindow
 from gomicroim.modules.groups.contract import GroupsFacade, MemberSet
 
@@ -84,6 +85,8 @@ class ChatService:
         self._clock = clock
         # Members see a group in their list as soon as they join, not at its next message.
         groups.watch_members(self._members_changed)
+        # Every group change becomes a system message; registered after the member watcher.
+        self._system = SystemMessages(store=store, groups=groups, metrics=metrics)
 
     async def send(self, sender_id: int, sender_device_id: str, request: MessageSend) -> SendResult:
         """Store a message; see :meth:`ChatFacade.send`.

@@ -148,6 +148,51 @@ class MemberSet(msgspec.Struct, frozen=True, kw_only=True):
 #: Told the new member set after a membership change (see :meth:`GroupsFacade.watch_members`).
 MembersWatcher = Callable[[MemberSet], Awaitable[None]]
 
+GroupEvent = Literal[
+    "group_created",
+    "member_added",
+    "member_removed",
+    "member_left",
+    "role_changed",
+    "ownership_transferred",
+    "member_muted",
+    "member_unmuted",
+    "group_renamed",
+    "notice_changed",
+    "avatar_changed",
+    "group_muted",
+    "group_unmuted",
+    "group_dissolved",
+]
+
+
+class GroupChanged(msgspec.Struct, frozen=True, kw_only=True):
+    """Event: a group or its membership changed; told to watchers after the change is stored.
+
+    ``change_id`` is made once per change, so whoever records the event can deduplicate a
+    retry on it. ``actor_id`` is who made the change (None: an operator). ``targets`` are the
+    members the change is about (the new members, the removed one, the one whose role or mute
+    changed, the new owner); ``previous_owner_id`` is set by a transfer. ``name``, ``notice``,
+    ``avatar_url``, ``role`` and ``until`` carry the new value for the events that set one.
+    """
+
+    group_id: int
+    event: GroupEvent
+    change_id: str
+    actor_id: int | None
+    at: int
+    targets: tuple[int, ...] = ()
+    previous_owner_id: int | None = None
+    name: str | None = None
+    notice: str | None = None
+    avatar_url: str | None = None
+    role: Role | None = None
+    until: int | None = None
+
+
+#: Told every :class:`GroupChanged` (see :meth:`GroupsFacade.watch_changes`).
+ChangesWatcher = Callable[[GroupChanged], Awaitable[None]]
+
 
 @runtime_checkable
 class GroupsFacade(Protocol):
@@ -344,5 +389,16 @@ class GroupsFacade(Protocol):
         before they return, so what a watcher derives (chat's conversation entries) is in
         place when the client hears of the change. A watcher that raises is logged; the
         change stands.
+        """
+        ...
+
+    def watch_changes(self, watcher: ChangesWatcher) -> None:
+        """Call ``watcher`` with a :class:`GroupChanged` after every change of a group.
+
+        Told after the change is stored and after the member watchers, so a new member's
+        entry exists when a watcher records the change (chat stores it as a system message).
+        Changes made through this facade await their watchers before they return. A watcher
+        that raises is logged; the change stands. A call that changes nothing (adding present
+        members, setting the role a member has, dissolving a dissolved group) tells nobody.
         """
         ...

@@ -11,7 +11,9 @@ from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_every
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
 from gomicroim.modules.groups import rules
+from gomicroim.modules.groups.changes import ChangeAnnouncer
 from gomicroim.modules.groups.contract import (
+    ChangesWatcher,
     GroupCreate,
     GroupEdit,
     GroupPage,
@@ -69,6 +71,7 @@ class GroupsService:
         )
         self._member_events = member_events
         self._watchers: list[MembersWatcher] = []
+        self._changes = ChangeAnnouncer(clock)
         if member_events is not None:
             member_events.subscribe(self._members_changed)
             member_events.on_gap(self._drop_caches)
@@ -98,6 +101,9 @@ class GroupsService:
         )
         log.info("group created", extra={"group_id": group.id, "members": group.member_count})
         await self._tell_watchers(group.id)
+        await self._changes.announce(
+            group.id, "group_created", owner_id, targets=tuple(sorted(member_ids)), name=group.name
+        )
         return _group_read(group)
 
     async def get(self, group_id: int, caller_id: int) -> GroupRead:
@@ -151,8 +157,9 @@ class GroupsService:
         _require_active(group)
         wanted = set(user_ids)
         await self._require_users(wanted)
+        _, before = await self._store.member_ids(group_id)
         try:
-            await self._store.add_members(
+            added = await self._store.add_members(
                 group_id, wanted, max_members=self._max_members, now_ms=self._clock()
             )
         except GroupFull as exc:
@@ -160,6 +167,10 @@ class GroupsService:
         finally:
             await self._members_saved(group_id)
         await self._tell_watchers(group_id)
+        new = tuple(sorted(wanted - before))
+        if new and added.member_version != group.member_version:
+            # After the member watchers: the new members' entries exist, so they get it.
+            await self._changes.announce(group_id, "member_added", caller_id, targets=new)
         return _member_list(group_id, await self._store.members(group_id))
 
     async def remove_member(self, group_id: int, caller_id: int, user_id: int) -> None:
@@ -185,10 +196,16 @@ class GroupsService:
                     code="not_an_admin",
                 )
             _require_active(group)
-        await self._store.remove_member(group_id, user_id)
+        removed = await self._store.remove_member(group_id, user_id)
         await self._members_saved(group_id)
         await self._tell_watchers(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
+        if not removed:
+            return
+        if user_id == caller_id:
+            await self._changes.announce(group_id, "member_left", caller_id)
+        else:
+            await self._changes.announce(group_id, "member_removed", caller_id, targets=(user_id,))
 
     async def set_role(
         self, group_id: int, caller_id: int, user_id: int, role: Literal["admin", "member"]
@@ -208,6 +225,10 @@ class GroupsService:
             raise self._no_member(group_id, user_id)
         await self._members_saved(group_id)
         log.info("role changed", extra={"group_id": group_id, "user_id": user_id, "role": role})
+        if target.role != role:
+            await self._changes.announce(
+                group_id, "role_changed", caller_id, targets=(user_id,), role=role
+            )
         return _member_read(changed)
 
     async def transfer(self, group_id: int, caller_id: int, user_id: int) -> GroupRead:
@@ -219,9 +240,17 @@ class GroupsService:
         if user_id == caller_id:
             raise Conflict("you already own this group", code="already_owner")
         await self._target(group_id, user_id)
+        previous = group.owner_id
         group = await self._store.transfer(group_id, user_id)
         await self._members_saved(group_id)
         log.info("group transferred", extra={"group_id": group_id, "user_id": user_id})
+        await self._changes.announce(
+            group_id,
+            "ownership_transferred",
+            caller_id,
+            targets=(user_id,),
+            previous_owner_id=previous,
+        )
         return _group_read(group)
 
     async def dissolve(self, group_id: int, caller_id: int | None) -> GroupRead:
@@ -234,6 +263,7 @@ class GroupsService:
         group = await self._store.dissolve(group_id)
         await self._members_saved(group_id)
         log.info("group dissolved", extra={"group_id": group_id})
+        await self._changes.announce(group_id, "group_dissolved", caller_id)
         return _group_read(group)
 
     async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
@@ -258,13 +288,27 @@ class GroupsService:
         ):
             raise Forbidden("only the owner or an admin may edit the group", code="not_an_admin")
         _require_active(group)
+        before = group
         group = await self._store.edit(
             group_id, name=name, notice=notice, avatar_url=avatar_url, muted=muted
         )
         if muted is not None:
             await self._members_saved(group_id)
         log.info("group edited", extra={"group_id": group_id, "muted": group.muted})
+        await self._announce_edit(before, group, caller_id)
         return _group_read(group)
+
+    async def _announce_edit(self, before: GroupRecord, after: GroupRecord, actor: int) -> None:
+        """One event per field that changed, in a fixed order; an edit to the same value is none."""
+        announce = self._changes.announce
+        if after.name != before.name:
+            await announce(after.id, "group_renamed", actor, name=after.name)
+        if after.notice != before.notice:
+            await announce(after.id, "notice_changed", actor, notice=after.notice)
+        if after.avatar_url != before.avatar_url:
+            await announce(after.id, "avatar_changed", actor, avatar_url=after.avatar_url)
+        if after.muted != before.muted:
+            await announce(after.id, "group_muted" if after.muted else "group_unmuted", actor)
 
     def _check_length(self, field: str, value: str, limit: int, key: str) -> None:
         if len(value) > limit:
@@ -296,6 +340,13 @@ class GroupsService:
             raise self._no_member(group_id, user_id)
         await self._members_saved(group_id)
         log.info("member muted", extra={"group_id": group_id, "user_id": user_id, "until": until})
+        if until is not None:
+            await self._changes.announce(
+                group_id, "member_muted", caller_id, targets=(user_id,), until=until
+            )
+        elif target.muted_until > self._clock():
+            # Unmuting someone whose mute has run out changes nothing anyone would notice.
+            await self._changes.announce(group_id, "member_unmuted", caller_id, targets=(user_id,))
         return _member_read(changed)
 
     async def sendable_version(self, group_id: int, user_id: int) -> int:
@@ -357,6 +408,10 @@ class GroupsService:
     def watch_members(self, watcher: MembersWatcher) -> None:
         """Register a watcher; see :meth:`GroupsFacade.watch_members`."""
         self._watchers.append(watcher)
+
+    def watch_changes(self, watcher: ChangesWatcher) -> None:
+        """Register a change watcher; see :meth:`GroupsFacade.watch_changes`."""
+        self._changes.watch(watcher)
 
     async def _tell_watchers(self, group_id: int) -> None:
         if not self._watchers:

@@ -58,8 +58,11 @@ class PushNotifier:
         return len(self._intake)
 
     def offline(self, message: MessageRead, user_ids: set[int]) -> None:
-        """Queue ``message`` for its offline recipients ``user_ids``; never blocks."""
-        if not user_ids:
+        """Queue ``message`` for its offline recipients ``user_ids``; never blocks.
+
+        System messages (a group's changes) wake no phone: they wait in sync and history.
+        """
+        if not user_ids or message.msg_type == "system":
             return
         if len(self._intake) >= self._settings.queue_size:
             _, dropped = self._intake.popleft()

@@ -207,17 +207,19 @@ class SqlBatchWriter:
         await db.execute_many(sql.insert_messages(), [_message_params(m) for _, m in stored])
         newest: dict[str, MessageRead] = {}
         senders: dict[tuple[int, str], tuple[int, int]] = {}
-        for _, m in stored:
+        for d, m in stored:
             newest[m.conversation_id] = m
-            senders[(m.sender_id, m.conversation_id)] = (m.seq, m.created_at)
+            if d.advance_sender:
+                senders[(m.sender_id, m.conversation_id)] = (m.seq, m.created_at)
         await db.execute_many(
             sql.update_conversation(),
             [[m.seq, codec.encode(m), m.created_at, cid] for cid, m in newest.items()],
         )
-        await db.execute_many(
-            sql.advance_senders(),
-            [[user, cid, seq, at] for (user, cid), (seq, at) in senders.items()],
-        )
+        if senders:
+            await db.execute_many(
+                sql.advance_senders(),
+                [[user, cid, seq, at] for (user, cid), (seq, at) in senders.items()],
+            )
         await db.execute_many(
             sql.insert_outbox(),
             [
