@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
+import asyncio
+import os
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from gomicroim.bench import cli
 from gomicroim.bench.baselines import fsync_baseline
 from gomicroim.bench.cli import HEADLINE, _client_warning, _median_row
 from gomicroim.bench.meter import cpu_fields
+from gomicroim.bench.scenarios import Sizes
 
 
 def test_cpu_is_reported_per_side_and_per_busiest_client_process() -> None:
@@ -26,12 +34,53 @@ def test_clients_with_spare_cpu_are_not_the_bound() -> None:
 
 
 def test_a_saturated_client_gets_a_warning_naming_the_option() -> None:
-    runs = [{"client_bound": True}, {"client_bound": False}, {"client_bound": False}]
-    warning = _client_warning("hello", runs, processes=2)
+    runs = [
+        {"client_bound": True, "client_processes": 2},
+        {"client_bound": False, "client_processes": 2},
+        {"client_bound": False, "client_processes": 2},
+    ]
+    warning = _client_warning("hello", runs)
     assert warning is not None
     assert "1/3 run(s)" in warning
     assert "--clients 3" in warning
-    assert _client_warning("hello", [{"client_bound": False}], processes=2) is None
+    assert _client_warning("hello", [{"client_bound": False, "client_processes": 2}]) is None
+
+
+@pytest.mark.parametrize(("clients", "expected"), [("auto", [2, 3, 4]), ("2", [2])])
+def test_auto_clients_adds_processes_while_one_is_saturated(
+    monkeypatch: pytest.MonkeyPatch, clients: str, expected: list[int]
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    used: list[int] = []
+
+    async def fake_run(
+        name: str, args: argparse.Namespace, sizes: Sizes, processes: int
+    ) -> dict[str, Any]:
+        used.append(processes)
+        # Saturated below four processes; the fourth keeps up.
+        return {"client_bound": processes < 4, "client_processes": processes}
+
+    monkeypatch.setattr(cli, "_run_once", fake_run)
+    args = cli._parser().parse_args(["hello", "--clients", clients])
+    result = asyncio.run(cli._run_scaled("hello", args, Sizes.smoke()))
+    assert used == expected
+    assert result["client_processes"] == expected[-1]
+
+
+def test_auto_clients_stops_at_twice_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
+    used: list[int] = []
+
+    async def always_saturated(
+        name: str, args: argparse.Namespace, sizes: Sizes, processes: int
+    ) -> dict[str, Any]:
+        used.append(processes)
+        return {"client_bound": True, "client_processes": processes}
+
+    monkeypatch.setattr(cli, "_run_once", always_saturated)
+    args = cli._parser().parse_args(["latency", "--clients", "auto"])
+    asyncio.run(cli._run_scaled("latency", args, Sizes.smoke()))
+    assert used == [2, 3, 4]
 
 
 def test_repeated_runs_show_median_and_range() -> None:

@@ -143,11 +143,11 @@ def _parser() -> argparse.ArgumentParser:
         "--clients",
         "--processes",
         dest="processes",
-        metavar="N",
-        type=int,
+        metavar="N|auto",
+        type=_clients,
         default=2,
-        help="load client processes (default 2); raise it when the report says a client"
-        " process was saturated",
+        help="load client processes (default 2); 'auto': start with 2 and, while a client"
+        " process is saturated, run again with one more (up to twice the cores)",
     )
     parser.add_argument(
         "--data-dir",
@@ -163,6 +163,16 @@ def _parser() -> argparse.ArgumentParser:
         else:
             parser.add_argument(f"--{field.name.replace('_', '-')}", type=float)
     return parser
+
+
+def _clients(value: str) -> int:
+    # 0 stands for "auto" (argparse hands every option's value through one type function).
+    if value == "auto":
+        return 0
+    count = int(value)
+    if count < 1:
+        raise argparse.ArgumentTypeError("at least 1 client process, or auto")
+    return count
 
 
 def _sizes(args: argparse.Namespace) -> Sizes:
@@ -187,7 +197,9 @@ def _raise_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-async def _run_once(name: str, args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
+async def _run_once(
+    name: str, args: argparse.Namespace, sizes: Sizes, processes: int
+) -> dict[str, Any]:
     from gomicroim.bench.target import Target
 
     if name == "fsync":
@@ -197,7 +209,7 @@ async def _run_once(name: str, args: argparse.Namespace, sizes: Sizes) -> dict[s
         target = Target.spawn_hello(HELLO_APPS[name])
     else:
         target = Target(args.url, args.pid) if args.url else Target.spawn()
-    pool = ClientPool(target.url, args.processes)
+    pool = ClientPool(target.url, processes)
     try:
         if name in HELLO_APPS:
             return await hello(
@@ -211,6 +223,23 @@ async def _run_once(name: str, args: argparse.Namespace, sizes: Sizes) -> dict[s
     finally:
         pool.close()
         target.stop()
+
+
+async def _run_scaled(name: str, args: argparse.Namespace, sizes: Sizes) -> dict[str, Any]:
+    """One run of ``name``; with ``--clients auto``, repeated while a client process was saturated.
+
+    Each repeat has one more client process, up to twice the cores: past that more processes
+    only share the same CPUs.
+    """
+    auto = args.processes == 0
+    processes = 2 if auto else args.processes
+    limit = 2 * (os.cpu_count() or 1)
+    result = await _run_once(name, args, sizes, processes)
+    while auto and name != "fsync" and result.get("client_bound") and processes < limit:
+        processes += 1
+        progress(f"{name}: a client process was saturated; again with {processes} processes")
+        result = await _run_once(name, args, sizes, processes)
+    return result
 
 
 def _median_row(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
@@ -229,18 +258,25 @@ def _median_row(name: str, runs: list[dict[str, Any]]) -> dict[str, Any]:
     return row
 
 
-def _client_warning(name: str, runs: list[dict[str, Any]], processes: int) -> str | None:
+def _client_warning(name: str, runs: list[dict[str, Any]]) -> str | None:
     """A warning when a load client process was saturated in any run, else None."""
     bound = sum(bool(run.get("client_bound")) for run in runs)
     if not bound:
         return None
     if name == "fsync":
         return None  # no load client: the one process is the measurement itself
+    processes = max(_processes(run) for run in runs)
     return (
         f"WARNING: {name}: a load client process used >= {CLIENT_BOUND_PCT:g} % of a core in"
         f" {bound}/{len(runs)} run(s); the result may measure the client, not the server."
         f" Rerun with --clients {processes + 1} or more (machine has {os.cpu_count()} cores)."
     )
+
+
+def _processes(run: dict[str, Any]) -> int:
+    # The throughput ramp reports CPU per step; every step ran on the same pool.
+    steps = run.get("steps") or [run]
+    return int(steps[-1].get("client_processes", 0))
 
 
 async def _main(args: argparse.Namespace) -> int:
@@ -260,13 +296,13 @@ async def _main(args: argparse.Namespace) -> int:
         runs = []
         for run in range(args.runs):
             progress(f"{name}: run {run + 1}/{args.runs}")
-            result = await _run_once(name, args, sizes)
+            result = await _run_scaled(name, args, sizes)
             # The machine is often shared: the load average says how busy it was meanwhile.
             result["loadavg_1m"] = round(os.getloadavg()[0], 2)
             runs.append(result)
         row = _median_row(name, runs)
         targets = judge(name, runs, smoke=args.smoke)
-        warning = _client_warning(name, runs, args.processes)
+        warning = _client_warning(name, runs)
         report["scenarios"][name] = {
             "runs": runs,
             "summary": row,
@@ -317,7 +353,7 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [s for s in args.scenarios if s not in ALL]
     if unknown:
         parser.error(f"unknown scenario {', '.join(unknown)}; choose from {', '.join(ALL)}")
-    if args.runs < 1 or args.processes < 1:
-        parser.error("--runs and --clients must be at least 1")
+    if args.runs < 1:
+        parser.error("--repeat must be at least 1")
     _raise_file_limit()
     return uvloop.run(_main(args))
