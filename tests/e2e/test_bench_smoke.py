@@ -102,6 +102,7 @@ def test_bench_baselines_measure_fsync_and_a_hello_world_server(tmp_path: Path) 
             assert run["requests"] >= run["rps"] * 0.5, name  # about one second of requests
             assert 0 < run["p50_ms"] <= run["p99_ms"], name
             assert run["server_cpu_pct"] > 0, name
+            assert run["server_cpu_us_per_request"] > 0, name
             _assert_client_cpu_reported(run)
         # Two runs: the table shows the median and the range of each number.
         section = stdout.split(f"== {name} ", 1)[1].split("\n== ", 1)[0]

@@ -149,9 +149,16 @@ async def hello(
         **summary_ms(latencies, digits=3),
         "mean_ms": round(statistics.fmean(latencies), 3) if latencies else 0.0,
         **cpu,
+        # CPU per request depends far less than requests/s on what else the machine is running.
+        "server_cpu_us_per_request": _per_request(cpu["server_cpu_s"], requests),
+        "client_cpu_us_per_request": _per_request(cpu["client_cpu_s"], requests),
     }
     progress(
         f"{label}: {result['rps']} req/s, p99 {result['p99_ms']} ms, server cpu"
         f" {cpu['server_cpu_pct']}%, busiest client {cpu['client_cpu_max_pct']}%"
     )
     return result
+
+
+def _per_request(cpu_s: float | None, requests: int) -> float | None:
+    return None if cpu_s is None or not requests else round(cpu_s * 1e6 / requests, 1)

@@ -104,6 +104,8 @@ HEADLINE = {
             "server_cpu_pct",
             "client_cpu_pct",
             "client_cpu_max_pct",
+            "server_cpu_us_per_request",
+            "client_cpu_us_per_request",
         ]
         for name in HELLO_APPS
     },
