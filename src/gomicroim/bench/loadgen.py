@@ -249,6 +249,39 @@ class _Worker:
             "failures": failures,
         }
 
+    async def cmd_http_get(self, path: str, concurrency: int, duration: float) -> dict[str, Any]:
+        """Closed loop: ``concurrency`` keep-alive connections each GET ``path`` back to back."""
+        session = self.session
+        url = f"{self.url}{path}"
+        loop = asyncio.get_running_loop()
+        latencies_ms: list[float] = []
+        errors = 0
+        end = loop.time() + duration
+
+        async def one() -> None:
+            nonlocal errors
+            while loop.time() < end:
+                started = time.perf_counter_ns()
+                try:
+                    async with session.get(url) as response:
+                        await response.read()
+                        if response.status != 200:
+                            errors += 1
+                            continue
+                except aiohttp.ClientError:
+                    errors += 1
+                    continue
+                latencies_ms.append((time.perf_counter_ns() - started) / 1e6)
+
+        start = loop.time()
+        await asyncio.gather(*(one() for _ in range(concurrency)))
+        return {
+            "requests": len(latencies_ms),
+            "errors": errors,
+            "latencies_ms": latencies_ms,
+            "seconds": loop.time() - start,
+        }
+
     async def cmd_cpu(self) -> dict[str, Any]:
         times = psutil.Process().cpu_times()
         return {"cpu_s": times.user + times.system}

@@ -11,6 +11,7 @@ import aiohttp
 
 from gomicroim.bench.accounts import Account, create_accounts, create_group
 from gomicroim.bench.loadgen import ClientPool, split
+from gomicroim.bench.meter import Meter
 from gomicroim.bench.stats import progress, summary_ms
 from gomicroim.bench.target import Target
 
@@ -31,6 +32,10 @@ class Sizes:
     devices_per_user: int = 10
     storm_clients: int = 1000
     storm_messages: int = 50
+    fsync_iterations: int = 500
+    fsync_bytes: int = 256
+    hello_connections: int = 64
+    hello_s: float = 10
 
     @classmethod
     def smoke(cls) -> Sizes:
@@ -48,28 +53,10 @@ class Sizes:
             devices_per_user=4,
             storm_clients=20,
             storm_messages=5,
+            fsync_iterations=20,
+            hello_connections=8,
+            hello_s=1,
         )
-
-
-class _Meter:
-    """CPU of the server and of the client processes over an interval."""
-
-    def __init__(self, target: Target, pool: ClientPool):
-        self.target, self.pool = target, pool
-
-    async def start(self) -> None:
-        self._wall = time.perf_counter()
-        self._server = self.target.cpu_seconds()
-        self._clients = sum(a["cpu_s"] for a in await self.pool.all("cpu"))
-
-    async def stop(self) -> dict[str, float]:
-        wall = time.perf_counter() - self._wall
-        server = self.target.cpu_seconds() - self._server
-        clients = sum(a["cpu_s"] for a in await self.pool.all("cpu")) - self._clients
-        return {
-            "server_cpu_pct": round(100 * server / wall, 1),
-            "client_cpu_pct": round(100 * clients / wall, 1),
-        }
 
 
 async def _send_step(
@@ -140,7 +127,7 @@ async def latency(target: Target, pool: ClientPool, sizes: Sizes) -> dict[str, A
     pairs = await _pairs(target, pool, sizes.pairs)
     progress(f"latency: {sizes.pairs} pairs connected; warming up")
     await _send_step(pool, pairs, rate=len(pairs), duration=1, step=0, recipients_per_message=1)
-    meter = _Meter(target, pool)
+    meter = Meter(target, pool)
     await meter.start()
     progress(f"latency: {sizes.latency_rate:g} msg/s for {sizes.latency_s:g} s")
     result = await _send_step(
@@ -161,7 +148,7 @@ async def throughput(target: Target, pool: ClientPool, sizes: Sizes) -> dict[str
     best: dict[str, Any] | None = None
     steps = []
     for index, rate in enumerate(sizes.ramp_rates, start=1):
-        meter = _Meter(target, pool)
+        meter = Meter(target, pool)
         await meter.start()
         result = await _send_step(
             pool,
@@ -193,6 +180,9 @@ async def throughput(target: Target, pool: ClientPool, sizes: Sizes) -> dict[str
         "best_p99_ms": best["p99_ms"] if best else None,
         "best_server_cpu_pct": best["server_cpu_pct"] if best else None,
         "best_client_cpu_pct": best["client_cpu_pct"] if best else None,
+        "best_client_cpu_max_pct": best["client_cpu_max_pct"] if best else None,
+        # A ramp that stopped because a client process was saturated measured the client.
+        "client_bound": any(step["client_bound"] for step in steps),
         "steps": steps,
     }
 
@@ -210,7 +200,7 @@ async def group_fanout(target: Target, pool: ClientPool, sizes: Sizes) -> dict[s
     sender = [(owner.token, group_id, "group")]
     # The one sender lives in the first process only; the others just receive.
     await _group_step(pool, sender, rate=5, duration=1, step=0, members=len(members))
-    meter = _Meter(target, pool)
+    meter = Meter(target, pool)
     await meter.start()
     progress(
         f"group fan-out: {len(members)} members, {sizes.group_rate:g} msg/s for {sizes.group_s:g} s"
@@ -275,11 +265,14 @@ async def connections(target: Target, pool: ClientPool, sizes: Sizes) -> dict[st
     await asyncio.sleep(1)
     rss_before = target.rss_kib()
     progress(f"connections: opening {len(accounts)} sockets")
+    meter = Meter(target, pool)
+    await meter.start()
     started = time.perf_counter()
     answers = await pool.each(
         [{"cmd": "connect", "args": {"accounts": p}} for p in split(accounts, pool.size)]
     )
     connect_s = time.perf_counter() - started
+    cpu = await meter.stop()
     await asyncio.sleep(2)
     rss_after = target.rss_kib()
     held = sum(a["connected"] for a in answers)
@@ -290,6 +283,7 @@ async def connections(target: Target, pool: ClientPool, sizes: Sizes) -> dict[st
         "rss_before_mib": round(rss_before / 1024, 1),
         "rss_after_mib": round(rss_after / 1024, 1),
         "kib_per_connection": round((rss_after - rss_before) / max(held, 1), 1),
+        **cpu,
     }
 
 
@@ -313,11 +307,14 @@ async def reconnect_storm(target: Target, pool: ClientPool, sizes: Sizes) -> dic
     await _wait_timeline(target, clients[-1], expected)
     fanout_s = time.perf_counter() - fanout_started
     progress("storm: every timeline filled; reconnecting everyone")
+    meter = Meter(target, pool)
+    await meter.start()
     started = time.perf_counter()
     answers = await pool.each(
         [{"cmd": "sync_all", "args": {"accounts": p, "expected": expected}} for p in parts]
     )
     storm_s = time.perf_counter() - started
+    cpu = await meter.stop()
     failures = [f for a in answers for f in a["failures"]]
     return {
         "clients": len(clients),
@@ -326,6 +323,7 @@ async def reconnect_storm(target: Target, pool: ClientPool, sizes: Sizes) -> dic
         "storm_s": round(storm_s, 2),
         "complete": not failures,
         "failures": failures[:10],
+        **cpu,
     }
 
 

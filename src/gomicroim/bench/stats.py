@@ -16,13 +16,13 @@ def percentile(samples: Sequence[float], q: float) -> float:
     return ordered[rank]
 
 
-def summary_ms(samples: Sequence[float]) -> dict[str, float]:
-    """p50/p95/p99/max of latencies given in milliseconds."""
+def summary_ms(samples: Sequence[float], digits: int = 2) -> dict[str, float]:
+    """p50/p95/p99/max of latencies given in milliseconds, rounded to ``digits`` decimals."""
     return {
-        "p50_ms": round(percentile(samples, 50), 2),
-        "p95_ms": round(percentile(samples, 95), 2),
-        "p99_ms": round(percentile(samples, 99), 2),
-        "max_ms": round(max(samples), 2) if samples else 0.0,
+        "p50_ms": round(percentile(samples, 50), digits),
+        "p95_ms": round(percentile(samples, 95), digits),
+        "p99_ms": round(percentile(samples, 99), digits),
+        "max_ms": round(max(samples), digits) if samples else 0.0,
     }
 
 

@@ -57,13 +57,33 @@ class Target:
     @classmethod
     def spawn(cls, extra_env: dict[str, str] | None = None) -> Target:
         """Start ``gomicroim serve`` on a free port with a fresh data dir; wait until ready."""
+        return cls._start(
+            [sys.executable, "-m", "gomicroim", "serve"],
+            {**BENCH_ENV, **(extra_env or {})},
+            data_dir_option=True,
+        )
+
+    @classmethod
+    def spawn_hello(cls, app: str) -> Target:
+        """Start a hello-world server (``bare`` ASGI or ``litestar``) on uvicorn; wait for it."""
+        return cls._start(
+            [sys.executable, "-m", "gomicroim.bench.hello", "--app", app], {}, data_dir_option=False
+        )
+
+    @classmethod
+    def _start(cls, command: list[str], env: dict[str, str], *, data_dir_option: bool) -> Target:
+        # The data dir also holds the server's log, whether or not the server stores data.
         data_dir = tempfile.mkdtemp(prefix="gomicroim-bench-")
         port = _free_port()
-        env = {**os.environ, **BENCH_ENV, **(extra_env or {})}
         log = Path(data_dir, "server.log").open("wb")  # noqa: SIM115 - lives as long as the server
-        command = [sys.executable, "-m", "gomicroim", "serve", "--port", str(port)]
+        command = [*command, "--port", str(port)]
+        if data_dir_option:
+            command += ["--data-dir", data_dir]
         proc = subprocess.Popen(  # noqa: S603 - our own interpreter and module
-            [*command, "--data-dir", data_dir], env=env, stdout=log, stderr=log
+            command,
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=log,
         )
         target = cls(f"http://127.0.0.1:{port}", proc.pid, proc)
         target._data_dir = data_dir

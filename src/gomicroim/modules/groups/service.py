@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import logging
-from typing import Literal, TypeVar
+from typing import Literal
 
-import msgspec
-
-from gomicroim.caching import Cache, CacheStats, Invalidations, invalidate_everywhere
+from gomicroim.caching import CacheStats, Invalidations
 from gomicroim.clock import Clock, now_ms
 from gomicroim.errors import Conflict, Forbidden, InvalidInput, NotFound
-from gomicroim.modules.groups import rules
+from gomicroim.modules.groups import rules, views
 from gomicroim.modules.groups.changes import ChangeAnnouncer
 from gomicroim.modules.groups.contract import (
     ChangesWatcher,
@@ -24,6 +22,7 @@ from gomicroim.modules.groups.contract import (
     MembersWatcher,
     Role,
 )
+from gomicroim.modules.groups.member_sets import MemberSets
 from gomicroim.modules.groups.ports import (
     GroupFull,
     GroupRecord,
@@ -34,11 +33,6 @@ from gomicroim.modules.groups.ports import (
 )
 
 log = logging.getLogger("gomicroim.groups")
-
-_T = TypeVar("_T")
-
-#: Member ids held in cached member sets, over all groups (about 60 bytes each).
-MEMBER_IDS_CACHED = 1_000_000
 
 
 class GroupsService:
@@ -59,22 +53,10 @@ class GroupsService:
         member_events: Invalidations[MembersChanged] | None = None,
         cache_stats: CacheStats | None = None,
     ):
-        # Every group message asks who the members are; membership writes on any process
-        # invalidate (through ``member_events``), the TTL bounds the rest. Bounded by the
-        # member ids held, not the groups: one set may hold thousands.
-        self._member_sets: Cache[int, MemberSet] = Cache(
-            "groups_members",
-            max_size=MEMBER_IDS_CACHED,
-            ttl_s=member_cache_ttl_s,
-            weigh=lambda members: len(members.user_ids),
-            stats=cache_stats,
+        self._member_sets = MemberSets(
+            store, ttl_s=member_cache_ttl_s, member_events=member_events, cache_stats=cache_stats
         )
-        self._member_events = member_events
-        self._watchers: list[MembersWatcher] = []
         self._changes = ChangeAnnouncer(clock)
-        if member_events is not None:
-            member_events.subscribe(self._members_changed)
-            member_events.on_gap(self._drop_caches)
         self._max_name_chars = max_name_chars
         self._max_notice_chars = max_notice_chars
         self._max_avatar_url_chars = max_avatar_url_chars
@@ -100,36 +82,38 @@ class GroupsService:
             name=request.name, owner_id=owner_id, member_ids=member_ids, now_ms=self._clock()
         )
         log.info("group created", extra={"group_id": group.id, "members": group.member_count})
-        await self._tell_watchers(group.id)
+        await self._member_sets.tell_watchers(group.id)
         await self._changes.announce(
             group.id, "group_created", owner_id, targets=tuple(sorted(member_ids)), name=group.name
         )
-        return _group_read(group)
+        return views.group_read(group)
 
     async def get(self, group_id: int, caller_id: int) -> GroupRead:
         """A group for its members; see :meth:`GroupsFacade.get`."""
         group = await self._group(group_id)
         await self._membership(group_id, caller_id)
-        return _group_read(group)
+        return views.group_read(group)
 
     async def groups_of(self, user_id: int, *, limit: int, cursor: str | None) -> GroupPage:
         """The caller's groups; see :meth:`GroupsFacade.groups_of`."""
-        after = _parse_cursor(cursor)
+        after = views.parse_cursor(cursor)
         # One extra row says whether another page exists without a count query.
         rows = await self._store.groups_of(user_id, after_group_id=after, limit=limit + 1)
         page = rows[:limit]
         more = len(rows) > limit
         return GroupPage(
-            groups=[_group_read(g) for g in page],
+            groups=[views.group_read(g) for g in page],
             next_cursor=str(page[-1].id) if more and page else None,
         )
 
     async def all_groups(self, *, limit: int, cursor: str | None) -> GroupPage:
         """Every group; see :meth:`GroupsFacade.all_groups`."""
-        rows = await self._store.all_groups(after_group_id=_parse_cursor(cursor), limit=limit + 1)
+        rows = await self._store.all_groups(
+            after_group_id=views.parse_cursor(cursor), limit=limit + 1
+        )
         page = rows[:limit]
         return GroupPage(
-            groups=[_group_read(g) for g in page],
+            groups=[views.group_read(g) for g in page],
             next_cursor=str(page[-1].id) if len(rows) > limit and page else None,
         )
 
@@ -137,13 +121,13 @@ class GroupsService:
         self, group_id: int, caller_id: int, *, limit: int | None = None, cursor: str | None = None
     ) -> MemberList:
         """A page of members for members; see :meth:`GroupsFacade.members`."""
-        after = _parse_cursor(cursor)
+        after = views.parse_cursor(cursor)
         limit = limit or self._members_page_limit
         await self._group(group_id)
         await self._membership(group_id, caller_id)
         rows = await self._store.members_page(group_id, after_position=after, limit=limit + 1)
         page = rows[:limit]
-        listed = _member_list(group_id, page)
+        listed = views.member_list(group_id, page)
         if len(rows) > limit and page:
             listed.next_cursor = str(page[-1].position)
         return listed
@@ -154,7 +138,7 @@ class GroupsService:
         caller = await self._membership(group_id, caller_id)
         if not rules.allowed(caller.role, "add_members"):
             raise Forbidden("only the owner or an admin may add members", code="not_an_admin")
-        _require_active(group)
+        views.require_active(group)
         wanted = set(user_ids)
         await self._require_users(wanted)
         _, before = await self._store.member_ids(group_id)
@@ -165,13 +149,13 @@ class GroupsService:
         except GroupFull as exc:
             raise self._full() from exc
         finally:
-            await self._members_saved(group_id)
-        await self._tell_watchers(group_id)
+            await self._member_sets.saved(group_id)
+        await self._member_sets.tell_watchers(group_id)
         new = tuple(sorted(wanted - before))
         if new and added.member_version != group.member_version:
             # After the member watchers: the new members' entries exist, so they get it.
             await self._changes.announce(group_id, "member_added", caller_id, targets=new)
-        return _member_list(group_id, await self._store.members(group_id))
+        return views.member_list(group_id, await self._store.members(group_id))
 
     async def remove_member(self, group_id: int, caller_id: int, user_id: int) -> None:
         """Remove or leave; see :meth:`GroupsFacade.remove_member`."""
@@ -195,10 +179,10 @@ class GroupsService:
                     "only the owner, or an admin removing a plain member, may remove others",
                     code="not_an_admin",
                 )
-            _require_active(group)
+            views.require_active(group)
         removed = await self._store.remove_member(group_id, user_id)
-        await self._members_saved(group_id)
-        await self._tell_watchers(group_id)
+        await self._member_sets.saved(group_id)
+        await self._member_sets.tell_watchers(group_id)
         log.info("member removed", extra={"group_id": group_id, "user_id": user_id})
         if not removed:
             return
@@ -213,8 +197,8 @@ class GroupsService:
         """Promote or demote; see :meth:`GroupsFacade.set_role`."""
         group = await self._group(group_id)
         caller = await self._membership(group_id, caller_id)
-        _require(caller, "set_role")
-        _require_active(group)
+        views.require(caller, "set_role")
+        views.require_active(group)
         target = await self._target(group_id, user_id)
         if target.role == "owner":
             raise Conflict(
@@ -223,26 +207,26 @@ class GroupsService:
         changed = await self._store.set_role(group_id, user_id, role)
         if changed is None:
             raise self._no_member(group_id, user_id)
-        await self._members_saved(group_id)
+        await self._member_sets.saved(group_id)
         log.info("role changed", extra={"group_id": group_id, "user_id": user_id, "role": role})
         if target.role != role:
             await self._changes.announce(
                 group_id, "role_changed", caller_id, targets=(user_id,), role=role
             )
-        return _member_read(changed)
+        return views.member_read(changed)
 
     async def transfer(self, group_id: int, caller_id: int, user_id: int) -> GroupRead:
         """Hand over the group; see :meth:`GroupsFacade.transfer`."""
         group = await self._group(group_id)
         caller = await self._membership(group_id, caller_id)
-        _require(caller, "transfer")
-        _require_active(group)
+        views.require(caller, "transfer")
+        views.require_active(group)
         if user_id == caller_id:
             raise Conflict("you already own this group", code="already_owner")
         await self._target(group_id, user_id)
         previous = group.owner_id
         group = await self._store.transfer(group_id, user_id)
-        await self._members_saved(group_id)
+        await self._member_sets.saved(group_id)
         log.info("group transferred", extra={"group_id": group_id, "user_id": user_id})
         await self._changes.announce(
             group_id,
@@ -251,27 +235,27 @@ class GroupsService:
             targets=(user_id,),
             previous_owner_id=previous,
         )
-        return _group_read(group)
+        return views.group_read(group)
 
     async def dissolve(self, group_id: int, caller_id: int | None) -> GroupRead:
         """Dissolve; see :meth:`GroupsFacade.dissolve`."""
         group = await self._group(group_id)
         if caller_id is not None:
-            _require(await self._membership(group_id, caller_id), "dissolve")
+            views.require(await self._membership(group_id, caller_id), "dissolve")
         if group.dissolved:
-            return _group_read(group)
+            return views.group_read(group)
         group = await self._store.dissolve(group_id)
-        await self._members_saved(group_id)
+        await self._member_sets.saved(group_id)
         log.info("group dissolved", extra={"group_id": group_id})
         await self._changes.announce(group_id, "group_dissolved", caller_id)
-        return _group_read(group)
+        return views.group_read(group)
 
     async def edit(self, group_id: int, caller_id: int, request: GroupEdit) -> GroupRead:
         """Rename, change the notice or avatar, switch mute-all; see :meth:`GroupsFacade.edit`."""
-        name = _given(request.name)
-        notice = _given(request.notice)
-        avatar_url = _given(request.avatar_url)
-        muted = _given(request.muted)
+        name = views.given(request.name)
+        notice = views.given(request.notice)
+        avatar_url = views.given(request.avatar_url)
+        muted = views.given(request.muted)
         if name is not None:
             self._check_length("name", name, self._max_name_chars, "groups.max_name_chars")
         if notice is not None:
@@ -287,16 +271,16 @@ class GroupsService:
             muted is not None and not rules.allowed(caller.role, "mute_all")
         ):
             raise Forbidden("only the owner or an admin may edit the group", code="not_an_admin")
-        _require_active(group)
+        views.require_active(group)
         before = group
         group = await self._store.edit(
             group_id, name=name, notice=notice, avatar_url=avatar_url, muted=muted
         )
         if muted is not None:
-            await self._members_saved(group_id)
+            await self._member_sets.saved(group_id)
         log.info("group edited", extra={"group_id": group_id, "muted": group.muted})
         await self._announce_edit(before, group, caller_id)
-        return _group_read(group)
+        return views.group_read(group)
 
     async def _announce_edit(self, before: GroupRecord, after: GroupRecord, actor: int) -> None:
         """One event per field that changed, in a fixed order; an edit to the same value is none."""
@@ -334,11 +318,11 @@ class GroupsService:
             raise Forbidden(
                 "only the owner, or an admin muting a plain member, may mute", code="not_an_admin"
             )
-        _require_active(group)
+        views.require_active(group)
         changed = await self._store.set_mute(group_id, user_id, until or 0)
         if changed is None:
             raise self._no_member(group_id, user_id)
-        await self._members_saved(group_id)
+        await self._member_sets.saved(group_id)
         log.info("member muted", extra={"group_id": group_id, "user_id": user_id, "until": until})
         if until is not None:
             await self._changes.announce(
@@ -347,14 +331,14 @@ class GroupsService:
         elif target.muted_until > self._clock():
             # Unmuting someone whose mute has run out changes nothing anyone would notice.
             await self._changes.announce(group_id, "member_unmuted", caller_id, targets=(user_id,))
-        return _member_read(changed)
+        return views.member_read(changed)
 
     async def sendable_version(self, group_id: int, user_id: int) -> int:
         """Membership and send check; see :meth:`GroupsFacade.sendable_version`."""
         version = await self.membership_version(group_id, user_id)
         members = await self.member_set(group_id)
         if members.dissolved:
-            raise _dissolved(group_id)
+            raise views.dissolved(group_id)
         if members.muted_all and user_id not in members.moderators:
             raise Forbidden(
                 f"group {group_id} is muted: only the owner and admins may send",
@@ -377,7 +361,7 @@ class GroupsService:
 
     async def is_member(self, group_id: int, user_id: int) -> bool:
         """Membership check; see :meth:`GroupsFacade.is_member`."""
-        cached = self._member_sets.get(group_id)
+        cached = self._member_sets.cached(group_id)
         if cached is not None and user_id in cached.user_ids:
             return True
         return await self._store.member(group_id, user_id) is not None
@@ -393,73 +377,25 @@ class GroupsService:
 
     async def membership_version(self, group_id: int, user_id: int) -> int:
         """Version plus membership check; see :meth:`GroupsFacade.membership_version`."""
-        members = self._member_sets.get(group_id)
+        members = self._member_sets.cached(group_id)
         if members is None or user_id not in members.user_ids:
             # Not a member by the cache: ask the store before refusing (it may be stale).
-            members = await self._load_member_set(group_id)
+            members = await self._member_sets.load(group_id)
         if user_id not in members.user_ids:
             raise Forbidden(f"you are not a member of group {group_id}", code="not_a_member")
         return members.version
 
     async def member_set(self, group_id: int) -> MemberSet:
         """Member ids and version; see :meth:`GroupsFacade.member_set`."""
-        return self._member_sets.get(group_id) or await self._load_member_set(group_id)
+        return await self._member_sets.get(group_id)
 
     def watch_members(self, watcher: MembersWatcher) -> None:
         """Register a watcher; see :meth:`GroupsFacade.watch_members`."""
-        self._watchers.append(watcher)
+        self._member_sets.watch(watcher)
 
     def watch_changes(self, watcher: ChangesWatcher) -> None:
         """Register a change watcher; see :meth:`GroupsFacade.watch_changes`."""
         self._changes.watch(watcher)
-
-    async def _tell_watchers(self, group_id: int) -> None:
-        if not self._watchers:
-            return
-        try:
-            members = await self._load_member_set(group_id)
-        except Exception:
-            log.warning("member set not loaded for watchers", exc_info=True)
-            return
-        for watcher in self._watchers:
-            try:
-                await watcher(members)
-            except Exception:
-                # The membership is stored; chat catches up on the group's next message.
-                log.warning("members watcher failed", extra={"group_id": group_id}, exc_info=True)
-
-    async def _load_member_set(self, group_id: int) -> MemberSet:
-        # One load per group at a time (when the entry lapses under load, hundreds of sends
-        # would otherwise each query the same list); a load that began before a membership
-        # change is not cached.
-        async def load() -> MemberSet:
-            group = await self._group(group_id)
-            version, ids = await self._store.member_ids(group_id)
-            mutes = await self._store.mutes(group_id)
-            # Only a muted group's sends ask who moderates: skip the query otherwise.
-            moderators = await self._store.moderators(group_id) if group.muted else set()
-            return MemberSet(
-                group_id=group_id,
-                version=version,
-                user_ids=frozenset(ids),
-                dissolved=group.dissolved,
-                muted_until=mutes,
-                muted_all=group.muted,
-                moderators=frozenset(moderators),
-            )
-
-        return await self._member_sets.load(group_id, load)
-
-    async def _members_saved(self, group_id: int) -> None:
-        event = MembersChanged(group_id=group_id)
-        await invalidate_everywhere(self._member_sets, group_id, self._member_events, event)
-
-    async def _members_changed(self, event: MembersChanged) -> None:
-        self._member_sets.invalidate(event.group_id)
-
-    async def _drop_caches(self) -> None:
-        self._member_sets.clear()
-        log.info("member sets dropped after missed invalidations")
 
     async def _group(self, group_id: int) -> GroupRecord:
         group = await self._store.get(group_id)
@@ -495,65 +431,3 @@ class GroupsService:
             f"a group may have at most {self._max_members} members (groups.max_members)",
             code="group_full",
         )
-
-
-def _parse_cursor(cursor: str | None) -> int:
-    if cursor is None:
-        return 0
-    # ASCII digits only: int() would also accept other scripts' digits, spaces and "_".
-    if not (cursor.isascii() and cursor.isdigit()) or len(cursor) > 16:
-        raise InvalidInput(
-            "cursor: pass back the next_cursor of the previous page",
-            code="invalid_field",
-            field="cursor",
-        )
-    return int(cursor)
-
-
-def _given(value: _T | msgspec.UnsetType) -> _T | None:
-    return None if isinstance(value, msgspec.UnsetType) else value
-
-
-def _require(caller: MemberRecord, action: rules.Action) -> None:
-    if not rules.allowed(caller.role, action):
-        raise Forbidden("only the group's owner may do this", code="not_the_owner")
-
-
-def _require_active(group: GroupRecord) -> None:
-    if group.dissolved:
-        raise _dissolved(group.id)
-
-
-def _dissolved(group_id: int) -> Forbidden:
-    return Forbidden(
-        f"group {group_id} is dissolved: its history stays readable, nothing can be sent"
-        " or changed",
-        code="group_dissolved",
-    )
-
-
-def _member_read(m: MemberRecord) -> MemberRead:
-    return MemberRead(
-        user_id=m.user_id, role=m.role, joined_at=m.joined_at, muted_until=m.muted_until
-    )
-
-
-def _group_read(group: GroupRecord) -> GroupRead:
-    return GroupRead(
-        id=group.id,
-        name=group.name,
-        owner_id=group.owner_id,
-        member_count=group.member_count,
-        created_at=group.created_at,
-        dissolved=group.dissolved,
-        notice=group.notice,
-        muted=group.muted,
-        avatar_url=group.avatar_url,
-    )
-
-
-def _member_list(group_id: int, members: list[MemberRecord]) -> MemberList:
-    return MemberList(
-        group_id=group_id,
-        members=[_member_read(m) for m in members],
-    )
