@@ -124,7 +124,24 @@ class ChatPage:
         ]
 
     def wait_for_seq(self, seq: int, timeout_s: float = 10) -> None:
-        expect(self.message(seq)).to_be_visible(timeout=timeout_s * 1000)
+        """Until the stored message ``seq`` is shown (a user's message or a group notice)."""
+        shown = self.page.locator(f'[data-testid="message-list"] > [data-seq="{seq}"]')
+        expect(shown).to_be_visible(timeout=timeout_s * 1000)
+
+    def notices(self) -> list[tuple[int, str]]:
+        """(seq, text) of every group-change notice shown in the thread, in page order."""
+        return [
+            (int(seq), text)
+            for seq, text in self.page.eval_on_selector_all(
+                '[data-testid="message-list"] [data-testid="system-notice"]',
+                "nodes => nodes.map(n => [n.dataset.seq, n.textContent])",
+            )
+        ]
+
+    def notice(self, seq: int) -> Any:
+        return self.page.locator(
+            f'[data-testid="message-list"] [data-testid="system-notice"][data-seq="{seq}"]'
+        )
 
     def message(self, seq: int) -> Any:
         return self.page.locator(
@@ -200,8 +217,14 @@ def send_many(base_url: str, sender: ApiUser, to: int, bodies: list[str]) -> lis
     return seqs
 
 
-def history(base_url: str, token: str, conversation_id: str) -> list[tuple[int, str]]:
-    """The whole history as the server has it, (seq, body) ascending."""
+def history(
+    base_url: str, token: str, conversation_id: str, *, system: bool = True
+) -> list[tuple[int, str]]:
+    """The whole history as the server has it, (seq, body) ascending.
+
+    ``system=False`` leaves out the group-change messages (their body is JSON, shown as a
+    notice).
+    """
     out: list[tuple[int, str]] = []
     after = 0
     with httpx.Client(
@@ -214,7 +237,11 @@ def history(base_url: str, token: str, conversation_id: str) -> list[tuple[int, 
             )
             assert response.status_code == 200, response.text
             page = response.json()
-            out += [(m["seq"], m["body"]) for m in page["messages"]]
+            out += [
+                (m["seq"], m["body"])
+                for m in page["messages"]
+                if system or m["msg_type"] != "system"
+            ]
             if not page["has_more"]:
                 return out
-            after = out[-1][0]
+            after = page["messages"][-1]["seq"]

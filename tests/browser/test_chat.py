@@ -102,19 +102,23 @@ def test_a_group_of_three_browsers_gets_every_message_once_in_order(
     assert group.startswith("g:")
     ann.send("Who is in?")
 
+    # Seq 1 is the group's creation, shown as a notice; the first message is seq 2.
     for chat in (ben, cat):
-        expect(chat.badge(group)).to_have_text("1", timeout=5000)
+        expect(chat.badge(group)).to_have_text("2", timeout=5000)
         chat.open_conversation(group)
-        chat.wait_for_seq(1)
+        chat.wait_for_seq(2)
+        assert chat.notices() == [(1, f"{ann.username} created the group “Weekend trip”")]
 
     for round_ in range(4):
         for chat in people:
             chat.send(f"{chat.username[:3]} #{round_}")
     for chat in people:
-        chat.wait_for_seq(13)
+        chat.wait_for_seq(14)
 
-    stored = history(server.base_url, ann.stored_tokens()["access_token"], group)
-    assert [seq for seq, _ in stored] == list(range(1, 14))
+    token = ann.stored_tokens()["access_token"]
+    assert [seq for seq, _ in history(server.base_url, token, group)] == list(range(1, 15))
+    stored = history(server.base_url, token, group, system=False)
+    assert [seq for seq, _ in stored] == list(range(2, 15))
     for chat in people:
         assert chat.messages() == stored, chat.username
         expect(chat.pending()).to_have_count(0)

@@ -106,5 +106,8 @@ export function authedApi(session) {
     addMembers: (id, userIds) =>
       authed("POST", `/groups/${id}/members`, { body: { user_ids: userIds } }),
     removeMember: (id, userId) => authed("DELETE", `/groups/${id}/members/${userId}`),
+    blocks: (cursor) => authed("GET", "/users/me/blocks", { query: { limit: 200, cursor } }),
+    block: (userId) => authed("POST", `/users/me/blocks/${userId}`),
+    unblock: (userId) => authed("DELETE", `/users/me/blocks/${userId}`),
   };
 }

@@ -1,10 +1,13 @@
 // The conversation list in the sidebar, re-rendered from the Conversations model.
 
 import { clear, el, shortTime } from "./dom.js";
+import { systemText } from "./system.js";
 
 function preview(message, me, people) {
   if (!message) return "No messages yet";
   if (message.recalled) return "Message recalled";
+  // A group change reads the same for everyone, so it has no "You:" or sender prefix.
+  if (message.msg_type === "system") return systemText(message, me, people);
   let text = `[${message.msg_type}]`;
   if (message.msg_type === "text") {
     const flat = message.body.replace(/\s+/g, " ");

@@ -1,6 +1,7 @@
 // Entry point: the login screen, then the chat wired to the API and the push socket.
 
 import { ApiError, authedApi, publicApi } from "./api.js";
+import { BlockBar, Blocks } from "./blocks.js";
 import { $, say } from "./dom.js";
 import { Conversations } from "./conversations.js";
 import { GroupDialogs, resolveUsernames } from "./groups.js";
@@ -10,6 +11,7 @@ import { People } from "./people.js";
 import { Session, deviceId, takeNotice } from "./session.js";
 import { PushSocket } from "./socket.js";
 import { ThreadView } from "./thread.js";
+import { TypingIndicator } from "./typing.js";
 
 const USERNAME = /^[A-Za-z0-9_.-]{3,32}$/;
 const CONVERSATION_ID = /^(s:\d{1,16}:\d{1,16}|g:\d{1,16})$/;
@@ -72,6 +74,7 @@ async function startChat() {
   const me = session.userId;
   const people = new People(api);
   const conversations = new Conversations(me);
+  const blocks = new Blocks(api);
   let thread;
   const outbox = new Outbox(api, me, {
     onSent(message) {
@@ -79,10 +82,18 @@ async function startChat() {
       thread.receive(message);
     },
     onChange(conversationId) {
-      if (thread.openId === conversationId) thread.renderPending();
+      if (thread.openId === conversationId) {
+        thread.renderPending();
+        blockBar.render();
+      }
+    },
+    onRejected(item) {
+      // Refused because we blocked them (perhaps on another device): the button says so now.
+      if (item.code === "you_blocked_user" && item.session_type === "single") blocks.learn(item.to);
     },
   });
   thread = new ThreadView({ api, me, conversations, people, outbox });
+  const blockBar = new BlockBar({ blocks, people, outbox, conversations, openId: () => thread.openId });
   const list = new ConversationList($("conversation-list"), {
     me,
     conversations,
@@ -110,6 +121,7 @@ async function startChat() {
     list.render();
     const total = conversations.totalUnread();
     document.title = total ? `(${total}) ${APP_TITLE}` : APP_TITLE;
+    if (thread.openId) $("conversation-title").textContent = currentTitle();
     thread.updateReceipts();
   });
   people.subscribe((user) => {
@@ -118,14 +130,18 @@ async function startChat() {
     conversations.changed();
     if (user.id === me) $("me-name").textContent = user.nickname || user.username;
     if (thread.openId) $("conversation-title").textContent = currentTitle();
+    typing.render();
+    blockBar.render();
   });
 
+  const typing = new TypingIndicator({ me, people, send: (frame) => socket.send(frame) });
   const socket = new PushSocket({
     token: () => session.accessToken(),
     renew: () => session.renew("token_expired"),
     onHello: () => resync(),
     onFrame: (frame) => {
       if (frame.type === "message") {
+        typing.message(frame.message);
         if (!conversations.onMessage(frame.message)) {
           // The list we fetch may have been read before this message was stored: hold it
           // and apply it over the list, or the badge would miss it.
@@ -133,11 +149,15 @@ async function startChat() {
           resyncList();
         }
         thread.receive(frame.message);
+        // A group change (a rename, members, dissolution): fetch the groups again for titles.
+        if (frame.message.msg_type === "system") resyncList();
       } else if (frame.type === "recall" || frame.type === "edit") {
         conversations.onChange(frame.message);
         thread.change(frame.message);
       } else if (frame.type === "read") {
         conversations.onRead(frame);
+      } else if (frame.type === "typing") {
+        typing.frame(frame);
       } else if (frame.type === "settings") {
         conversations.onSettings(frame);
       } else if (frame.type === "kick") {
@@ -224,12 +244,17 @@ async function startChat() {
     $("members-button").hidden = !entry.group_id;
     $("conversation-title").textContent = currentTitle(id);
     list.setActive(id);
-    await thread.open(id);
+    typing.open(id);
+    const opening = thread.open(id);
+    blockBar.render();
+    if (!entry.group_id) blocks.load();
+    await opening;
     $("composer").focus();
   }
 
   function closeConversation() {
     thread.close();
+    typing.open(null);
     history.replaceState(null, "", location.pathname);
     $("conversation-pane").hidden = true;
     $("empty-state").hidden = false;
@@ -259,7 +284,10 @@ async function startChat() {
       send();
     }
   });
-  composer.addEventListener("input", grow);
+  composer.addEventListener("input", () => {
+    grow();
+    if (thread.openId && composer.value.trim()) typing.typed(thread.openId);
+  });
   $("composer-form").addEventListener("submit", (event) => {
     event.preventDefault();
     send();

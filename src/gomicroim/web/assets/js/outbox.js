@@ -4,11 +4,18 @@
 // Unsent messages are kept in localStorage and come back after a reload.
 
 import { ApiError } from "./api.js";
+import { BLOCK_CODES } from "./blocks.js";
 import { randomId } from "./session.js";
+
+const REFUSALS = {
+  blocked: "Not sent: this person is not accepting your messages.",
+  you_blocked_user: "Not sent: you blocked this person. Unblock them to write again.",
+};
 
 export class Outbox {
   /**
-   * @param hooks `onSent(message, item)` when stored, `onChange(conversationId)` on any change.
+   * @param hooks `onSent(message, item)` when stored, `onChange(conversationId)` on any change,
+   *   `onRejected(item)` when the server refused it for good (`item.code` says why).
    */
   constructor(api, userId, hooks) {
     this.api = api;
@@ -116,9 +123,12 @@ export class Outbox {
             }
             break;
           }
+          // Refused for good (a block, a mute, bad input): never retried, only discarded.
           item.state = "rejected";
-          item.error = error.message;
+          item.code = error.code;
+          item.error = BLOCK_CODES.has(error.code) ? REFUSALS[error.code] : error.message;
           this.changed(item);
+          if (this.hooks.onRejected) this.hooks.onRejected(item);
         }
       }
     } finally {

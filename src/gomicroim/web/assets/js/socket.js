@@ -97,6 +97,13 @@ export class PushSocket {
     if (!this.stopped) this.retry();
   }
 
+  /** Send a frame if the socket is open; false if it is not (the frame is dropped). */
+  send(frame) {
+    if (!this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(frame));
+    return true;
+  }
+
   /** Give up on the current socket at once (dead, or the browser went offline). */
   drop(reconnect = true) {
     const ws = this.ws;

@@ -3,6 +3,7 @@
 // (a page, a push, a catch-up after a reconnect, our own send) shows it exactly once.
 
 import { $, clear, el, longTime, shortTime } from "./dom.js";
+import { systemNotice } from "./system.js";
 
 const PAGE = 50;
 const CATCH_UP_PAGE = 100;
@@ -259,6 +260,7 @@ export class ThreadView {
   }
 
   node(m) {
+    if (m.msg_type === "system") return systemNotice(m, this.me, this.people);
     const mine = m.sender_id === this.me;
     const group = m.session_type === "group";
     return el(
@@ -319,6 +321,7 @@ export class ThreadView {
               testid: "message-item",
               state: item.state === "queued" ? "sending" : item.state,
               clientMsgId: item.client_msg_id,
+              ...(item.code ? { errorCode: item.code } : {}),
             },
           },
           el("p", { class: "body", text: item.body }),
