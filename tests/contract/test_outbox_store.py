@@ -12,7 +12,8 @@ from gomicroim.clock import now_ms
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead
 from gomicroim.modules.chat.ports import ChatStore, CommitListener, MessageDraft, OutboxStore
 from gomicroim.modules.chat.relay import OutboxRelay
-from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
+from gomicroim.modules.chat.storage import SqlChatStore
+from gomicroim.modules.chat.storage.outbox import SqlOutboxStore
 from tests.contract.conftest import Backend
 from tests.fakes import MemoryChatStore, MemoryOutboxStore
 from tests.fakes.outbox import RecordingPublisher

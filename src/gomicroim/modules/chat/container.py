@@ -21,8 +21,9 @@ from gomicroim.modules.chat.relay import OutboxRelay
 from gomicroim.modules.chat.service import ChatService
 from gomicroim.modules.chat.settings import ConversationSettingsService
 from gomicroim.modules.chat.settings_http import ConversationSettingsController
-from gomicroim.modules.chat.storage import SqlChatStore, SqlOutboxStore
+from gomicroim.modules.chat.storage import SqlChatStore
 from gomicroim.modules.chat.storage.changes import SqlMessageChangeStore
+from gomicroim.modules.chat.storage.outbox import SqlOutboxStore
 from gomicroim.modules.chat.storage.readers import SqlReaderStore
 from gomicroim.modules.chat.storage.visibility import SqlVisibilityStore
 from gomicroim.modules.groups.contract import GroupsFacade
