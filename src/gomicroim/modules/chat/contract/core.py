@@ -1,12 +1,14 @@
-"""The chat module's public face: ``ChatFacade``, its wire types and events."""
+"""``ChatFacade``: sending, lists, history and read positions, with their wire types and events."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Literal, Protocol, runtime_checkable
 
 import msgspec
 
+from gomicroim.modules.chat.contract.settings import (
+    ConversationSettings,
+)
 from gomicroim.modules.groups.contract import MemberSet
 from gomicroim.modules.identity.contract import UserId
 from gomicroim.patterns import whole
@@ -168,32 +170,6 @@ class MessageCommitted(msgspec.Struct, frozen=True, kw_only=True):
 MessageChange = Literal["recall", "edit"]
 
 
-MutedUntil = Annotated[
-    int,
-    msgspec.Meta(
-        ge=0,
-        le=2**53 - 1,
-        description="Unix ms; a time not after now (or null) means not muted.",
-    ),
-]
-
-
-class SettingsUpdate(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``PATCH /conversations/{id}/settings`` body: the fields to change; absent ones stay."""
-
-    muted_until: MutedUntil | msgspec.UnsetType | None = msgspec.UNSET
-    pinned: bool | msgspec.UnsetType = msgspec.UNSET
-
-
-class ConversationSettings(msgspec.Struct, frozen=True, kw_only=True):
-    """One user's settings of one conversation (the answer of a change and its frame)."""
-
-    conversation_id: str
-    #: Notifications muted until then (Unix ms); null when not muted.
-    muted_until: int | None
-    pinned: bool
-
-
 class ReadPositionMoved(msgspec.Struct, frozen=True, kw_only=True):
     """Event: a user's read position moved forward (a hint for their devices and the peer).
 
@@ -299,164 +275,5 @@ class GroupAudience(Protocol):
 
         With ``groups.new_members_see_history`` off, members whose current spell began after
         the message are left out, so sync agrees with history; otherwise every member.
-        """
-        ...
-
-
-@runtime_checkable
-class ConversationSettingsFacade(Protocol):
-    """A user's own settings of a conversation: mute notifications (do not disturb) and pin."""
-
-    async def update_settings(
-        self, user_id: int, device_id: str, conversation_id: str, update: SettingsUpdate
-    ) -> ConversationSettings:
-        """Change the caller's settings of a conversation and tell all their devices.
-
-        A ``muted_until`` not after now, or null, unmutes. Every online device of the user
-        (``device_id``'s too) gets a ``settings`` frame.
-
-        Raises:
-            InvalidInput: ``invalid_conversation_id``.
-            Forbidden: ``not_a_participant`` / ``not_a_member``.
-            NotFound: ``group_not_found``, or ``conversation_not_found`` when the caller has
-                no entry for it yet (a single chat without messages).
-        """
-        ...
-
-    async def muted_users(
-        self, conversation_id: str, user_ids: Sequence[int], now_ms: int
-    ) -> set[int]:
-        """Which of ``user_ids`` have ``conversation_id`` muted at ``now_ms`` (one query).
-
-        For offline push: a muted user gets no notification. Users without an entry for the
-        conversation are not muted.
-        """
-        ...
-
-
-class MessageEdit(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
-    """``PATCH /conversations/{id}/messages/{seq}`` body: the new body."""
-
-    body: Annotated[
-        str,
-        msgspec.Meta(
-            min_length=1,
-            description="The new text; at most chat.max_body_bytes UTF-8 bytes, never empty.",
-        ),
-    ]
-
-
-class MessageHidden(msgspec.Struct, kw_only=True):
-    """Answer of a delete for me: the message is gone from the caller's history and sync."""
-
-    conversation_id: str
-    seq: int
-    hidden: bool = True
-
-
-@runtime_checkable
-class MessageChangesFacade(Protocol):
-    """Changes to stored messages (recall, edit, delete for me) and who may take part."""
-
-    async def recall(
-        self, user_id: int, device_id: str, conversation_id: str, seq: int
-    ) -> MessageRead:
-        """Turn a message into a tombstone and tell every participant; idempotent.
-
-        Raises:
-            InvalidInput: ``invalid_conversation_id``.
-            Forbidden: ``not_a_participant``, ``not_allowed`` (not the sender), or
-                ``recall_window_passed`` (``chat.recall_window_s``).
-            NotFound: ``message_not_found``, ``group_not_found``.
-        """
-        ...
-
-    async def edit(
-        self, user_id: int, device_id: str, conversation_id: str, seq: int, body: str
-    ) -> MessageRead:
-        """Replace a message's body, keeping its seq, and tell every participant.
-
-        Raises:
-            InvalidInput: as :meth:`recall`.
-            TooLarge: ``body_too_large``.
-            Forbidden: ``not_a_participant``, ``not_allowed``, ``edit_window_passed``.
-            Conflict: ``message_recalled``.
-            NotFound: ``message_not_found``, ``group_not_found``.
-        """
-        ...
-
-    async def hide(
-        self, user_id: int, device_id: str, conversation_id: str, seq: int
-    ) -> MessageHidden:
-        """Hide a message from the caller's own history and sync; idempotent.
-
-        Raises:
-            InvalidInput, Forbidden, NotFound: as :meth:`recall` (no window applies).
-        """
-        ...
-
-    async def participants(self, user_id: int, conversation_id: str) -> set[int]:
-        """The users of a conversation ``user_id`` takes part in (``user_id`` included).
-
-        Raises:
-            InvalidInput: ``invalid_conversation_id``.
-            Forbidden: ``not_a_participant`` / ``not_a_member``.
-            NotFound: ``group_not_found``.
-        """
-        ...
-
-
-class Reader(msgspec.Struct, kw_only=True):
-    """A member who has read a message: how far they have read (at least the message's seq)."""
-
-    user_id: int
-    read_seq: int
-
-
-class ReaderPage(msgspec.Struct, kw_only=True):
-    """Who has read a message, a page at a time, and how many have and have not.
-
-    ``readers`` are ordered by ``read_seq``, then ``user_id``, ascending. ``next_cursor`` is
-    opaque: pass it back as ``cursor`` for the next page; null on the last page. The counts
-    cover every current participant but the message's sender, not just this page.
-    """
-
-    conversation_id: str
-    seq: int
-    readers: list[Reader]
-    next_cursor: str | None
-    #: Participants (sender excluded) whose read position is at or past ``seq``.
-    read_count: int
-    #: Participants (sender excluded) whose read position is before ``seq``.
-    unread_count: int
-
-
-@runtime_checkable
-class ReadReceiptsFacade(Protocol):
-    """Who has read a message, from the participants' read positions."""
-
-    async def readers(
-        self,
-        user_id: int,
-        conversation_id: str,
-        seq: int,
-        *,
-        limit: int | None = None,
-        cursor: str | None = None,
-    ) -> ReaderPage:
-        """The participants but the sender who have read up to ``seq``, and the counts.
-
-        ``limit`` defaults to ``chat.readers_page_limit`` and may be at most
-        ``chat.readers_max_limit``; ``cursor`` is the ``next_cursor`` of the previous page.
-        In a single chat the only candidate is the peer of the message's sender. Every
-        participant who had read ``seq`` when paging began is on some page; one who reads on
-        while a client pages may show up again with a higher ``read_seq``.
-
-        Raises:
-            InvalidInput: ``invalid_conversation_id``; ``invalid_field`` for a ``limit`` out
-                of range or a ``cursor`` this server did not issue.
-            Forbidden: ``not_a_participant`` (single chats) or ``not_a_member`` (groups,
-                former members included).
-            NotFound: ``group_not_found``, ``message_not_found`` (no message at ``seq``).
         """
         ...
