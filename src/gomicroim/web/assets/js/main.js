@@ -194,17 +194,28 @@ async function startChat() {
 
   let listing = null;
   let unlisted = [];
+  // Held messages already given one more list read: never more than one, so a message whose
+  // conversation never lists (a group left meanwhile) cannot keep the list reloading.
+  const relisted = new WeakSet();
   function resyncList() {
+    let again = false;
     listing ||= Promise.all([loadGroups(), api.conversations()])
       .then(([, payload]) => {
         conversations.applyList(payload);
         const held = unlisted;
         unlisted = [];
-        for (const message of held) conversations.onMessage(message);
+        for (const message of held) {
+          if (conversations.onMessage(message) || relisted.has(message)) continue;
+          // Pushed while this list was being read, and stored after it: read it again.
+          relisted.add(message);
+          unlisted.push(message);
+          again = true;
+        }
       })
       .catch(() => {})
       .finally(() => {
         listing = null;
+        if (again) resyncList();
       });
     return listing;
   }
