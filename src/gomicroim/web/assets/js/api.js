@@ -109,5 +109,8 @@ export function authedApi(session) {
     blocks: (cursor) => authed("GET", "/users/me/blocks", { query: { limit: 200, cursor } }),
     block: (userId) => authed("POST", `/users/me/blocks/${userId}`),
     unblock: (userId) => authed("DELETE", `/users/me/blocks/${userId}`),
+    settings: (id, change) =>
+      authed("PATCH", `/conversations/${encodeURIComponent(id)}/settings`, { body: change }),
+    presence: (userIds) => authed("GET", "/presence", { query: { user_ids: userIds.join(",") } }),
   };
 }

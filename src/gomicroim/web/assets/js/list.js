@@ -29,8 +29,8 @@ export function titleOf(entry, conversations, people) {
 }
 
 export class ConversationList {
-  constructor(root, { me, conversations, people, onOpen, onMore }) {
-    Object.assign(this, { root, me, conversations, people, onOpen, onMore });
+  constructor(root, { me, conversations, people, presence, onOpen, onMore }) {
+    Object.assign(this, { root, me, conversations, people, presence, onOpen, onMore });
     this.activeId = null;
     root.addEventListener("keydown", (event) => this.arrowKeys(event));
     // The next page loads when "More" scrolls into view; the button itself works without.
@@ -52,6 +52,9 @@ export class ConversationList {
     for (const entry of this.conversations.sorted()) {
       const unread = this.conversations.unread(entry);
       const name = titleOf(entry, this.conversations, this.people);
+      const online = entry.session_type === "single" && this.presence.online(entry.peer_id);
+      const muted = this.conversations.muted(entry);
+      const states = [online && "online", entry.pinned && "pinned", muted && "muted"].filter(Boolean);
       const button = el(
         "button",
         {
@@ -59,7 +62,7 @@ export class ConversationList {
           on: { click: () => this.onOpen(entry.conversation_id) },
           attrs: {
             "aria-current": entry.conversation_id === this.activeId ? "true" : "false",
-            "aria-label": `${name}${unread ? `, ${unread} unread` : ""}`,
+            "aria-label": [name, ...states, unread ? `${unread} unread` : ""].filter(Boolean).join(", "),
           },
         },
         el("span", {
@@ -67,11 +70,18 @@ export class ConversationList {
           text: name,
           dataset: entry.peer_id ? { userName: entry.peer_id } : {},
         }),
+        el(
+          "span",
+          { class: "marks", attrs: { "aria-hidden": "true" } },
+          online ? el("span", { class: "online-dot", dataset: { testid: "online-dot" }, attrs: { title: "online" } }) : null,
+          entry.pinned ? el("span", { class: "mark", text: "📌", dataset: { testid: "pin-mark" }, attrs: { title: "pinned" } }) : null,
+          muted ? el("span", { class: "mark", text: "🔕", dataset: { testid: "muted-mark" }, attrs: { title: "muted" } }) : null,
+        ),
         el("span", { class: "time", text: entry.last_message ? shortTime(entry.updated_at) : "" }),
         el("span", { class: "preview", text: preview(entry.last_message, this.me, this.people) }),
         unread
           ? el("span", {
-              class: "badge",
+              class: muted ? "badge muted" : "badge",
               text: unread > 99 ? "99+" : unread,
               dataset: { testid: "unread-badge" },
               attrs: { "aria-hidden": "true" },

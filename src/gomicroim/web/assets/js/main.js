@@ -8,7 +8,9 @@ import { GroupDialogs, resolveUsernames } from "./groups.js";
 import { ConversationList, titleOf } from "./list.js";
 import { Outbox } from "./outbox.js";
 import { People } from "./people.js";
+import { Presence } from "./presence.js";
 import { Session, deviceId, takeNotice } from "./session.js";
+import { SettingsBar } from "./settings.js";
 import { PushSocket } from "./socket.js";
 import { ThreadView } from "./thread.js";
 import { TypingIndicator } from "./typing.js";
@@ -75,6 +77,7 @@ async function startChat() {
   const people = new People(api);
   const conversations = new Conversations(me);
   const blocks = new Blocks(api);
+  const presence = new Presence({ api, send: (frame) => socket.send(frame) });
   let thread;
   const outbox = new Outbox(api, me, {
     onSent(message) {
@@ -94,10 +97,12 @@ async function startChat() {
   });
   thread = new ThreadView({ api, me, conversations, people, outbox });
   const blockBar = new BlockBar({ blocks, people, outbox, conversations, openId: () => thread.openId });
+  const settingsBar = new SettingsBar({ api, conversations, openId: () => thread.openId });
   const list = new ConversationList($("conversation-list"), {
     me,
     conversations,
     people,
+    presence,
     onOpen: (id) => openConversation(id),
     onMore: () => loadMore(),
   });
@@ -123,6 +128,12 @@ async function startChat() {
     document.title = total ? `(${total}) ${APP_TITLE}` : APP_TITLE;
     if (thread.openId) $("conversation-title").textContent = currentTitle();
     thread.updateReceipts();
+    settingsBar.render();
+    presence.follow(singlePeers());
+  });
+  presence.subscribe(() => {
+    list.render();
+    showPresence();
   });
   people.subscribe((user) => {
     people.fill(document.body, user);
@@ -160,6 +171,8 @@ async function startChat() {
         typing.frame(frame);
       } else if (frame.type === "settings") {
         conversations.onSettings(frame);
+      } else if (frame.type === "presence") {
+        presence.frame(frame);
       } else if (frame.type === "kick") {
         // The close code that follows says what to do.
       }
@@ -170,7 +183,10 @@ async function startChat() {
 
   // Pull the truth after every (re)connect: anything pushed while we were away is in there.
   async function resync() {
+    // A new socket follows nobody: subscribe again once the list says who the peers are.
+    presence.reconnected();
     await resyncList();
+    presence.follow(singlePeers());
     thread.invalidateOthers();
     await thread.catchUp();
     outbox.retryAll();
@@ -178,17 +194,28 @@ async function startChat() {
 
   let listing = null;
   let unlisted = [];
+  // Held messages already given one more list read: never more than one, so a message whose
+  // conversation never lists (a group left meanwhile) cannot keep the list reloading.
+  const relisted = new WeakSet();
   function resyncList() {
+    let again = false;
     listing ||= Promise.all([loadGroups(), api.conversations()])
       .then(([, payload]) => {
         conversations.applyList(payload);
         const held = unlisted;
         unlisted = [];
-        for (const message of held) conversations.onMessage(message);
+        for (const message of held) {
+          if (conversations.onMessage(message) || relisted.has(message)) continue;
+          // Pushed while this list was being read, and stored after it: read it again.
+          relisted.add(message);
+          unlisted.push(message);
+          again = true;
+        }
       })
       .catch(() => {})
       .finally(() => {
         listing = null;
+        if (again) resyncList();
       });
     return listing;
   }
@@ -219,6 +246,23 @@ async function startChat() {
     conversations.applyGroups(groups);
   }
 
+  /** The single-chat peers of the loaded list, most recent first (pinned ones before). */
+  function singlePeers() {
+    return conversations
+      .sorted()
+      .filter((entry) => entry.session_type === "single" && entry.peer_id)
+      .map((entry) => entry.peer_id);
+  }
+
+  /** The open single chat's header line: "online", "last seen …", or nothing (a group). */
+  function showPresence() {
+    const entry = conversations.get(thread.openId);
+    const node = $("presence-status");
+    const peer = entry && entry.session_type === "single" ? entry.peer_id : null;
+    node.textContent = peer ? presence.describe(peer) : "";
+    node.dataset.online = String(Boolean(peer && presence.online(peer)));
+  }
+
   function currentTitle(id = thread.openId) {
     const entry = conversations.get(id);
     return entry ? titleOf(entry, conversations, people) : "";
@@ -246,7 +290,10 @@ async function startChat() {
     list.setActive(id);
     typing.open(id);
     const opening = thread.open(id);
+    // After open(): these read the open id.
     blockBar.render();
+    settingsBar.render();
+    showPresence();
     if (!entry.group_id) blocks.load();
     await opening;
     $("composer").focus();
@@ -255,6 +302,7 @@ async function startChat() {
   function closeConversation() {
     thread.close();
     typing.open(null);
+    showPresence();
     history.replaceState(null, "", location.pathname);
     $("conversation-pane").hidden = true;
     $("empty-state").hidden = false;
