@@ -230,6 +230,11 @@ class GatewaySettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     #: With Redis, a node's sockets count towards the caps under leases it renews every third
     #: of this; the sockets of a node that died stop counting this long after its last renewal.
     connection_lease_s: Annotated[float, msgspec.Meta(ge=3)] = 30.0
+    #: Accept permessage-deflate when a client offers it (browsers do). Off by default: every
+    #: compressed socket keeps its own zlib state (about 15 KB more per socket) and deflates
+    #: each frame for itself, where an uncompressed frame is the same bytes for every socket;
+    #: chat frames are small, so the bandwidth saved is small too.
+    per_message_deflate: bool = False
 
 
 class PresenceSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -83,6 +83,7 @@ def serve(settings: Settings) -> int:
         forwarded_allow_ips=settings.server.forwarded_allow_ips,
         ws=GatewayWebSocketProtocol,
         ws_max_size=settings.gateway.max_frame_bytes,
+        ws_per_message_deflate=settings.gateway.per_message_deflate,
         ws_ping_interval=None,
         lifespan="on",
         log_config=None,
