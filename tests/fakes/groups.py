@@ -182,13 +182,6 @@ class MemoryGroupStore:
         members = self._members.get(group_id, {})
         return {u for u, m in members.items() if m.role != "member"}
 
-    async def share_group(self, user_a: int, user_b: int) -> bool:
-        """Whether both are members of one undissolved group."""
-        return any(
-            user_a in members and user_b in members and not self._groups[group_id].dissolved
-            for group_id, members in self._members.items()
-        )
-
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark the group dissolved."""
         group = msgspec.structs.replace(self._groups[group_id], dissolved=True)

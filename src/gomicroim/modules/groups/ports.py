@@ -134,10 +134,6 @@ class GroupStore(Protocol):
         """The ids of the owner and the admins."""
         ...
 
-    async def share_group(self, user_a: int, user_b: int) -> bool:
-        """Whether both users are members of one group that is not dissolved."""
-        ...
-
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark the group dissolved; members and history stay."""
         ...

@@ -368,7 +368,8 @@ class GroupsService:
 
     async def share_group(self, user_a: int, user_b: int) -> bool:
         """Common live group; see :meth:`GroupsFacade.share_group`."""
-        return await self._store.share_group(user_a, user_b)
+        # The one co-membership query presence asks too, with a single candidate.
+        return user_b in await self._store.co_members(user_a, {user_b})
 
     async def role_of(self, group_id: int, user_id: int) -> Role | None:
         """The member's role; see :meth:`GroupsFacade.role_of`."""

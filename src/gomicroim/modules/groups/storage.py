@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import cast
 
 from tortoise import fields, models
-from tortoise.expressions import F, Subquery
+from tortoise.expressions import F
 from tortoise.transactions import in_transaction
 
 from gomicroim.infra.database import placeholder
@@ -252,15 +252,6 @@ class SqlGroupStore:
             "user_id", flat=True
         )
         return {int(cast(int, i)) for i in ids}
-
-    async def share_group(self, user_a: int, user_b: int) -> bool:
-        """One query: a live group among those holding a membership of each user.
-
-        Both memberships are found through the ``user_id`` index; the group by primary key.
-        """
-        theirs = Member.filter(user_id=user_b).values("group_id")
-        common = Member.filter(user_id=user_a, group_id__in=Subquery(theirs)).values("group_id")
-        return await Group.filter(id__in=Subquery(common), dissolved=False).exists()
 
     async def dissolve(self, group_id: int) -> GroupRecord:
         """Mark dissolved."""
