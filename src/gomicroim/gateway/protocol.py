@@ -224,6 +224,11 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
                     self.writable.clear()
         else:
             await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The upgrade request and its response (headers and all) are not read again once
+            # the handshake went out; an idle socket would keep them for its whole life.
+            self.request = None  # type: ignore[assignment]
+            self.response = None  # type: ignore[assignment]
         if closing and self.close_timer is not None:
             self.close_timer.cancel()
             self.close_timer = self.loop.call_later(self.close_timeout, self._abort)
