@@ -28,10 +28,19 @@ def _bench(tmp_path: Path, *args: str, timeout: float) -> tuple[dict[str, Any], 
     return json.loads(out.read_text()), proc.stdout
 
 
-def _assert_client_cpu_reported(run: dict[str, Any]) -> None:
+def _assert_client_cpu_reported(run: dict[str, Any], *, busy: bool = True) -> None:
+    """Client CPU fields are present; with ``busy``, they show the clients' work.
+
+    CPU times tick in 10 ms steps, and the smoke run's 40 idle sockets connect in a few ms,
+    so the connections scenario's client CPU may read 0.
+    """
     assert run["client_processes"] >= 1
-    assert run["client_cpu_s"] > 0
-    assert 0 < run["client_cpu_max_pct"] <= run["client_cpu_pct"]
+    if busy:
+        assert run["client_cpu_s"] > 0
+        assert 0 < run["client_cpu_max_pct"] <= run["client_cpu_pct"]
+    else:
+        assert run["client_cpu_s"] >= 0
+        assert 0 <= run["client_cpu_max_pct"] <= run["client_cpu_pct"]
     assert isinstance(run["client_bound"], bool)
 
 
@@ -42,7 +51,7 @@ def test_bench_smoke_runs_every_scenario_and_loses_nothing(tmp_path: Path) -> No
     for name, run in runs.items():
         if name == "throughput":
             run = run["steps"][-1]
-        _assert_client_cpu_reported(run)
+        _assert_client_cpu_reported(run, busy=name != "connections")
         assert run["server_cpu_pct"] > 0, name
 
     latency = runs["latency"]
