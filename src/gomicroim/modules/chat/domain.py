@@ -7,7 +7,7 @@ import binascii
 
 import msgspec
 
-from gomicroim.errors import Forbidden, InvalidInput, TooLarge
+from gomicroim.errors import Forbidden, InvalidInput, NotFound, TooLarge
 from gomicroim.modules.chat.contract import (
     MessagePreview,
     MessageRead,
@@ -131,6 +131,29 @@ def require_single_participant(ref: ConversationRef, user_id: int) -> None:
         raise Forbidden(
             f"you are not a participant of conversation {ref.id}", code="not_a_participant"
         )
+
+
+def page_limit(limit: int | None, default: int, maximum: int, setting: str) -> int:
+    """A page's ``limit``: ``default`` when absent; 400 ``invalid_field`` outside 1..maximum.
+
+    ``setting`` names the config key of ``maximum``, so the error says where the bound lives.
+    """
+    if limit is None:
+        return default
+    if not 1 <= limit <= maximum:
+        raise InvalidInput(
+            f"limit must be between 1 and {maximum} ({setting})",
+            code="invalid_field",
+            field="limit",
+        )
+    return limit
+
+
+def message_not_found(conversation_id: str, seq: int) -> NotFound:
+    """The error for a seq that holds no message (recall, edit, delete for me, readers)."""
+    return NotFound(
+        f"no message at seq {seq} in conversation {conversation_id}", code="message_not_found"
+    )
 
 
 def next_read_seq(current: int, requested: int, last_seq: int) -> int:

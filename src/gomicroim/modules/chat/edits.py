@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import AppError, NotFound, Unavailable
+from gomicroim.errors import AppError, Unavailable
 from gomicroim.modules.chat import changes, domain
 from gomicroim.modules.chat.contract import (
     MessageChange,
@@ -101,7 +101,7 @@ class MessageChangeService:
         """Delete for me; see :meth:`MessageChangesFacade.hide`."""
         ref = await self._readable(user_id, conversation_id)
         if await self._store.message(ref.id, seq) is None:
-            raise _missing(ref.id, seq)
+            raise domain.message_not_found(ref.id, seq)
         await self._store.hide(user_id, ref.id, seq, self._clock())
         if self._timeline is not None:
             await self._timeline.forget(user_id, ref.id, seq)
@@ -131,7 +131,7 @@ class MessageChangeService:
         await self._wait_relayed(conversation_id, seq)
         outcome = await self._store.change(conversation_id, seq, apply, device_id)
         if outcome is None:
-            raise _missing(conversation_id, seq)
+            raise domain.message_not_found(conversation_id, seq)
         message, _ = outcome
         if message.revision == 0:
             return message
@@ -189,10 +189,4 @@ def _as_send(message: MessageRead, body: str) -> MessageSend:
         client_msg_id=message.client_msg_id,
         msg_type="text" if message.msg_type == "system" else message.msg_type,
         body=body,
-    )
-
-
-def _missing(conversation_id: str, seq: int) -> NotFound:
-    return NotFound(
-        f"no message at seq {seq} in conversation {conversation_id}", code="message_not_found"
     )

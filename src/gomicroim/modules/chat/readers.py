@@ -11,7 +11,7 @@ removal recreates it, until the next membership change).
 from __future__ import annotations
 
 from gomicroim.clock import Clock, now_ms
-from gomicroim.errors import InvalidInput, NotFound
+from gomicroim.errors import InvalidInput
 from gomicroim.modules.chat import domain
 from gomicroim.modules.chat.contract import Reader, ReaderPage
 from gomicroim.modules.chat.ports import ChatStore, ReadCounts, ReaderStore, VisibilityStore
@@ -52,14 +52,9 @@ class ReadReceiptService:
         cursor: str | None = None,
     ) -> ReaderPage:
         """A page of readers; see :meth:`ReadReceiptsFacade.readers`."""
-        if limit is None:
-            limit = self._default_limit
-        if not 1 <= limit <= self._max_limit:
-            raise InvalidInput(
-                f"limit must be between 1 and {self._max_limit} (chat.readers_max_limit)",
-                code="invalid_field",
-                field="limit",
-            )
+        limit = domain.page_limit(
+            limit, self._default_limit, self._max_limit, "chat.readers_max_limit"
+        )
         if seq < 1:
             raise InvalidInput("seq: messages start at seq 1", code="invalid_field", field="seq")
         after = None if cursor is None else domain.decode_reader_cursor(cursor)
@@ -68,9 +63,7 @@ class ReadReceiptService:
         members = frozenset(ref.users or ()) if group is None else group.user_ids
         sender = await self._store.sender_of(ref.id, seq)
         if sender is None:
-            raise NotFound(
-                f"no message at seq {seq} in conversation {ref.id}", code="message_not_found"
-            )
+            raise domain.message_not_found(ref.id, seq)
         if group is not None:
             await self._catch_up(ref.id, group)
             members = await self._could_see(ref.id, seq, members)

@@ -193,14 +193,9 @@ class ChatService:
         self, user_id: int, *, limit: int | None = None, before: str | None = None
     ) -> ConversationList:
         """A page of the conversation list; see :meth:`ChatFacade.conversations`."""
-        if limit is None:
-            limit = self._list_default
-        if not 1 <= limit <= self._list_max:
-            raise InvalidInput(
-                f"limit must be between 1 and {self._list_max} (chat.conversations_max_limit)",
-                code="invalid_field",
-                field="limit",
-            )
+        limit = domain.page_limit(
+            limit, self._list_default, self._list_max, "chat.conversations_max_limit"
+        )
         position = None if before is None else domain.decode_cursor(before)
         # One row past the page says whether another page exists, without a count.
         now = self._clock()
