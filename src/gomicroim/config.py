@@ -161,6 +161,10 @@ class TimelineSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True)
     prune_interval_s: Seconds = 3600
     max_sync_page: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 200
     default_sync_page: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+    #: SQLite only. False: an append commits without its own fsync and is made durable by the
+    #: next send's (WAL frames reach the disk in order); after a power cut the appends since
+    #: that sync are rebuilt from the outbox. True: every append waits for its own fsync.
+    sync_each_append: bool = False
 
 
 class FanoutSettings(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

@@ -54,7 +54,9 @@ class TimelineContainer(containers.DeclarativeContainer):
     )
     store = providers.Selector(
         settings.provided.timeline.backend,
-        sql=providers.Singleton(SqlTimelineStore),
+        sql=providers.Singleton(
+            SqlTimelineStore, durable=settings.provided.timeline.sync_each_append
+        ),
         mongo=providers.Singleton(_mongo_store, mongo),
     )
     service = providers.Singleton(

@@ -10,6 +10,7 @@ from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.transactions import in_transaction
 
 from gomicroim.caching import Cache
+from gomicroim.infra.sqlite_unit import run_unit
 from gomicroim.modules.chat.contract import MessageCommitted, MessageRead, MsgType, SessionType
 from gomicroim.modules.chat.ports import DuplicateMessage, MessageDraft
 from gomicroim.modules.chat.storage import codec
@@ -142,29 +143,49 @@ class SqlBatchWriter:
         self._sql: Statements | None = None
 
     async def commit(self, drafts: Sequence[MessageDraft]) -> list[Outcome]:
-        """Store every draft that is not a duplicate; all or nothing for the batch."""
-        async with in_transaction() as db:
-            sql = await self._statements(db)
-            created = await self._create_conversations(db, sql, drafts)
-            last_seq = await _lock_conversations(db, sql, drafts)
-            taken = await _already_sent(db, sql, drafts)
-            outcomes: list[Outcome] = []
-            stored: list[tuple[MessageDraft, MessageRead]] = []
-            for draft in drafts:
-                key = (draft.sender_id, draft.client_msg_id)
-                if key in taken:
-                    outcomes.append(DuplicateMessage(taken[key]))
-                    continue
-                seq = last_seq[draft.conversation_id] + 1
-                last_seq[draft.conversation_id] = seq
-                message = draft.at_seq(seq)
-                taken[key] = message
-                stored.append((draft, message))
-                outcomes.append(message)
-            await _create_entries(db, sql, [d for d in drafts if d.conversation_id in created])
-            if stored:
-                await self._write(db, sql, stored)
-        self._remember(created)
+        """Store every draft that is not a duplicate; all or nothing for the batch.
+
+        One unit of work (:func:`run_unit`): on SQLite the whole transaction is one trip to
+        the connection's thread, so it only runs statements; the cache is read before.
+        """
+        first = {d.conversation_id: d for d in reversed(drafts)}
+        unknown = {cid for cid in first if not self._known.get(cid)}
+        outcomes = await run_unit(lambda db: self._commit_in(db, drafts, first, unknown))
+        self._remember(unknown)
+        return outcomes
+
+    async def _commit_in(
+        self,
+        db: BaseDBAsyncClient,
+        drafts: Sequence[MessageDraft],
+        first: dict[str, MessageDraft],
+        unknown: set[str],
+    ) -> list[Outcome]:
+        sql = await self._statements(db)
+        if unknown:
+            # Every conversation of the batch, in sorted order, so row locks keep one order.
+            await db.execute_many(
+                sql.create_conversations(),
+                [[cid, first[cid].session_type, first[cid].created_at] for cid in sorted(first)],
+            )
+        last_seq = await _lock_conversations(db, sql, drafts)
+        taken = await _already_sent(db, sql, drafts)
+        outcomes: list[Outcome] = []
+        stored: list[tuple[MessageDraft, MessageRead]] = []
+        for draft in drafts:
+            key = (draft.sender_id, draft.client_msg_id)
+            if key in taken:
+                outcomes.append(DuplicateMessage(taken[key]))
+                continue
+            seq = last_seq[draft.conversation_id] + 1
+            last_seq[draft.conversation_id] = seq
+            message = draft.at_seq(seq)
+            taken[key] = message
+            stored.append((draft, message))
+            outcomes.append(message)
+        await _create_entries(db, sql, [d for d in drafts if d.conversation_id in unknown])
+        if stored:
+            await self._write(db, sql, stored)
         return outcomes
 
     async def find_sent(self, sender_id: int, client_msg_id: str) -> MessageRead | None:
@@ -182,20 +203,6 @@ class SqlBatchWriter:
                 version = str(rows[0]["v"])
             self._sql = Statements(flavour_of(db.capabilities.dialect, version))
         return self._sql
-
-    async def _create_conversations(
-        self, db: BaseDBAsyncClient, sql: Statements, drafts: Sequence[MessageDraft]
-    ) -> set[str]:
-        """Create the batch's unknown conversations in the transaction; return them."""
-        first = {d.conversation_id: d for d in reversed(drafts)}
-        if all(self._known.get(cid) for cid in first):
-            return set()
-        # Every conversation of the batch, in sorted order, so row locks keep one global order.
-        await db.execute_many(
-            sql.create_conversations(),
-            [[cid, first[cid].session_type, first[cid].created_at] for cid in sorted(first)],
-        )
-        return {cid for cid in first if not self._known.get(cid)}
 
     def _remember(self, conversation_ids: set[str]) -> None:
         for conversation_id in conversation_ids:

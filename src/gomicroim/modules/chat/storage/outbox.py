@@ -7,6 +7,7 @@ from typing import cast
 from tortoise.expressions import Q
 
 from gomicroim.infra.database import placeholder
+from gomicroim.infra.sqlite_unit import run_unit
 from gomicroim.modules.chat.ports import OutboxRecord
 from gomicroim.modules.chat.storage import Outbox, codec
 
@@ -72,13 +73,15 @@ class SqlOutboxStore:
         """Mark relayed records by (conversation_id, seq), in one statement."""
         if not keys:
             return
-        db = Outbox._meta.db
-        mark = placeholder(db)
-        await db.execute_many(
+        mark = placeholder(Outbox._meta.db)
+        statement = (
             f"UPDATE chat_outbox SET published_at = {mark}"  # noqa: S608 - placeholders only
-            f" WHERE conversation_id = {mark} AND seq = {mark} AND published_at IS NULL",
-            [[now_ms, conversation_id, seq] for conversation_id, seq in keys],
+            f" WHERE conversation_id = {mark} AND seq = {mark} AND published_at IS NULL"
         )
+        rows = [[now_ms, conversation_id, seq] for conversation_id, seq in keys]
+        # No fsync of its own: a mark lost to a power cut only publishes its event again, and
+        # every consumer deduplicates by (conversation, seq).
+        await run_unit(lambda db: db.execute_many(statement, rows), durable=False)
 
     async def prune(self, published_before_ms: int) -> int:
         """Delete old relayed records."""

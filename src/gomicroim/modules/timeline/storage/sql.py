@@ -11,9 +11,9 @@ import msgspec
 from tortoise import fields, models
 from tortoise.backends.base.client import BaseDBAsyncClient
 from tortoise.exceptions import IntegrityError
-from tortoise.transactions import in_transaction
 
 from gomicroim.infra.retry import RetryPolicy, is_transient
+from gomicroim.infra.sqlite_unit import run_unit
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry, entry_kind
 
@@ -174,7 +174,15 @@ class SqlTimelineStore:
         max_in_list: user ids per ``IN (...)`` list; SQLite takes at most 32766 parameters.
     """
 
-    def __init__(self, *, prune_batch: int = 1000, max_attempts: int = 8, max_in_list: int = 5000):
+    def __init__(
+        self,
+        *,
+        prune_batch: int = 1000,
+        max_attempts: int = 8,
+        max_in_list: int = 5000,
+        durable: bool = True,
+    ):
+        self._durable = durable
         self._prune_batch = prune_batch
         self._retry = RetryPolicy(attempts=max_attempts)
         self._max_in_list = max_in_list
@@ -224,49 +232,54 @@ class SqlTimelineStore:
     ) -> dict[_Key, dict[int, int]]:
         # Plain SQL: for a 2000-member group, ORM objects and query building cost more than
         # the database does.
+        return await run_unit(lambda db: self._append_in(db, items), durable=self._durable)
+
+    async def _append_in(
+        self, db: BaseDBAsyncClient, items: list[tuple[MessageRead, set[int]]]
+    ) -> dict[_Key, dict[int, int]]:
+        """The append's transaction: a unit of work, so it awaits nothing but ``db``."""
         results: list[dict[int, int]] = [{} for _ in items]
-        async with in_transaction() as db:
-            sql = _Statements(db.capabilities.dialect)
-            held = await self._held(db, sql, items)
-            # user -> indexes of the batch's messages they still need, in batch order
-            wanted: dict[int, list[int]] = {}
-            for index, (message, users) in enumerate(items):
-                key = _key(message)
-                for user in sorted(users):
-                    seq = held.get((user, *key))
-                    if seq is not None:
-                        results[index][user] = seq
-                    else:
-                        wanted.setdefault(user, []).append(index)
-            if not wanted:
-                return _by_message(items, results)
-            latest = await self._bump(db, sql, {u: len(idx) for u, idx in wanted.items()})
-            missing = [u for u in wanted if u not in latest]
-            if missing:
-                raise _MissingCursors(missing)
-            rows = []
-            payloads: dict[int, str] = {}
-            for user, indexes in wanted.items():
-                first = latest[user] - len(indexes) + 1
-                for offset, index in enumerate(indexes):
-                    message = items[index][0]
-                    if index not in payloads:
-                        payloads[index] = _encode(message).decode()
-                    seq = first + offset
+        sql = _Statements(db.capabilities.dialect)
+        held = await self._held(db, sql, items)
+        # user -> indexes of the batch's messages they still need, in batch order
+        wanted: dict[int, list[int]] = {}
+        for index, (message, users) in enumerate(items):
+            key = _key(message)
+            for user in sorted(users):
+                seq = held.get((user, *key))
+                if seq is not None:
                     results[index][user] = seq
-                    rows.append(
-                        [
-                            user,
-                            seq,
-                            message.conversation_id,
-                            message.seq,
-                            payloads[index],
-                            message.created_at,
-                            message.revision,
-                        ]
-                    )
-            await db.execute_many(sql.insert_entry, rows)
-            await self._rewrite_older(db, sql, items, payloads, wanted)
+                else:
+                    wanted.setdefault(user, []).append(index)
+        if not wanted:
+            return _by_message(items, results)
+        latest = await self._bump(db, sql, {u: len(idx) for u, idx in wanted.items()})
+        missing = [u for u in wanted if u not in latest]
+        if missing:
+            raise _MissingCursors(missing)
+        rows = []
+        payloads: dict[int, str] = {}
+        for user, indexes in wanted.items():
+            first = latest[user] - len(indexes) + 1
+            for offset, index in enumerate(indexes):
+                message = items[index][0]
+                if index not in payloads:
+                    payloads[index] = _encode(message).decode()
+                seq = first + offset
+                results[index][user] = seq
+                rows.append(
+                    [
+                        user,
+                        seq,
+                        message.conversation_id,
+                        message.seq,
+                        payloads[index],
+                        message.created_at,
+                        message.revision,
+                    ]
+                )
+        await db.execute_many(sql.insert_entry, rows)
+        await self._rewrite_older(db, sql, items, payloads, wanted)
         return _by_message(items, results)
 
     async def _rewrite_older(
