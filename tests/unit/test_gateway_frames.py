@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from websockets.frames import Frame, Opcode
 
 from gomicroim.gateway import frames
 from gomicroim.gateway.connection import Connection
+from gomicroim.gateway.protocol import text_frame
 from gomicroim.modules.identity.contract import Principal
 
 MESSAGE = {"conversation_id": "s:1:2", "seq": 7, "body": 'hi \u00e9 "quoted"'}
@@ -119,3 +121,10 @@ async def test_a_connection_over_its_pending_limit_is_closed_instead_of_bufferin
     assert connection.closing
     assert not connection.send("z")
     connection.cancel()
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 200_000])
+def test_a_pushed_text_frame_is_the_frame_websockets_would_send(size: int) -> None:
+    payload = ("é" * size).encode()[:size]
+    expected = Frame(Opcode.TEXT, payload).serialize(mask=False, extensions=[])
+    assert text_frame(payload) == expected

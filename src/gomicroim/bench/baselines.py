@@ -28,8 +28,13 @@ from gomicroim.bench.meter import Meter, cpu_fields
 from gomicroim.bench.stats import progress, summary_ms
 from gomicroim.bench.target import Target
 
-#: Baseline scenario name -> the hello-world app it serves (see ``gomicroim.bench.hello``).
-HELLO_APPS = {"hello": "bare", "hello-litestar": "litestar"}
+#: Baseline scenario name -> (the hello-world app, the ASGI server); see gomicroim.bench.hello.
+HELLO_APPS = {
+    "hello": ("bare", "uvicorn"),
+    "hello-litestar": ("litestar", "uvicorn"),
+    "hello-granian": ("bare", "granian"),
+    "hello-litestar-granian": ("litestar", "granian"),
+}
 
 
 def server_data_root() -> Path:

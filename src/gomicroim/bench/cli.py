@@ -208,7 +208,7 @@ async def _run_once(
         return fsync_baseline(sizes.fsync_iterations, sizes.fsync_bytes, args.data_dir)
     if name in HELLO_APPS:
         # Always a local hello-world process, whatever --url says: it is the baseline.
-        target = Target.spawn_hello(HELLO_APPS[name])
+        target = Target.spawn_hello(*HELLO_APPS[name])
     else:
         target = Target(args.url, args.pid) if args.url else Target.spawn()
     pool = ClientPool(target.url, processes)

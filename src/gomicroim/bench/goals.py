@@ -41,20 +41,21 @@ class Goal:
         return _COMPARE[self.op](value, self.bound)
 
 
-#: The targets in the README's Performance table, per scenario.
+#: The targets in the README's Performance table, per scenario (performance pass 2). The
+#: latency target is also bounded by the disk: p99 <= the fsync baseline's p99 + 3 ms.
 GOALS: dict[str, tuple[Goal, ...]] = {
     "latency": (Goal("p99_ms", "<=", 10, " ms"), Goal("missing", "==", 0)),
     "throughput": (Goal("best_rate", ">=", 3000, " msg/s"), Goal("best_p99_ms", "<", 100, " ms")),
     "fanout": (
-        Goal("deliveries_per_s", ">=", 50_000),
+        Goal("deliveries_per_s", ">=", 60_000),
         Goal("p99_ms", "<", 100, " ms"),
         Goal("missing", "==", 0),
     ),
     "connections": (
         Goal("connections", ">=", 10_000),
-        Goal("kib_per_connection", "<=", 30, " KiB"),
+        Goal("kib_per_connection", "<=", 15, " KiB"),
     ),
-    "storm": (Goal("storm_s", "<=", 10, " s"), Goal("complete", "==", True)),
+    "storm": (Goal("storm_s", "<=", 2, " s"), Goal("complete", "==", True)),
 }
 
 

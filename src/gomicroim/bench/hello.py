@@ -4,7 +4,9 @@
 path from uvicorn configured like ``gomicroim serve`` (uvloop, the same httptools-based
 protocol with the default header limits and keep-alive timeout, no access log). ``bare`` is a
 plain ASGI callable; ``litestar`` is a Litestar app with one route, so the difference between
-the two is the framework's per-request cost.
+the two is the framework's per-request cost. ``--server granian`` serves the same app from
+granian (Rust HTTP, one worker, one runtime thread, uvloop) instead, for the comparison of
+ASGI servers.
 """
 
 from __future__ import annotations
@@ -58,13 +60,37 @@ def _apps() -> dict[str, Callable[[], Any]]:
     return {"bare": lambda: bare_app, "litestar": litestar_app}
 
 
+def _serve_granian(app: str, host: str, port: int) -> None:
+    from granian import Granian  # the bench extra's; gomicroim serve runs on uvicorn
+
+    target = {"bare": "bare_app", "litestar": "litestar_app"}[app]
+    Granian(
+        f"gomicroim.bench.hello:{target}",
+        address=host,
+        port=port,
+        interface="asgi",  # type: ignore[arg-type]
+        workers=1,
+        runtime_threads=1,
+        loop="uvloop",  # type: ignore[arg-type]
+        http="1",  # type: ignore[arg-type]
+        websockets=False,
+        log_access=False,
+        log_level="warning",  # type: ignore[arg-type]
+        factory=app == "litestar",
+    ).serve()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve one hello-world app until SIGINT/SIGTERM."""
     parser = argparse.ArgumentParser(prog="python -m gomicroim.bench.hello")
     parser.add_argument("--app", choices=sorted(_apps()), default="bare")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--server", choices=["uvicorn", "granian"], default="uvicorn")
     args = parser.parse_args(argv)
+    if args.server == "granian":
+        _serve_granian(args.app, args.host, args.port)
+        return 0
     server = ServerSettings()
     config = uvicorn.Config(
         _apps()[args.app](),

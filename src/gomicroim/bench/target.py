@@ -64,10 +64,12 @@ class Target:
         )
 
     @classmethod
-    def spawn_hello(cls, app: str) -> Target:
-        """Start a hello-world server (``bare`` ASGI or ``litestar``) on uvicorn; wait for it."""
+    def spawn_hello(cls, app: str, server: str = "uvicorn") -> Target:
+        """Start a hello-world server (``bare`` ASGI or ``litestar``) on ``server``; wait."""
         return cls._start(
-            [sys.executable, "-m", "gomicroim.bench.hello", "--app", app], {}, data_dir_option=False
+            [sys.executable, "-m", "gomicroim.bench.hello", "--app", app, "--server", server],
+            {},
+            data_dir_option=False,
         )
 
     @classmethod
@@ -109,8 +111,13 @@ class Target:
         """User + system CPU the server process has used so far (0 when unknown)."""
         if self.process is None:
             return 0.0
-        times = self.process.cpu_times()
-        return float(times.user + times.system)
+        # With its children: granian serves from a worker process it starts.
+        total = 0.0
+        for process in [self.process, *self.process.children(recursive=True)]:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = process.cpu_times()
+                total += times.user + times.system
+        return total
 
     def rss_kib(self) -> int:
         """Resident memory of the server process in KiB (0 when unknown)."""

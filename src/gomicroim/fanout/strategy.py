@@ -59,6 +59,8 @@ class WriteFanout:
         """Append to the timelines in one go; pushes carry the user seq."""
         appended = await self._timeline.append_many(batch)
         return [
-            {user_id: seqs.get(user_id) for user_id in user_ids}
+            dict(seqs)  # the store answers for exactly these users: a copy, not a lookup each
+            if len(seqs) == len(user_ids)
+            else {user_id: seqs.get(user_id) for user_id in user_ids}
             for (_, user_ids), seqs in zip(batch, appended, strict=True)
         ]

@@ -203,7 +203,11 @@ class SqlTimelineStore:
         """
         if not any(users for _, users in items):
             return [{} for _ in items]
-        seqs = await self._append_unique(_unique(items))
+        unique = _unique(items)
+        seqs = await self._append_unique(unique)
+        if len(unique) == len(items):
+            # Each message once (the usual batch): its users are exactly the answer's keys.
+            return [seqs[_key(m)] for m, _ in items]
         return [{u: seqs[_key(m)][u] for u in users} for m, users in items]
 
     async def _append_unique(
@@ -314,13 +318,16 @@ class SqlTimelineStore:
         users = sorted({u for _, us in items for u in us})
         conversations = sorted({m.conversation_id for m, _ in items})
         seqs = sorted({m.seq for m, _ in items})
-        wanted = {(u, *_key(m)) for m, us in items for u in us}
+        wanted: set[tuple[int, str, int, int]] | None = None
         found: dict[tuple[int, str, int, int], int] = {}
         for part in self._chunks(users):
             rows = await db.execute_query_dict(
                 sql.held(len(part), len(conversations), len(seqs)),
                 [*part, *conversations, *seqs],
             )
+            if rows and wanted is None:
+                # Only a replay finds entries; a first append skips building this set.
+                wanted = {(u, *_key(m)) for m, us in items for u in us}
             for r in rows:
                 key = (
                     int(r["user_id"]),
@@ -328,7 +335,7 @@ class SqlTimelineStore:
                     int(r["seq"]),
                     int(r["revision"]),
                 )
-                if key in wanted:
+                if wanted is not None and key in wanted:
                     found[key] = int(r["user_seq"])
         return found
 
