@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Iterator
-from typing import cast
 
 import msgspec
 from tortoise import fields, models
@@ -123,6 +122,19 @@ class _Statements:
             f" WHERE user_id IN ({self._marks(n)})"
         )
 
+    def latest(self) -> str:
+        """One user's cursor."""
+        return f"SELECT last_seq FROM timeline_cursor WHERE user_id = {self._mark}"  # noqa: S608
+
+    def page(self) -> str:
+        """A user's entries in (after, latest], in user-seq order, at most a limit."""
+        m = self._mark
+        return (
+            "SELECT user_seq, message, revision FROM timeline_entry"  # noqa: S608
+            f" WHERE user_id = {m} AND user_seq > {m} AND user_seq <= {m}"
+            f" ORDER BY user_seq LIMIT {m}"
+        )
+
     def create_cursors(self, n: int) -> str:
         """Create ``n`` users' cursors at 0, leaving existing ones as they are."""
         rows = ", ".join([f"({self._mark}, 0)"] * n)
@@ -137,6 +149,11 @@ class _Statements:
 
 #: A timeline entry's identity per user: (conversation_id, seq, revision).
 _Key = tuple[str, int, int]
+
+
+async def _latest(db: BaseDBAsyncClient, sql: _Statements, user_id: int) -> int:
+    rows = await db.execute_query_dict(sql.latest(), [user_id])
+    return int(rows[0]["last_seq"]) if rows else 0
 
 
 def _key(message: MessageRead) -> _Key:
@@ -363,26 +380,32 @@ class SqlTimelineStore:
         return seqs
 
     async def sync(self, user_id: int, after: int, limit: int) -> SyncPage:
-        """A page of the user's timeline; see :meth:`TimelineStore.sync`."""
-        latest = await self.latest_seq(user_id)
+        """A page of the user's timeline; see :meth:`TimelineStore.sync`.
+
+        Raw SQL in one unit of work: a reconnect storm is a thousand of these at once, and
+        the ORM's query building cost more than SQLite's two index lookups.
+        """
+        return await run_unit(lambda db: self._sync_in(db, user_id, after, limit))
+
+    async def _sync_in(
+        self, db: BaseDBAsyncClient, user_id: int, after: int, limit: int
+    ) -> SyncPage:
+        sql = _Statements(db.capabilities.dialect)
+        latest = await _latest(db, sql, user_id)
         if latest <= after or limit < 1:
             return SyncPage(entries=[], latest_seq=latest, has_more=latest > after)
         # Bounded by the cursor read first: every seq up to it is committed, so a page never
         # ends before a seq that is still being written.
-        rows = (
-            await Entry.filter(user_id=user_id, user_seq__gt=after, user_seq__lte=latest)
-            .order_by("user_seq")
-            .limit(limit + 1)
-            .values_list("user_seq", "message", "revision")
-        )
+        rows = await db.execute_query_dict(sql.page(), [user_id, after, latest, limit + 1])
         entries = []
-        for seq, text, revision in rows[:limit]:
-            message = _decode_message(cast(str, text))
+        for row in rows[:limit]:
+            message = _decode_message(row["message"])
+            revision = int(row["revision"])
             entries.append(
                 TimelineEntry(
-                    user_seq=int(cast(int, seq)),
+                    user_seq=int(row["user_seq"]),
                     message=message,
-                    kind=entry_kind(int(cast(int, revision)), message),
+                    kind=entry_kind(revision, message),
                 )
             )
         return SyncPage(entries=entries, latest_seq=latest, has_more=len(rows) > limit)
@@ -395,8 +418,8 @@ class SqlTimelineStore:
 
     async def latest_seq(self, user_id: int) -> int:
         """The user's cursor."""
-        found = await Cursor.filter(user_id=user_id).values_list("last_seq", flat=True)
-        return int(cast(int, found[0])) if found else 0
+        db = Cursor._meta.db
+        return await _latest(db, _Statements(db.capabilities.dialect), user_id)
 
     async def prune(self, older_than_ms: int) -> int:
         """Delete old entries in batches of ``prune_batch``; cursors are left alone."""
