@@ -29,6 +29,12 @@ async def _table(backend: Backend) -> str:
     return placeholder(db)
 
 
+async def _insert(backend: Backend) -> str:
+    """The probe table's INSERT of (id, note), the table created first."""
+    mark = await _table(backend)
+    return f"INSERT INTO {TABLE} (id, note) VALUES ({mark}, {mark})"  # noqa: S608
+
+
 async def _rows(backend: Backend) -> list[tuple[int, str]]:
     rows = await backend.query(f"SELECT id, note FROM {TABLE} ORDER BY id")  # noqa: S608
     return [(int(r["id"]), str(r["note"])) for r in rows]
@@ -56,8 +62,7 @@ async def test_a_unit_commits_every_statement_and_returns_its_result(backend: Ba
 async def test_a_failing_unit_changes_nothing_and_raises_tortoise_errors(
     backend: Backend,
 ) -> None:
-    mark = await _table(backend)
-    insert = f"INSERT INTO {TABLE} (id, note) VALUES ({mark}, {mark})"  # noqa: S608
+    insert = await _insert(backend)
     await run_unit(lambda db: db.execute_many(insert, [[1, "kept"]]))
 
     async def clashing(db: BaseDBAsyncClient) -> None:
@@ -93,8 +98,7 @@ async def test_a_unit_that_awaits_anything_else_is_refused_on_sqlite(backend: Ba
 async def test_units_and_tortoise_statements_interleave_without_clashing(
     backend: Backend,
 ) -> None:
-    mark = await _table(backend)
-    insert = f"INSERT INTO {TABLE} (id, note) VALUES ({mark}, {mark})"  # noqa: S608
+    insert = await _insert(backend)
     db = get_connection("default")
     work: list[Any] = []
     for i in range(1, 41):
@@ -109,8 +113,7 @@ async def test_units_and_tortoise_statements_interleave_without_clashing(
 async def test_a_commit_without_its_own_sync_leaves_the_connection_as_configured(
     backend: Backend,
 ) -> None:
-    mark = await _table(backend)
-    insert = f"INSERT INTO {TABLE} (id, note) VALUES ({mark}, {mark})"  # noqa: S608
+    insert = await _insert(backend)
     db = get_connection("default")
     if backend.name == "sqlite":
         before = await db.execute_query_dict("PRAGMA synchronous")
