@@ -226,17 +226,7 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         A push to an idle, keeping-up socket then costs no task switch and no ASGI round; when
         this answers False the caller queues the frame for its writer task as usual.
         """
-        if not self._can_write_now():
-            return False
-        if self._plain_frames():
-            self.transport.write(text_frame(text.encode()))
-            return True
-        try:
-            self.conn.send_text(text.encode())
-        except InvalidState:
-            return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
-        return True
+        return self.send_texts_nowait([text])
 
     async def send(self, message: Any) -> None:
         """As uvicorn's, except that a close frame does not wait for the peer to read."""

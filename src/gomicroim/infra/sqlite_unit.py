@@ -102,8 +102,9 @@ async def run_unit(unit: Unit[T], *, durable: bool = True) -> T:
 def _in_thread(
     raw: sqlite3.Connection, unit: Unit[T], capabilities: Capabilities, durable: bool
 ) -> T:
-    level = int(raw.execute("PRAGMA synchronous").fetchone()[0])
-    relaxed = not durable and level > _NORMAL
+    # Only a relaxed commit needs the level (to restore it); a durable one keeps it as it is.
+    level = _NORMAL if durable else int(raw.execute("PRAGMA synchronous").fetchone()[0])
+    relaxed = level > _NORMAL
     if relaxed:
         raw.execute(f"PRAGMA synchronous={_NORMAL}")  # not allowed inside a transaction
     try:
