@@ -35,7 +35,9 @@ class Connection:
 
     Until :meth:`open` sends the ``hello``, frames routed to the connection are held (within the
     same bound) so that ``hello`` is always the first frame. The socket is also closed (4401)
-    when its access token expires, unless :meth:`expire_at` is moved on by a ``reauth``.
+    when its access token expires, unless :meth:`expire_at` is moved on by a ``reauth``, and
+    (4408) when nothing was read from it for the idle timeout; the gateway's deadline sweep
+    calls :meth:`enforce_deadlines` for both, so an idle socket holds no timer of its own.
     """
 
     def __init__(
@@ -51,7 +53,8 @@ class Connection:
         self.id = f"{node_id}:{next(_ids)}"
         self.acked_user_seq = 0
         self._max_pending = max_pending_bytes
-        self._frames: deque[str] = deque()
+        # Created on the first backlog: most sockets keep up and never need one.
+        self._frames: deque[str] | None = None
         self._pending = 0
         self._close: tuple[int, str] | None = None
         self._closed = False
@@ -59,7 +62,9 @@ class Connection:
         self._writer: asyncio.Task[None] | None = None
         self._sending = False
         self._held = True
-        self._expiry: asyncio.TimerHandle | None = None
+        #: Loop time of the last frame read (the idle timeout counts from it).
+        self.last_read_s = 0.0
+        self._expires_s: float | None = None
         extensions: dict[str, Any] = (socket.scope.get("extensions") or {}) if socket else {}
         # Offered by our uvicorn protocol: write a frame without a task switch when possible.
         self._send_now: Callable[[str], bool] | None = extensions.get(SEND_TEXT_NOWAIT)
@@ -85,6 +90,7 @@ class Connection:
         if not self._held:
             return
         self._held = False
+        self.last_read_s = asyncio.get_running_loop().time()
         if self._close is not None:
             return
         if not self._frames:
@@ -96,18 +102,25 @@ class Connection:
 
     def expire_at(self, expires_at_ms: int | None) -> None:
         """Close with 4401 ``token_expired`` at ``expires_at_ms`` (Unix ms); None: never."""
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
-        if expires_at_ms is None or self._close is not None:
+        if expires_at_ms is None:
+            self._expires_s = None
             return
         delay = max(0.0, expires_at_ms / 1000 - time.time())
-        self._expiry = asyncio.get_running_loop().call_later(delay, self._expired)
+        self._expires_s = asyncio.get_running_loop().time() + delay
 
-    def _expired(self) -> None:
-        self._expiry = None
-        kick = frames.encode(frames.Kick(reason="access token expired; reconnect with a new one"))
-        self.close_soon(frames.CLOSE_UNAUTHENTICATED, "token_expired", after=kick)
+    def enforce_deadlines(self, now_s: float, idle_timeout_s: float) -> None:
+        """Close if the token expired or nothing was read for ``idle_timeout_s`` (loop time)."""
+        if self._close is not None or self._held:
+            return
+        if self._expires_s is not None and now_s >= self._expires_s:
+            kick = frames.Kick(reason="access token expired; reconnect with a new one")
+            code, reason = frames.CLOSE_UNAUTHENTICATED, "token_expired"
+        elif now_s - self.last_read_s >= idle_timeout_s:
+            kick = frames.Kick(reason="idle timeout")
+            code, reason = frames.CLOSE_IDLE, "idle timeout"
+        else:
+            return
+        self.close_soon(code, reason, after=frames.encode(kick))
 
     def send(self, frame: str) -> bool:
         """Send or queue a frame; False when the connection is closing or just overflowed."""
@@ -132,10 +145,15 @@ class Connection:
             )
             self._abort(1013, "slow consumer: too much unread output")
             return False
-        self._frames.append(frame)
+        self._backlog().append(frame)
         self._pending += size
         self._start_writer()
         return True
+
+    def _backlog(self) -> deque[str]:
+        if self._frames is None:
+            self._frames = deque()
+        return self._frames
 
     def send_many(self, frames: list[str]) -> None:
         """Send frames in order; written together when the socket keeps up."""
@@ -158,17 +176,13 @@ class Connection:
         if self._held:
             # Not even the hello went out: drop what was routed meanwhile, the client pulls it.
             self._held = False
-            self._frames.clear()
-            self._pending = 0
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
+            self._drop_backlog()
+        self._expires_s = None
         if after is not None:
-            self._frames.append(after)
+            self._backlog().append(after)
         else:
             # Pending output is dropped: the client pulls what it missed.
-            self._frames.clear()
-            self._pending = 0
+            self._drop_backlog()
         self._close = (code, reason)
         self._start_writer()
 
@@ -216,10 +230,17 @@ class Connection:
         finally:
             self._sending = False
             self._writer = None
+            if not self._frames:
+                self._frames = None
+
+    def _drop_backlog(self) -> None:
+        if self._frames is not None:
+            self._frames.clear()
+        self._pending = 0
 
     def _finish(self) -> None:
         self._closed = True
-        self._frames.clear()
+        self._drop_backlog()
         if self._close_sent is not None:
             self._close_sent.set()
 
@@ -233,10 +254,8 @@ class Connection:
             await asyncio.wait_for(self._close_sent.wait(), timeout_s)
 
     def cancel(self) -> None:
-        """Stop any writer and the expiry timer (the connection is being torn down)."""
-        if self._expiry is not None:
-            self._expiry.cancel()
-            self._expiry = None
+        """Stop any writer (the connection is being torn down)."""
+        self._expires_s = None
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None

@@ -36,9 +36,10 @@ from websockets.exceptions import (
     TooManyHeaders,
 )
 from websockets.http11 import Request, Response
-from websockets.protocol import State
+from websockets.protocol import Protocol, State
 
 from gomicroim.gateway.frames import CLOSE_TOO_MANY
+from gomicroim.gateway.waiting import Flag, Inbox
 
 log = logging.getLogger("gomicroim.gateway")
 
@@ -76,6 +77,9 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.close_timeout_s
+        # Same behaviour, a fraction of the memory: an idle socket holds these for its life.
+        self.queue = Inbox()  # type: ignore[assignment]
+        self.writable = Flag(True)  # type: ignore[assignment]
         self._unparsed = b""
         self._parse_scheduled = False
         self._deaf = False
@@ -187,10 +191,24 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
     def handle_connect(self, event: Request) -> None:
         """As uvicorn's, and offer :meth:`send_text_nowait` to the app as a scope extension."""
         super().handle_connect(event)
+        self._drop_request_parser()
         scope: Any = getattr(self, "scope", None)
         if scope is not None:
             scope["extensions"][SEND_TEXT_NOWAIT] = self.send_text_nowait
             scope["extensions"][SEND_TEXTS_NOWAIT] = self.send_texts_nowait
+
+    def _drop_request_parser(self) -> None:
+        """Restart websockets' parser at the first frame, letting go of the upgrade request.
+
+        Its parser is one generator that parsed the request and goes on parsing frames, and
+        the request (every header, twice) stays a local of it for the socket's whole life.
+        A client sends nothing before our 101 (RFC 6455 4.1), so the parser has consumed
+        nothing past the request and a fresh frame parser takes over at the same point.
+        """
+        accepting = self.response is not None and self.response.status_code == 101
+        if accepting and self.conn.state is State.CONNECTING and not self.conn.reader.buffer:
+            self.conn.parser = Protocol.parse(self.conn)
+            next(self.conn.parser)
 
     def send_texts_nowait(self, texts: list[str]) -> bool:
         """:meth:`send_text_nowait` for several frames, with one write to the transport."""

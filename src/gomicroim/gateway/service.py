@@ -13,6 +13,7 @@ from gomicroim.gateway import frames
 from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.connection import Connection
 from gomicroim.gateway.contract import PushBatch
+from gomicroim.gateway.deadlines import DeadlineSweeper
 from gomicroim.gateway.handshake import (
     access_token,
     client_ip,
@@ -73,7 +74,6 @@ class Gateway:
         self._presence = presence
         self._timeline = timeline
         self._quota = quota
-        self._idle_timeout_s = idle_timeout_s
         self._max_pending_bytes = max_pending_bytes
         self._frame_rate = max_frames_per_second
         self._frame_burst = frame_burst
@@ -86,6 +86,7 @@ class Gateway:
             )
         )
         self.registry = ConnectionRegistry()
+        self._deadlines = DeadlineSweeper(self.registry, idle_timeout_s=idle_timeout_s)
         self._accepting = True
         presence.on_displaced(node_id, self.displaced)
         session_events.subscribe(self.end_session)
@@ -151,6 +152,7 @@ class Gateway:
             connection_id=connection.id,
         )
         self._replace(connection)
+        self._deadlines.ensure_running()
         try:
             # Checked again now that the socket is registered: a session that ended before
             # this point is refused here, one that ends after it finds the socket.
@@ -223,17 +225,13 @@ class Gateway:
         loop = asyncio.get_running_loop()
         budget = FrameBudget(self._frame_rate, self._frame_burst, loop.time())
         frames_read = 0
+        # No timeout here: the deadline sweep closes a socket idle for too long (4408), and
+        # the close ends this read with the peer's answer, or the protocol's abort without one.
         while not connection.closing:
-            try:
-                # asyncio.timeout, not wait_for: no extra task per idle socket.
-                async with asyncio.timeout(self._idle_timeout_s):
-                    message = await receive()
-            except TimeoutError:
-                kick = frames.encode(frames.Kick(reason="idle timeout"))
-                connection.close_soon(frames.CLOSE_IDLE, "idle timeout", after=kick)
-                return
+            message = await receive()
             if message["type"] == "websocket.disconnect":
                 return
+            connection.last_read_s = loop.time()
             frames_read += 1
             if frames_read % _YIELD_EVERY == 0:
                 # Frames already parsed come without a suspension; let other sockets run.
@@ -368,6 +366,7 @@ class Gateway:
         for connection in connections:
             connection.close_soon(code, reason)
         await asyncio.gather(*(c.wait_closed(grace_s) for c in connections))
+        await self._deadlines.stop()
         return len(connections)
 
 
