@@ -151,3 +151,28 @@ async def test_a_peer_that_stops_reading_blocks_sends_until_it_drains() -> None:
     protocol.resume_writing()
     await asyncio.wait_for(blocked, 1)
     assert server_frames(transport.written)[-1].data == b"three"
+
+
+async def test_a_detached_socket_stays_open_after_its_app_returns() -> None:
+    inputs: list[int] = []
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await receive()
+        await send({"type": "websocket.accept"})
+        scope["extensions"]["gomicroim.detach"](lambda: inputs.append(protocol.pending()))
+
+    protocol, transport = await open_socket(app)
+    assert transport.written.startswith(b"HTTP/1.1 101")
+    assert not transport.closed
+    # What the app no longer reads is let go, the token in the query string first.
+    assert protocol.scope["query_string"] == b""
+    assert "headers" not in protocol.scope
+
+    protocol.data_received(client_frame(Opcode.TEXT, b"later"))
+    assert inputs == [1]
+    assert await protocol.receive() == {"type": "websocket.receive", "text": "later"}
+    await protocol.send({"type": "websocket.send", "text": "answer"})
+    assert server_frames(transport.written)[-1].data == b"answer"
+
+    protocol.connection_lost(None)
+    assert (await protocol.receive())["type"] == "websocket.disconnect"

@@ -15,23 +15,39 @@ import pytest
 from gomicroim.errors import Unauthenticated
 from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.contract import Push, PushBatch, PushTarget
+from gomicroim.gateway.ports import ConnectionSlot
+from gomicroim.gateway.protocol import DETACH
 from gomicroim.gateway.quota import MemoryConnectionQuota
 from gomicroim.gateway.service import Gateway
+from gomicroim.gateway.waiting import Inbox
 from gomicroim.infra.broadcast import LocalBroadcast
 from gomicroim.modules.identity.contract import Principal, SessionEnded
 from tests.fakes.presence import memory_presence
 
 
 class FakeSocket:
-    """The part of Litestar's WebSocket the gateway uses; records what was sent."""
+    """The part of Litestar's WebSocket the gateway uses; records what was sent.
 
-    def __init__(self, token: str | None):
+    ``detachable`` offers the gateway our uvicorn protocol's detach: the app returns and the
+    socket is read without it. Every test here runs both ways.
+    """
+
+    def __init__(self, token: str | None, *, detachable: bool = False):
         self.scope: dict[str, Any] = {"extensions": {}}
+        if detachable:
+            self.scope["extensions"][DETACH] = self.detach
         self.query_params = {"token": token} if token else {}
         self.headers: dict[str, str] = {}
         self.client = SimpleNamespace(host="10.0.0.1")
-        self.inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        self.inbox: Inbox[dict[str, Any]] = Inbox()
         self.sent: list[dict[str, Any]] = []
+
+    def detach(self, on_input: Callable[[], None]) -> FakeSocket:
+        self.inbox.on_put = on_input
+        return self
+
+    def pending(self) -> int:
+        return self.inbox.qsize()
 
     async def accept(self) -> None:
         self.sent.append({"type": "websocket.accept"})
@@ -91,8 +107,27 @@ class GatedTimeline:
         return 4
 
 
+class SlowToForget:
+    """Presence whose ``disconnected`` takes a while, as a remote store's can."""
+
+    def __init__(self, delay_s: float) -> None:
+        self._inner = memory_presence()[0]
+        self._delay_s = delay_s
+        self.forgotten = 0
+
+    async def disconnected(self, connection: Any) -> None:
+        await asyncio.sleep(self._delay_s)
+        await self._inner.disconnected(connection)
+        self.forgotten += 1
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
 class World:
-    def __init__(self, **limits: Any) -> None:
+    def __init__(self, *, detachable: bool, **limits: Any) -> None:
+        self.detachable = detachable
+        self.presence = SlowToForget(limits.pop("forget_s", 0.0))
         self.identity = FakeIdentity()
         self.timeline = GatedTimeline()
         self.events: LocalBroadcast[SessionEnded] = LocalBroadcast("session_ended")
@@ -102,7 +137,7 @@ class World:
         self.gateway = Gateway(
             node_id="n1",
             identity=self.identity,  # type: ignore[arg-type]
-            presence=memory_presence()[0],
+            presence=self.presence,  # type: ignore[arg-type]
             timeline=self.timeline,  # type: ignore[arg-type]
             session_events=self.events,
             quota=self.quota,
@@ -114,17 +149,17 @@ class World:
         self.tasks: list[asyncio.Task[None]] = []
 
     def connect(self, token: str | None) -> FakeSocket:
-        socket = FakeSocket(token)
+        socket = FakeSocket(token, detachable=self.detachable)
         self.tasks.append(asyncio.create_task(self.gateway.serve(socket)))  # type: ignore[arg-type]
         return socket
 
 
-@pytest.fixture
-async def world() -> Any:
+@pytest.fixture(params=["read-in-app-task", "detached"])
+async def world(request: pytest.FixtureRequest) -> Any:
     created: list[World] = []
 
     def make(**limits: Any) -> World:
-        created.append(World(**limits))
+        created.append(World(detachable=request.param == "detached", **limits))
         return created[-1]
 
     yield make
@@ -285,6 +320,28 @@ async def test_connections_over_a_cap_are_refused_with_http_429(world: Any) -> N
     assert start["status"] == 429
     assert dict(start["headers"])[b"retry-after"] == b"10"
     assert json.loads(body["body"])["error"]["code"] == "too_many_connections"
+
+
+async def test_a_closed_socket_frees_its_slot_and_shutdown_ends_every_socket(world: Any) -> None:
+    w = world(per_user=1, forget_s=0.2)
+    w.identity.issue("a", 1, "phone", 10)
+    first = w.connect("a")
+    await until(lambda: len(first.frames()) == 1, "hello")
+    first.inbox.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    await until(lambda: w.presence.forgotten == 1, "the first socket ended")
+
+    again = w.connect("a")  # the cap of one is free again
+    await until(lambda: len(again.frames()) == 1, "hello on the freed slot")
+    assert await w.gateway.close_all(1001, "server shutting down", 1.0) == 1
+    if not w.detachable:
+        # The server waits for its app tasks; a detached socket has none, so close_all waits.
+        await asyncio.gather(*w.tasks)
+    # Returned only once the socket's end ran: unregistered, forgotten, its slot given back.
+    assert len(w.gateway.registry) == 0
+    assert w.presence.forgotten == 2
+    assert again.closed() == (1001, "server shutting down")
+    other_device = ConnectionSlot(user_id=1, device_id="tablet", ip="10.0.0.1")
+    assert await w.quota.acquire(other_device) is None
 
 
 def test_the_frame_budget_allows_bursts_refuses_then_closes_a_sustained_flood() -> None:

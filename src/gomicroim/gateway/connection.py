@@ -8,7 +8,7 @@ import itertools
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar.connection import WebSocket
@@ -48,7 +48,8 @@ class Connection:
         node_id: str,
         max_pending_bytes: int,
     ):
-        self.socket = socket
+        # ASGI events (the backlog, the close) go out through this; see send_events_with.
+        self._send_event: Callable[[Any], Awaitable[None]] = socket.send if socket else _nowhere
         self.principal = principal
         self.id = f"{node_id}:{next(_ids)}"
         self.acked_user_seq = 0
@@ -64,11 +65,16 @@ class Connection:
         self._held = True
         #: Loop time of the last frame read (the idle timeout counts from it).
         self.last_read_s = 0.0
+        self.frames_read = 0
         self._expires_s: float | None = None
         extensions: dict[str, Any] = (socket.scope.get("extensions") or {}) if socket else {}
         # Offered by our uvicorn protocol: write a frame without a task switch when possible.
         self._send_now: Callable[[str], bool] | None = extensions.get(SEND_TEXT_NOWAIT)
         self._send_many_now: Callable[[list[str]], bool] | None = extensions.get(SEND_TEXTS_NOWAIT)
+
+    def send_events_with(self, send: Callable[[Any], Awaitable[None]]) -> None:
+        """Send ASGI events with ``send`` from now on (the socket was detached from its app)."""
+        self._send_event = send
 
     @property
     def user_id(self) -> int:
@@ -205,11 +211,11 @@ class Connection:
 
     async def _send_quietly(self, event: WebSocketCloseEvent) -> None:
         with contextlib.suppress(Exception):
-            await self.socket.send(event)
+            await self._send_event(event)
 
     async def _write_backlog(self) -> None:
         """Send queued frames in order, then the close if one was asked for; then end."""
-        send = self.socket.send
+        send = self._send_event
         frame_event: WebSocketSendEvent = {"type": "websocket.send", "bytes": None, "text": None}
         try:
             while self._frames:
@@ -259,3 +265,7 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
             self._writer = None
+
+
+async def _nowhere(event: Any) -> None:
+    """The sender of a connection built without a socket (tests of its queueing alone)."""

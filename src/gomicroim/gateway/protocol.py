@@ -22,11 +22,13 @@ import contextlib
 import logging
 import socket
 import struct
+from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
 
 import msgspec
 from uvicorn._types import ASGIReceiveEvent
+from uvicorn.protocols.utils import ClientDisconnected
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import (
@@ -51,6 +53,8 @@ _MAX_UNREAD = 64
 SEND_TEXT_NOWAIT = "gomicroim.send_text_nowait"
 #: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.send_texts_nowait`.
 SEND_TEXTS_NOWAIT = "gomicroim.send_texts_nowait"
+#: ASGI scope extension holding :meth:`GatewayWebSocketProtocol.detach`.
+DETACH = "gomicroim.detach"
 
 
 def text_frame(payload: bytes) -> bytes:
@@ -78,11 +82,13 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         super().__init__(*args, **kwargs)
         self.close_timeout = self.close_timeout_s
         # Same behaviour, a fraction of the memory: an idle socket holds these for its life.
-        self.queue = Inbox()  # type: ignore[assignment]
+        self._inbox: Inbox[ASGIReceiveEvent] = Inbox()
+        self.queue = self._inbox  # type: ignore[assignment]
         self.writable = Flag(True)  # type: ignore[assignment]
         self._unparsed = b""
         self._parse_scheduled = False
         self._deaf = False
+        self._detached = False
 
     def data_received(self, data: bytes) -> None:
         """As uvicorn's, in steps; a request websockets cannot take is answered and ended here."""
@@ -196,6 +202,52 @@ class GatewayWebSocketProtocol(WebSocketsSansIOProtocol):
         if scope is not None:
             scope["extensions"][SEND_TEXT_NOWAIT] = self.send_text_nowait
             scope["extensions"][SEND_TEXTS_NOWAIT] = self.send_texts_nowait
+            scope["extensions"][DETACH] = self.detach
+
+    def detach(self, on_input: Callable[[], None]) -> GatewayWebSocketProtocol:
+        """Keep the socket open after the ASGI app returns; call ``on_input`` as events arrive.
+
+        An open socket otherwise holds the app's task for its whole life, and with it every
+        coroutine frame from uvicorn through Litestar's middleware to the read loop (about
+        7 KiB an idle socket). After this the caller reads with :meth:`receive` while
+        :meth:`pending` is non-zero, and sends with :meth:`send`, as an ASGI app would;
+        ``on_input`` is called for an event that arrives while nobody waits in :meth:`receive`.
+        """
+        self._detached = True
+        self._inbox.on_put = on_input
+        return self
+
+    def pending(self) -> int:
+        """Events that :meth:`receive` returns without waiting."""
+        return self._inbox.qsize()
+
+    async def run_asgi(self) -> None:
+        """As uvicorn's, except that a detached socket stays open when the app returns."""
+        try:
+            result = await self.app(self.scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            self.logger.exception("Exception in ASGI application\n")
+            self.send_500_response()
+        else:
+            if not self.handshake_complete:
+                self.logger.error("ASGI callable returned without completing handshake.")
+                self.send_500_response()
+            elif result is not None:
+                self.logger.error("ASGI callable should return None, but returned '%s'.", result)
+            elif self._detached:
+                # The app's state in the scope (the query string's token, every header) is
+                # not read again; only what uvicorn's own log lines use is kept.
+                self.scope = {  # type: ignore[typeddict-item]
+                    "type": "websocket",
+                    "client": self.client,
+                    "raw_path": self.scope["raw_path"],
+                    "query_string": b"",
+                }
+                return
+        if self.close_timer is None:
+            self.transport.close()
 
     def _drop_request_parser(self) -> None:
         """Restart websockets' parser at the first frame, letting go of the upgrade request.

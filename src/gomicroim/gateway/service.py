@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -14,6 +15,7 @@ from gomicroim.gateway.budget import FrameBudget, Verdict
 from gomicroim.gateway.connection import Connection
 from gomicroim.gateway.contract import PushBatch
 from gomicroim.gateway.deadlines import DeadlineSweeper
+from gomicroim.gateway.detached import Detach, DetachedReads
 from gomicroim.gateway.handshake import (
     access_token,
     client_ip,
@@ -22,6 +24,7 @@ from gomicroim.gateway.handshake import (
 )
 from gomicroim.gateway.ports import ConnectionQuota, ConnectionSlot
 from gomicroim.gateway.presence import PresenceSubscriptions
+from gomicroim.gateway.protocol import DETACH
 from gomicroim.gateway.registry import ConnectionRegistry
 from gomicroim.gateway.typing import TypingRelay
 from gomicroim.infra.metrics import Metrics
@@ -86,6 +89,8 @@ class Gateway:
             )
         )
         self.registry = ConnectionRegistry()
+        self._detached: set[DetachedReads] = set()
+        self._none_detached: asyncio.Event | None = None
         self._deadlines = DeadlineSweeper(self.registry, idle_timeout_s=idle_timeout_s)
         self._accepting = True
         presence.on_displaced(node_id, self.displaced)
@@ -119,11 +124,13 @@ class Gateway:
             log.info("websocket refused", extra={"user_id": slot.user_id, "limit": refusal.limit})
             await refuse_too_many(socket, refusal.message)
             return
+        detached = False
         try:
             await socket.accept()
-            await self._run(socket, principal, token)
+            detached = await self._run(socket, principal, token, slot)
         finally:
-            await self._quota.release(slot)
+            if not detached:
+                await self._quota.release(slot)
 
     async def _authenticate(
         self, socket: WebSocket[Any, Any, Any], token: str | None
@@ -139,8 +146,13 @@ class Gateway:
         return None
 
     async def _run(
-        self, socket: WebSocket[Any, Any, Any], principal: Principal, token: str
-    ) -> None:
+        self,
+        socket: WebSocket[Any, Any, Any],
+        principal: Principal,
+        token: str,
+        slot: ConnectionSlot,
+    ) -> bool:
+        """Open the connection and read it; True if detached (it is read and ended later)."""
         connection = Connection(
             socket, principal, node_id=self.node_id, max_pending_bytes=self._max_pending_bytes
         )
@@ -153,6 +165,7 @@ class Gateway:
         )
         self._replace(connection)
         self._deadlines.ensure_running()
+        detached = False
         try:
             # Checked again now that the socket is registered: a session that ended before
             # this point is refused here, one that ends after it finds the socket.
@@ -162,11 +175,11 @@ class Gateway:
                 latest = await self._timeline.latest_seq(principal.user_id)
             except Unauthenticated as exc:
                 connection.close_soon(frames.CLOSE_UNAUTHENTICATED, exc.code)
-                return
+                return False
             except Unavailable as exc:
                 log.warning("websocket closed: an engine is down", extra={"reason": exc.detail})
                 connection.close_soon(frames.CLOSE_TRY_AGAIN_LATER, "unavailable")
-                return
+                return False
             hello = frames.Hello(
                 user_id=principal.user_id,
                 device_id=principal.device_id,
@@ -175,15 +188,52 @@ class Gateway:
             )
             connection.open(frames.encode(hello))
             connection.expire_at(principal.expires_at)
-            await self._read_loop(socket, connection)
+            extensions: dict[str, Any] = socket.scope.get("extensions") or {}
+            detach: Detach | None = extensions.get(DETACH)
+            if detach is None:
+                await self._read_loop(socket, connection)
+                return False
+            self._detach(detach, connection, presence, slot)
+            detached = True
+            return True
         finally:
-            if self._subscriptions is not None:
-                self._subscriptions.drop(connection)
-            if self.registry.remove(connection):
-                await self._forget(presence)
-            connection.close_soon(frames.CLOSE_NORMAL, "bye")
-            await connection.wait_closed(1.0)
-            connection.cancel()
+            if not detached:
+                await self._end(connection, presence)
+
+    def _detach(
+        self,
+        detach: Detach,
+        connection: Connection,
+        presence: DeviceConnection,
+        slot: ConnectionSlot,
+    ) -> None:
+        """Let the app's task return; the socket is read by :class:`DetachedReads` from now."""
+        budget = self._budget()
+
+        async def end() -> None:
+            try:
+                await self._end(connection, presence)
+                await self._quota.release(slot)
+            finally:
+                self._detached.discard(reads)
+                if not self._detached and self._none_detached is not None:
+                    self._none_detached.set()
+
+        reads = DetachedReads(lambda message: self._take(connection, budget, message), end)
+        self._detached.add(reads)
+        socket = detach(reads.on_input)
+        connection.send_events_with(socket.send)
+        reads.attach(socket)
+
+    async def _end(self, connection: Connection, presence: DeviceConnection) -> None:
+        """The socket is done: unregister it, say goodbye if it still can hear, forget it."""
+        if self._subscriptions is not None:
+            self._subscriptions.drop(connection)
+        if self.registry.remove(connection):
+            await self._forget(presence)
+        connection.close_soon(frames.CLOSE_NORMAL, "bye")
+        await connection.wait_closed(1.0)
+        connection.cancel()
 
     async def _forget(self, presence: DeviceConnection) -> None:
         try:
@@ -220,34 +270,43 @@ class Gateway:
             extra={"user_id": event.user_id, "device_id": event.device_id, "why": event.reason},
         )
 
+    def _budget(self) -> FrameBudget:
+        return FrameBudget(self._frame_rate, self._frame_burst, asyncio.get_running_loop().time())
+
     async def _read_loop(self, socket: WebSocket[Any, Any, Any], connection: Connection) -> None:
+        """Read in the app's task, for servers that cannot detach a socket."""
         receive = socket.receive
-        loop = asyncio.get_running_loop()
-        budget = FrameBudget(self._frame_rate, self._frame_burst, loop.time())
-        frames_read = 0
-        # No timeout here: the deadline sweep closes a socket idle for too long (4408), and
-        # the close ends this read with the peer's answer, or the protocol's abort without one.
-        while not connection.closing:
-            message = await receive()
-            if message["type"] == "websocket.disconnect":
-                return
-            connection.last_read_s = loop.time()
-            frames_read += 1
-            if frames_read % _YIELD_EVERY == 0:
-                # Frames already parsed come without a suspension; let other sockets run.
-                await asyncio.sleep(0)
-            verdict = budget.take(loop.time())
-            if verdict is Verdict.REFUSE:
-                connection.send(self._rate_limited)
-                continue
-            if verdict is Verdict.CLOSE:
-                log.info("websocket flood closed", extra={"user_id": connection.user_id})
-                kick = frames.encode(frames.Kick(reason="too many frames"))
-                connection.close_soon(frames.CLOSE_TOO_MANY, "too many frames", after=kick)
-                return
-            text: str | None = message.get("text")  # type: ignore[assignment]
-            blob: bytes | None = message.get("bytes")  # type: ignore[assignment]
-            await self._handle(connection, text if text is not None else blob or b"")
+        budget = self._budget()
+        while await self._take(connection, budget, await receive()):
+            pass
+
+    async def _take(self, connection: Connection, budget: FrameBudget, message: Any) -> bool:
+        """Handle one event read from the socket; False once the socket is done.
+
+        No timeout on reads: the deadline sweep closes a socket idle for too long (4408), and
+        the close ends the reads with the peer's answer, or the protocol's abort without one.
+        """
+        if connection.closing or message["type"] == "websocket.disconnect":
+            return False
+        now = asyncio.get_running_loop().time()
+        connection.last_read_s = now
+        connection.frames_read += 1
+        if connection.frames_read % _YIELD_EVERY == 0:
+            # Frames already parsed come without a suspension; let other sockets run.
+            await asyncio.sleep(0)
+        verdict = budget.take(now)
+        if verdict is Verdict.REFUSE:
+            connection.send(self._rate_limited)
+            return True
+        if verdict is Verdict.CLOSE:
+            log.info("websocket flood closed", extra={"user_id": connection.user_id})
+            kick = frames.encode(frames.Kick(reason="too many frames"))
+            connection.close_soon(frames.CLOSE_TOO_MANY, "too many frames", after=kick)
+            return False
+        text: str | None = message.get("text")
+        blob: bytes | None = message.get("bytes")
+        await self._handle(connection, text if text is not None else blob or b"")
+        return True
 
     async def _handle(self, connection: Connection, data: str | bytes) -> None:
         try:
@@ -366,6 +425,11 @@ class Gateway:
         for connection in connections:
             connection.close_soon(code, reason)
         await asyncio.gather(*(c.wait_closed(grace_s) for c in connections))
+        if self._detached:
+            # Detached sockets end in their own reader tasks, which nothing else waits for.
+            self._none_detached = asyncio.Event()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._none_detached.wait(), grace_s)
         await self._deadlines.stop()
         return len(connections)
 

@@ -9,19 +9,25 @@ the same behaviour for that use in a few slots; a waiter exists only while someo
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
 
 
 class Inbox(Generic[T]):
-    """An unbounded FIFO with one reader: ``put_nowait``, ``get``, ``qsize``, ``empty``."""
+    """An unbounded FIFO with one reader: ``put_nowait``, ``get``, ``qsize``, ``empty``.
 
-    __slots__ = ("_items", "_waiter")
+    ``on_put``, when set, is called for an item that arrives while nobody waits in ``get``:
+    a reader that runs only while there is input starts from it.
+    """
+
+    __slots__ = ("_items", "_waiter", "on_put")
 
     def __init__(self) -> None:
         self._items: list[T] = []
         self._waiter: asyncio.Future[None] | None = None
+        self.on_put: Callable[[], None] | None = None
 
     def put_nowait(self, item: T) -> None:
         """Append ``item`` and wake the reader."""
@@ -29,6 +35,8 @@ class Inbox(Generic[T]):
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self.on_put is not None:
+            self.on_put()
 
     async def get(self) -> T:
         """The oldest item, waiting for one if there is none."""
