@@ -101,10 +101,11 @@ async def test_joined_after_names_only_members_whose_open_window_starts_later(
     await chat.sync_members(GROUP, 3, {A, B, C, D}, NOW)
     await chat.sync_members(GROUP, 4, {A, C, D}, NOW)
 
-    assert await windows.joined_after(GROUP, 2) == {C, D}
-    assert await windows.joined_after(GROUP, 3) == {D}
-    assert await windows.joined_after(GROUP, 4) == {D}
-    assert await windows.joined_after(GROUP, 5) == set()
+    # C's window opened after seq 2, D's after seq 4 (the n-messages are seqs 3 and 4).
+    assert await windows.joined_after(GROUP, 2) == {C: 3, D: 5}
+    assert await windows.joined_after(GROUP, 3) == {D: 5}
+    assert await windows.joined_after(GROUP, 4) == {D: 5}
+    assert await windows.joined_after(GROUP, 5) == {}
 
 
 async def test_history_pages_stay_inside_the_window(chat: ChatStore) -> None:

@@ -56,4 +56,4 @@ async def test_members_from_before_the_migration_see_from_seq_one(storage: Any) 
         assert await windows.windows("g:7", 1) == [SeqWindow(start=1)]
         assert await windows.windows("g:7", 2) == [SeqWindow(start=1)]
         assert await windows.windows("s:1:2", 1) == []
-        assert await windows.joined_after("g:7", 1) == set()
+        assert await windows.joined_after("g:7", 1) == {}

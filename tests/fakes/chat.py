@@ -292,10 +292,10 @@ class MemoryVisibilityStore:
             if w.end is None
         }
 
-    async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
-        """Users whose open window starts after ``seq``."""
+    async def joined_after(self, conversation_id: str, seq: int) -> dict[int, int]:
+        """Users whose open window starts after ``seq``, with its start."""
         return {
-            u
+            u: w.start
             for (c, u), spells in self._chat.windows.items()
             if c == conversation_id
             for w in spells

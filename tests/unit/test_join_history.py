@@ -27,7 +27,7 @@ from tests.fakes import (
     StaticDirectory,
 )
 
-A, B, C = 1, 2, 3
+A, B, C, D = 1, 2, 3, 4
 PAST = SeqWindow(start=2, end=4)
 EMPTY = SeqWindow(start=6, end=5)
 NOW = SeqWindow(start=9)
@@ -99,7 +99,7 @@ class World:
     clock: FakeClock = field(default_factory=lambda: FakeClock(1_000_000))
 
     def __post_init__(self) -> None:
-        users = StaticDirectory({A, B, C})
+        users = StaticDirectory({A, B, C, D})
         self.store = MemoryChatStore()
         self.group_store = MemoryGroupStore()
         self.groups = GroupsService(
@@ -257,6 +257,27 @@ async def test_fan_out_leaves_out_members_who_joined_after_the_message() -> None
 
     assert await world.chat.group_audience(early, members) == {A, B}
     assert await world.chat.group_audience(late, members) == {A, B, C}
+
+
+async def test_fan_out_answers_stay_right_as_messages_and_joins_follow_each_other() -> None:
+    # The late joiners of a group are remembered per membership version between messages.
+    world = World()
+    gid = await world.group()
+    [first] = await world.send(gid)
+    assert await world.chat.group_audience(first, await world.groups.member_set(gid)) == {A, B}
+    await world.groups.add_members(gid, A, [C])
+    [second] = await world.send(gid)
+    [third] = await world.send(gid)
+    members = await world.groups.member_set(gid)
+
+    assert await world.chat.group_audience(third, members) == {A, B, C}
+    assert await world.chat.group_audience(second, members) == {A, B, C}
+    assert await world.chat.group_audience(first, members) == {A, B}
+    await world.groups.add_members(gid, A, [D])
+    after_d = await world.groups.member_set(gid)
+    assert await world.chat.group_audience(third, after_d) == {A, B, C}
+    [fourth] = await world.send(gid)
+    assert await world.chat.group_audience(fourth, after_d) == {A, B, C, D}
 
 
 async def test_fan_out_ahead_of_chat_records_the_join_after_the_message() -> None:

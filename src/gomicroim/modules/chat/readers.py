@@ -101,7 +101,7 @@ class ReadReceiptService:
         """
         if self._windows is None:
             return members
-        return members - await self._windows.joined_after(conversation_id, seq)
+        return members - (await self._windows.joined_after(conversation_id, seq)).keys()
 
     async def _catch_up(self, conversation_id: str, members: MemberSet) -> None:
         """Bring the group's entries up to its membership version, as a send does.

@@ -71,6 +71,7 @@ class ChatService:
         # Join-time history applies only with a window store (``groups.*`` settings).
         self._windows = None if new_members_see_history else windows
         self._former: FormerMemberHistory = former_member_history
+        self._late_joiners = visibility.LateJoiners()
         self._default_page_size = default_page_size
         self._max_page_size = max_page_size
         self._list_max = conversations_max_limit
@@ -368,7 +369,11 @@ class ChatService:
             now = self._clock()
             await self._store.ensure_conversation(ref.id, "group", set(), now)
             await self._store.sync_members(ref.id, members.version, everyone, now)
-        return everyone - await self._windows.joined_after(ref.id, message.seq)
+        late = self._late_joiners.after(ref.id, members.version, message.seq)
+        if late is None:
+            starts = await self._windows.joined_after(ref.id, message.seq)
+            late = self._late_joiners.remember(ref.id, members.version, message.seq, starts)
+        return everyone - late
 
 
 async def _hint_read(publisher: ReadEventPublisher, event: ReadPositionMoved) -> None:

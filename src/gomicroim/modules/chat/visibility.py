@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Literal
 
 import msgspec
+from cachetools import LRUCache
 
 from gomicroim.modules.chat.contract import MessageRead
 
@@ -58,3 +59,33 @@ def visible_last(last: MessageRead | None, start: int) -> MessageRead | None:
 def floor_read_seq(read_seq: int, start: int) -> int:
     """A read seq never below the window: what came before the join counts as read."""
     return max(read_seq, start - 1)
+
+
+class LateJoiners:
+    """Per group, the members who joined after a seq, remembered for one membership version.
+
+    Windows change only when a membership sync moves the group to a new version, so the open
+    windows starting after some ``floor`` seq, read once at version V, answer the question for
+    every later seq at V: the fan-out asks it for each group message, and a query each time
+    was one database round trip per message on the fan-out's path.
+    """
+
+    def __init__(self, max_groups: int = 10_000):
+        self._groups: LRUCache[str, tuple[int, int, dict[int, int]]] = LRUCache(max_groups)
+
+    def after(self, conversation_id: str, version: int, seq: int) -> set[int] | None:
+        """Who joined after ``seq`` at ``version``; None when not known without a query."""
+        entry = self._groups.get(conversation_id)
+        if entry is None:
+            return None
+        known_version, floor, starts = entry
+        if known_version != version or seq < floor:
+            return None
+        return {user for user, start in starts.items() if start > seq}
+
+    def remember(
+        self, conversation_id: str, version: int, seq: int, starts: dict[int, int]
+    ) -> set[int]:
+        """Keep ``starts`` (open windows starting after ``seq`` at ``version``); who they are."""
+        self._groups[conversation_id] = (version, seq, starts)
+        return set(starts)

@@ -230,8 +230,8 @@ class VisibilityStore(Protocol):
         """Where the user's open window starts in each of these (absent: no open window)."""
         ...
 
-    async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
-        """The users whose open window starts after ``seq`` (they joined after it)."""
+    async def joined_after(self, conversation_id: str, seq: int) -> dict[int, int]:
+        """The users whose open window starts after ``seq`` (they joined after it): its start."""
         ...
 
 

@@ -79,9 +79,9 @@ class SqlVisibilityStore:
         ).values_list("conversation_id", "start_seq")
         return {str(c): int(s) for c, s in rows}
 
-    async def joined_after(self, conversation_id: str, seq: int) -> set[int]:
-        """Users whose open window starts after ``seq``."""
+    async def joined_after(self, conversation_id: str, seq: int) -> dict[int, int]:
+        """Users whose open window starts after ``seq``, with its start."""
         rows = await VisibilityWindow.filter(
             conversation_id=conversation_id, start_seq__gt=seq, end_seq=None
-        ).values_list("user_id", flat=True)
-        return {int(cast(int, u)) for u in rows}
+        ).values_list("user_id", "start_seq")
+        return {int(cast(int, u)): int(cast(int, s)) for u, s in rows}
