@@ -48,6 +48,14 @@ def sqlite_path(settings: Settings) -> Path:
     return (settings.data_path / "gomicroim.sqlite3").resolve()
 
 
+#: Checkpoint every 8,000 pages (32 MiB of WAL), not SQLite's 1,000, and keep the WAL file's
+#: space (64 MiB) instead of tortoise's 16 KiB. A fan-out rewrites the same index pages batch
+#: after batch: a rarer checkpoint copies each of them once, not once per few batches, and a
+#: WAL that is not truncated after each checkpoint is not regrown by the next commits. With
+#: both, a 200-member group's append took half the time (README, Performance).
+_WAL_SIZING = "journal_size_limit=67108864&wal_autocheckpoint=8000"
+
+
 def database_url(settings: Settings) -> str:
     """The database URL in force: the configured one or SQLite under ``data_dir``."""
     if settings.storage.database_url:
@@ -55,7 +63,7 @@ def database_url(settings: Settings) -> str:
     path = sqlite_path(settings)
     # FULL (the default): a reply to a send means the message survived a power cut too.
     sync = settings.storage.sqlite_synchronous
-    return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000"
+    return f"sqlite://{path}?journal_mode=WAL&synchronous={sync}&busy_timeout=5000&{_WAL_SIZING}"
 
 
 def tortoise_config(settings: Settings, apps: Sequence[TortoiseApp]) -> dict[str, Any]:
