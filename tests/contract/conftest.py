@@ -37,10 +37,11 @@ import asyncmy
 import pytest
 from tortoise.backends.base.executor import EXECUTOR_CACHE
 from tortoise.context import TortoiseContext
+from tortoise.migrations.executor import MigrationExecutor, MigrationTarget
 
 from gomicroim.config import load_settings
 from gomicroim.container import tortoise_apps
-from gomicroim.infra.database import database, database_url
+from gomicroim.infra.database import _apps_config, database, database_url, migrate
 from tests.conftest import MYSQL_URL
 
 BACKENDS = ["memory", "sqlite", pytest.param("mysql", marks=pytest.mark.mysql)]
@@ -212,3 +213,42 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     """An open backend; see the module docstring for how tests are isolated."""
     async with open_backend(request.param, request, tmp_path) as opened:
         yield opened
+
+
+@pytest.fixture(params=["sqlite", pytest.param("mysql", marks=pytest.mark.mysql)])
+def unmigrated_storage(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    """Storage settings of an empty, unmigrated database (for migration tests)."""
+    if request.param == "sqlite":
+        yield {"data_dir": str(tmp_path / "data")}
+        return
+    name = f"gomicroim_migration_{secrets.token_hex(4)}"
+    _in_thread(_admin(MYSQL_URL, f"CREATE DATABASE `{name}`"))
+    try:
+        yield {"data_dir": str(tmp_path / "data"), "database_url": _with_db(MYSQL_URL, name)}
+    finally:
+        _in_thread(_admin(MYSQL_URL, f"DROP DATABASE IF EXISTS `{name}`"))
+
+
+@asynccontextmanager
+async def migrated_to(storage: Any, target: MigrationTarget) -> AsyncIterator[Migrated]:
+    """The database of ``storage`` opened and migrated up to ``target`` only."""
+    settings = load_settings(env={}, overrides={"storage": {**storage, "migrate_on_start": False}})
+    apps = tortoise_apps(settings)
+    EXECUTOR_CACHE.clear()
+    async with database(settings, apps) as ctx:
+        connection = ctx.connections.get("default")
+        await MigrationExecutor(connection, _apps_config(apps)).migrate([target])
+        yield Migrated(ctx, apps, connection)
+
+
+@dataclass
+class Migrated:
+    """A database left at an older migration: run the rest with :meth:`migrate_rest`."""
+
+    ctx: TortoiseContext
+    apps: Any
+    connection: Any
+
+    async def migrate_rest(self) -> list[str]:
+        """Apply every later migration; the names applied."""
+        return list(await migrate(self.ctx, self.apps))

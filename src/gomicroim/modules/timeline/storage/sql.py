@@ -91,17 +91,18 @@ class _Statements:
             f" VALUES {', '.join([row] * n)}"
         )
 
-    def held(self, users: int, conversations: int, seqs: int) -> str:
-        """Entries of these users in these conversations at these seqs.
+    def held(self, messages: int) -> str:
+        """Every user's entries of these messages, each given as (conversation, seq, revision).
 
-        A superset of the wanted (conversation, seq) pairs; the caller filters.
+        One index probe per message, on the key's leading columns. Lists of conversations and
+        of seqs would match every pair of them: single chats advance their seqs in step, so
+        a batch of k sends probed and returned about k² messages' entries.
         """
+        m = self._mark
+        one = f"(conversation_id = {m} AND seq = {m} AND revision = {m})"
         return (
             "SELECT user_id, user_seq, conversation_id, seq, revision"  # noqa: S608
-            " FROM timeline_entry"
-            f" WHERE user_id IN ({self._marks(users)})"
-            f" AND conversation_id IN ({self._marks(conversations)})"
-            f" AND seq IN ({self._marks(seqs)})"
+            f" FROM timeline_entry WHERE {' OR '.join([one] * messages)}"
         )
 
     def rewrite_older(self, n: int) -> str:
@@ -160,6 +161,10 @@ async def _latest(db: BaseDBAsyncClient, sql: _Statements, user_id: int) -> int:
     rows = await db.execute_query_dict(sql.latest(), [user_id])
     return int(rows[0]["last_seq"]) if rows else 0
 
+
+#: Messages per lookup of entries already held: SQLite parses a chain of ORs as a tree at most
+#: 1,000 deep.
+_MESSAGES_PER_HELD = 200
 
 #: Entries per INSERT: 31,500 parameters, inside SQLite's 32,766 (and about 2 MB for MySQL).
 _ENTRIES_PER_INSERT = 4500
@@ -352,15 +357,13 @@ class SqlTimelineStore:
         self, db: BaseDBAsyncClient, sql: _Statements, items: list[tuple[MessageRead, set[int]]]
     ) -> dict[tuple[int, str, int, int], int]:
         """(user, conversation, seq, revision) -> user seq for entries users already have."""
-        users = sorted({u for _, us in items for u in us})
-        conversations = sorted({m.conversation_id for m, _ in items})
-        seqs = sorted({m.seq for m, _ in items})
+        keys = [_key(m) for m, _ in items]
         wanted: set[tuple[int, str, int, int]] | None = None
         found: dict[tuple[int, str, int, int], int] = {}
-        for part in self._chunks(users):
+        for start in range(0, len(keys), _MESSAGES_PER_HELD):
+            part = keys[start : start + _MESSAGES_PER_HELD]
             rows = await db.execute_query_dict(
-                sql.held(len(part), len(conversations), len(seqs)),
-                [*part, *conversations, *seqs],
+                sql.held(len(part)), [value for key in part for value in key]
             )
             if rows and wanted is None:
                 # Only a replay finds entries; a first append skips building this set.
