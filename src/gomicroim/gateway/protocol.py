@@ -14,6 +14,10 @@ an ever-growing pile of pongs.
 Incoming data is parsed in small steps, and parsing waits while the app has a few dozen frames
 unread: a client that sends thousands of tiny frames in one TCP read neither holds the event
 loop for the whole read nor fills an unbounded queue of parsed frames.
+
+And it is built for many idle sockets: the app may detach an open socket (:data:`DETACH`) and
+let its ASGI task end, the upgrade request is let go once the socket is open, and the inbound
+queue and flow-control flag are slot-sized (:mod:`gomicroim.gateway.waiting`).
 """
 
 from __future__ import annotations
