@@ -2,11 +2,23 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar, cast
+
 from gomicroim.modules.chat.contract import MessageRead
+
+S = TypeVar("S", bound=Sequence[Any])
 
 Items = list[tuple[MessageRead, set[int]]]
 #: (conversation_id, seq) → user → user seq
 Results = dict[tuple[str, int], dict[int, int]]
+
+
+def chunks(items: S, size: int) -> Iterator[S]:
+    """``items`` in consecutive slices of at most ``size`` (statement and ``$in`` limits)."""
+    for start in range(0, len(items), size):
+        # A list's slice is a list, a tuple's a tuple: the same kind of sequence.
+        yield cast(S, items[start : start + size])
 
 
 def unique_messages(items: Items) -> dict[tuple[str, int], tuple[MessageRead, set[int]]]:

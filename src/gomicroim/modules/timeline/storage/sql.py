@@ -16,6 +16,7 @@ from gomicroim.infra.retry import RetryPolicy, is_transient
 from gomicroim.infra.sqlite_unit import run_unit
 from gomicroim.modules.chat.contract import MessageRead
 from gomicroim.modules.timeline.contract import SyncPage, TimelineEntry, entry_kind
+from gomicroim.modules.timeline.storage.batch import chunks
 
 log = logging.getLogger("gomicroim.timeline")
 
@@ -177,9 +178,7 @@ async def _insert_entries(db: BaseDBAsyncClient, sql: _Statements, values: list[
     the GIL and takes it back, and while the event loop is busy every take-back waits for it,
     which made a 1,600-entry append take twice as long under load as alone.
     """
-    step = 7 * _ENTRIES_PER_INSERT
-    for start in range(0, len(values), step):
-        part = values[start : start + step]
+    for part in chunks(values, 7 * _ENTRIES_PER_INSERT):
         await db.execute_query(sql.insert_entries(len(part) // 7), part)
 
 
@@ -232,8 +231,7 @@ class SqlTimelineStore:
         self._max_in_list = max_in_list
 
     def _chunks(self, ids: list[int]) -> Iterator[list[int]]:
-        for start in range(0, len(ids), self._max_in_list):
-            yield ids[start : start + self._max_in_list]
+        return chunks(ids, self._max_in_list)
 
     async def append(self, message: MessageRead, user_ids: set[int]) -> dict[int, int]:
         """Append one message; see :meth:`TimelineStore.append`."""
@@ -360,8 +358,7 @@ class SqlTimelineStore:
         keys = [_key(m) for m, _ in items]
         wanted: set[tuple[int, str, int, int]] | None = None
         found: dict[tuple[int, str, int, int], int] = {}
-        for start in range(0, len(keys), _MESSAGES_PER_HELD):
-            part = keys[start : start + _MESSAGES_PER_HELD]
+        for part in chunks(keys, _MESSAGES_PER_HELD):
             rows = await db.execute_query_dict(
                 sql.held(len(part)), [value for key in part for value in key]
             )

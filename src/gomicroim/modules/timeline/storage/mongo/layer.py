@@ -7,7 +7,7 @@ it in memory, so the logic runs through the timeline contract suite without a se
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from pymongo import UpdateOne
 from pymongo.errors import BulkWriteError
 
 from gomicroim.infra.mongo import MongoEngine
+from gomicroim.modules.timeline.storage.batch import chunks
 from gomicroim.modules.timeline.storage.mongo.documents import CURSORS, ENTRIES, MESSAGE_INDEX
 from gomicroim.modules.timeline.storage.mongo.highwater import CursorState, Pending
 
@@ -122,11 +123,6 @@ class TimelineCollections(Protocol):
         ...
 
 
-def _chunks(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def _date(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
@@ -176,7 +172,7 @@ class PymongoCollections:
         """One query per chunk of users; a superset of the wanted triples, filtered."""
         wanted = {(u, c, q) for u in users for c in conversations for q in seqs}
         found: dict[tuple[int, str, int], int] = {}
-        for part in _chunks(users, self._max_in_list):
+        for part in chunks(users, self._max_in_list):
             query = {
                 "user_id": {"$in": list(part)},
                 "conversation_id": {"$in": list(conversations)},
@@ -191,7 +187,7 @@ class PymongoCollections:
 
     async def ensure_cursors(self, users: Sequence[int]) -> None:
         """Upserts; a racing upsert of the same user fails on ``_id`` and is ignored."""
-        for part in _chunks(users, self._max_in_list):
+        for part in chunks(users, self._max_in_list):
             requests = [
                 UpdateOne({"_id": u}, {"$setOnInsert": {"last_seq": 0, "pending": []}}, upsert=True)
                 for u in part
@@ -208,7 +204,7 @@ class PymongoCollections:
     ) -> dict[int, int]:
         """One update and one read per chunk of users."""
         last: dict[int, int] = {}
-        for part in _chunks(users, self._max_in_list):
+        for part in chunks(users, self._max_in_list):
             ids = {"_id": {"$in": list(part)}}
             if pending is None:
                 # Inside a transaction: the read sees this transaction's own increments, and a
@@ -243,7 +239,7 @@ class PymongoCollections:
     async def insert(self, rows: Sequence[EntryRow], s: Session) -> InsertOutcome:
         """Unordered bulk inserts: one taken key does not stop the other rows."""
         outcome = InsertOutcome()
-        for part in _chunks(rows, self._max_in_list):
+        for part in chunks(rows, self._max_in_list):
             docs = [
                 {
                     "user_id": r.user_id,
@@ -264,7 +260,7 @@ class PymongoCollections:
 
     async def release(self, users: Sequence[int], token: str) -> None:
         """One update per chunk."""
-        for part in _chunks(users, self._max_in_list):
+        for part in chunks(users, self._max_in_list):
             await self._cursors.update_many(
                 {"_id": {"$in": list(part)}}, {"$pull": {"pending": {"token": token}}}
             )
