@@ -30,7 +30,7 @@ def cpu_fields(wall_s: float, server_s: float | None, client_s: list[float]) -> 
         "server_cpu_s": None if server_s is None else round(server_s, 2),
         "server_cpu_pct": None if server_s is None else round(100 * server_s / wall, 1),
         "client_processes": len(client_s),
-        "client_cpu_s": round(sum(client_s), 2),
+        "client_cpu_s": round(sum(client_s), 3),
         "client_cpu_pct": round(100 * sum(client_s) / wall, 1),
         "client_cpu_max_pct": round(100 * busiest / wall, 1),
         "client_bound": 100 * busiest / wall >= CLIENT_BOUND_PCT,
